@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Turn run.sh's raw measurements into results.md and results.json (stdlib only).
+
+Inputs (written by run.sh into WORK):
+  meta.tsv      key<TAB>value            run-wide facts (dataset, host, ...)
+  results.tsv   tool<TAB>key<TAB>value   per-tool raw facts:
+                  wall_<phase>, rss_kb_<phase>, rc_<phase>  (phase = init,
+                  backup1, backup2, backup3, restore), repo_bytes,
+                  restore_check (ok | MISMATCH | ...), meta_check, version
+Prints the Markdown report to stdout as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections import defaultdict
+
+MiB = 1 << 20
+TOOL_ORDER = ["ibars", "restic", "rustic"]
+BASELINES = ["restic", "rustic"]
+
+# (json key, markdown column, phase whose wall time it is)
+TIME_METRICS = [
+    ("initial_backup_s", "initial backup (s)", "backup1"),
+    ("nochange_backup_s", "no-change backup (s)", "backup2"),
+    ("change_backup_s", "backup after 5% change (s)", "backup3"),
+    ("restore_s", "restore (s)", "restore"),
+]
+RSS_PHASES = ["backup1", "backup2", "backup3", "restore"]
+
+# metric -> (label, target ratio or None for report-only)
+TARGETS = {
+    "initial_backup_s": ("initial backup", 0.5),
+    "nochange_backup_s": ("no-change backup", 0.4),
+    "change_backup_s": ("backup after 5% change", None),
+    "restore_s": ("restore", 0.5),
+    "peak_rss_mib": ("peak RSS", 1.0),
+    "repo_size_mib": ("repo size", 1.03),
+}
+
+
+def read_tsv(path: str) -> list[list[str]]:
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.rstrip("\n").split("\t") for line in f if line.strip()]
+
+
+def num(s: str | None) -> float | None:
+    try:
+        return float(s) if s not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def tool_summary(raw: dict[str, str]) -> dict:
+    out: dict = {"version": raw.get("version")}
+    failed = [p for p in ["init"] + RSS_PHASES if raw.get(f"rc_{p}", "0") not in ("0", "")]
+    out["failed_phases"] = failed
+    out["init_s"] = num(raw.get("wall_init")) if "init" not in failed else None
+    for key, _, phase in TIME_METRICS:
+        ok = f"rc_{phase}" in raw and phase not in failed
+        out[key] = num(raw.get(f"wall_{phase}")) if ok else None
+    rss = {p: num(raw.get(f"rss_kb_{p}")) for p in RSS_PHASES if raw.get(f"rss_kb_{p}")}
+    out["rss_mib_by_phase"] = {p: round(v / 1024, 1) for p, v in rss.items() if v is not None}
+    vals = [v for v in rss.values() if v is not None]
+    out["peak_rss_mib"] = round(max(vals) / 1024, 1) if vals else None
+    rb = num(raw.get("repo_bytes"))
+    out["repo_size_bytes"] = int(rb) if rb is not None else None
+    out["repo_size_mib"] = round(rb / MiB, 1) if rb is not None else None
+    out["restore_check"] = raw.get("restore_check", "not run")
+    out["metadata_check"] = raw.get("meta_check", "not run")
+    return out
+
+
+def fmt(v: float | None, digits: int = 2) -> str:
+    return "—" if v is None else f"{v:.{digits}f}"
+
+
+def ratios(tools: dict[str, dict]) -> tuple[list[dict], str | None]:
+    if "ibars" not in tools:
+        return [], "ibars was not part of this run"
+    bases = [t for t in BASELINES if t in tools]
+    if not bases:
+        return [], "neither restic nor rustic was part of this run"
+    ib = tools["ibars"]
+    rows = []
+    for key, (label, target) in TARGETS.items():
+        cands = [(tools[t][key], t) for t in bases if tools[t].get(key) is not None]
+        row = {"metric": key, "label": label, "ibars": ib.get(key), "target": target,
+               "baseline": None, "baseline_tool": None, "ratio": None}
+        if cands:
+            row["baseline"], row["baseline_tool"] = min(cands)
+        if row["ibars"] is not None and row["baseline"]:
+            row["ratio"] = round(row["ibars"] / row["baseline"], 3)
+        if row["ratio"] is None:
+            row["result"] = "n/a"
+        elif key == "restore_s" and ib["restore_check"] != "ok":
+            row["result"] = "FAIL (restore incorrect)"
+        elif target is None:
+            row["result"] = "report only"
+        else:
+            row["result"] = "PASS" if row["ratio"] <= target else "FAIL"
+        rows.append(row)
+    note = None
+    if len(bases) < len(BASELINES):
+        note = f"baseline is {bases[0]} only ({', '.join(set(BASELINES) - set(bases))} not in this run)"
+    return rows, note
+
+
+def markdown(meta: dict[str, str], tools: dict[str, dict], ratio_rows: list[dict], note: str | None) -> str:
+    L = []
+    L.append("# ibars benchmark results\n")
+    L.append(
+        f"Dataset: {meta.get('dataset_gib', '?')} GiB requested, {meta.get('dataset_files', '?')} files, "
+        f"{int(meta.get('dataset_bytes', 0)) / MiB:.1f} MiB, seed {meta.get('seed', '?')}  "
+    )
+    if meta.get("mutation"):
+        L.append(f"Mutation: {meta['mutation']}  ")
+    L.append(f"Host: {meta.get('host', '?')}, {meta.get('nproc', '?')} CPUs, {meta.get('cpu', '?')}, "
+             f"{meta.get('mem', '?')} RAM  ")
+    L.append(f"Date: {meta.get('date', '?')}  ")
+    L.append("Versions: " + ", ".join(f"{t} {tools[t]['version'] or '?'}" for t in tools) + "\n")
+
+    cols = ["tool"] + [c for _, c, _ in TIME_METRICS] + ["peak RSS (MiB)", "repo size (MiB)", "restore check"]
+    L.append("| " + " | ".join(cols) + " |")
+    L.append("|" + "|".join(["---"] + ["---:"] * (len(cols) - 2) + ["---"]) + "|")
+    for t, s in tools.items():
+        cells = [t] + [fmt(s[k]) for k, _, _ in TIME_METRICS]
+        cells += [fmt(s["peak_rss_mib"], 1), fmt(s["repo_size_mib"], 1)]
+        chk = s["restore_check"]
+        if chk == "ok" and s["metadata_check"] not in ("ok", "not run"):
+            chk += f" (metadata: {s['metadata_check']})"
+        cells.append(chk if chk == "ok" or chk.startswith("ok ") else f"**{chk}**")
+        L.append("| " + " | ".join(cells) + " |")
+    failed = {t: s["failed_phases"] for t, s in tools.items() if s["failed_phases"]}
+    if failed:
+        L.append("")
+        for t, ph in failed.items():
+            L.append(f"**{t} FAILED in: {', '.join(ph)}** (see logs/{t}-<phase>.out)  ")
+
+    L.append("\n## Ratios: ibars / best of (restic, rustic)\n")
+    if not ratio_rows:
+        L.append(f"Skipped: {note}.")
+    else:
+        if note:
+            L.append(f"Note: {note}.\n")
+        L.append("| metric | ibars | best other | ratio | target | result |")
+        L.append("|---|---:|---:|---:|---:|---|")
+        for r in ratio_rows:
+            unit_digits = 1 if r["metric"] in ("peak_rss_mib", "repo_size_mib") else 2
+            base = "—" if r["baseline"] is None else f"{fmt(r['baseline'], unit_digits)} ({r['baseline_tool']})"
+            tgt = "—" if r["target"] is None else f"≤ {r['target']}"
+            L.append(f"| {r['label']} | {fmt(r['ibars'], unit_digits)} | {base} | {fmt(r['ratio'], 3)} | {tgt} | {r['result']} |")
+    L.append("\nTimes are wall-clock seconds; ratios compare tools within this run only.")
+    return "\n".join(L) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", required=True)
+    a = p.parse_args()
+
+    meta = {r[0]: r[1] if len(r) > 1 else "" for r in read_tsv(os.path.join(a.work, "meta.tsv"))}
+    raw: dict[str, dict[str, str]] = defaultdict(dict)
+    for r in read_tsv(os.path.join(a.work, "results.tsv")):
+        raw[r[0]][r[1]] = r[2] if len(r) > 2 else ""
+    order = meta.get("tools", "").split(",") if meta.get("tools") else TOOL_ORDER
+    tools = {t: tool_summary(raw[t]) for t in order if t in raw}
+
+    ratio_rows, note = ratios(tools)
+    md = markdown(meta, tools, ratio_rows, note)
+    with open(os.path.join(a.work, "results.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(a.work, "results.json"), "w") as f:
+        json.dump({"meta": meta, "tools": tools, "ratios": ratio_rows, "ratios_note": note}, f, indent=2)
+        f.write("\n")
+    print(md, end="")
+
+
+if __name__ == "__main__":
+    main()

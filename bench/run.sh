@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# Benchmark ibars against restic and rustic on one generated dataset, in one
+# run, and print a Markdown table plus ibars/best-other ratios.
+#
+#   bench/run.sh [--size-gib 3] [--seed 1] [--work bench/work]
+#                [--tools ibars,restic,rustic] [--keep]
+#
+# See bench/README.md for what is measured and how to read the numbers.
+set -euo pipefail
+export LC_ALL=C # stable number formatting and sorting
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd -P)
+
+SIZE_GIB=3
+SEED=1
+WORK=$BENCH_DIR/work
+TOOLS=ibars,restic,rustic
+KEEP=0
+PASSWORD=bench
+
+usage() {
+    sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+while (($#)); do
+    case $1 in
+    --size-gib) SIZE_GIB=$2; shift 2 ;;
+    --size-gib=*) SIZE_GIB=${1#*=}; shift ;;
+    --seed) SEED=$2; shift 2 ;;
+    --seed=*) SEED=${1#*=}; shift ;;
+    --work) WORK=$2; shift 2 ;;
+    --work=*) WORK=${1#*=}; shift ;;
+    --tools) TOOLS=$2; shift 2 ;;
+    --tools=*) TOOLS=${1#*=}; shift ;;
+    --keep) KEEP=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+IFS=, read -r -a TOOL_LIST <<<"$TOOLS"
+((${#TOOL_LIST[@]})) || { echo "--tools is empty" >&2; exit 2; }
+for t in "${TOOL_LIST[@]}"; do
+    case $t in ibars | restic | rustic) ;; *) echo "unknown tool: $t" >&2; exit 2 ;; esac
+done
+has_tool() { [[ ",$TOOLS," == *",$1,"* ]]; }
+
+SIZE_GIB=$(printf '%.3f' "$SIZE_GIB") # 3 and 3.0 must hit the same cached dataset
+
+# Stray RESTIC_*/RUSTIC_*/IBARS_* settings from the caller's environment
+# (repository, password file, ...) would make the tools benchmark something
+# else; everything a tool needs is passed explicitly below.
+for v in $(compgen -e); do
+    case $v in RESTIC_* | RUSTIC_* | IBARS_*) [[ $v == IBARS_BIN ]] || unset "$v" ;; esac
+done
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- tools
+
+SUDO=
+if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; fi
+APT_UPDATED=0
+apt_install() {
+    # Wait for a concurrent apt/dpkg instead of failing on its lock.
+    local apt=($SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 -y -q)
+    if ! "${apt[@]}" install "$@" && ((!APT_UPDATED)); then
+        "${apt[@]}" update
+        APT_UPDATED=1
+        "${apt[@]}" install "$@"
+    fi
+}
+
+[[ -x /usr/bin/time ]] || { log "installing GNU time"; apt_install time; }
+/usr/bin/time -v true 2>&1 | grep -q 'Maximum resident set size' ||
+    die "/usr/bin/time is not GNU time (need -v for peak RSS)"
+
+if has_tool restic; then
+    command -v restic >/dev/null || { log "installing restic"; apt_install restic; }
+    RESTIC_BIN=$(command -v restic)
+fi
+
+if has_tool rustic; then
+    RUSTIC_BIN=$(command -v rustic || true)
+    [[ -n $RUSTIC_BIN ]] || { [[ -x $HOME/.cargo/bin/rustic ]] && RUSTIC_BIN=$HOME/.cargo/bin/rustic; }
+    if [[ -z $RUSTIC_BIN ]]; then
+        log "installing rustic (cargo install rustic-rs --locked; this takes a while)"
+        cargo install rustic-rs --locked
+        RUSTIC_BIN=$HOME/.cargo/bin/rustic
+    fi
+fi
+
+if has_tool ibars; then
+    if [[ -z ${IBARS_BIN:-} ]]; then
+        log "building ibars (cargo build --release -p ibars)"
+        (cd "$REPO_ROOT" && cargo build --release -p ibars)
+        IBARS_BIN=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/ibars
+    fi
+    [[ -x $IBARS_BIN ]] || die "ibars binary not found at $IBARS_BIN"
+fi
+
+tool_version() {
+    case $1 in
+    restic) "$RESTIC_BIN" version | awk '{print $2; exit}' ;;
+    rustic) "$RUSTIC_BIN" --version | awk '{print $NF; exit}' ;;
+    ibars) "$IBARS_BIN" --version 2>/dev/null | awk '{print $NF; exit}' || echo unknown ;;
+    esac
+}
+
+# ---------------------------------------------------------------- layout
+
+mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd -P) # the tools record absolute paths; avoid symlinks
+DATASET=$WORK/dataset        # pristine, reused between runs
+MARKER=$WORK/dataset.marker  # kept outside the dataset so it is not backed up
+DATA=$WORK/data              # working copy: backed up and mutated
+META=$WORK/meta.tsv
+RESULTS=$WORK/results.tsv
+LOGS=$WORK/logs
+
+rm -rf "$DATA" "$WORK/repos" "$WORK/cache" "$WORK/restore" "$WORK/home" "$LOGS" \
+    "$META" "$RESULTS" "$WORK/results.md" "$WORK/results.json"
+mkdir -p "$LOGS" "$WORK/repos" "$WORK/cache" "$WORK/restore" "$WORK/home"
+: >"$RESULTS"
+
+meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
+result() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+
+# Dataset + working copy + one repo per tool (~0.5-1x each) + one restore.
+need_kb=$(awk -v g="$SIZE_GIB" -v n="${#TOOL_LIST[@]}" 'BEGIN{printf "%d", g*1048576*(3.2+n)}')
+avail_kb=$(df -Pk "$WORK" | awk 'NR==2{print $4}')
+if ((avail_kb < need_kb)); then
+    echo "warning: only $((avail_kb / 1048576)) GiB free under $WORK, this run may need ~$((need_kb / 1048576)) GiB" >&2
+fi
+
+# ---------------------------------------------------------------- dataset
+
+want_marker="size_gib=$SIZE_GIB seed=$SEED gen=$(sha256sum "$BENCH_DIR/gen_dataset.py" | cut -c1-16)"
+if [[ -d $DATASET && -f $MARKER && $(<"$MARKER") == "$want_marker" ]]; then
+    log "reusing dataset $DATASET ($want_marker)"
+else
+    log "generating dataset ($SIZE_GIB GiB, seed $SEED)"
+    rm -rf "$DATASET" "$MARKER"
+    python3 "$BENCH_DIR/gen_dataset.py" --out "$DATASET" --size-gib "$SIZE_GIB" --seed "$SEED"
+    echo "$want_marker" >"$MARKER"
+fi
+# Phase 3 mutates the data, so every run works on a fresh copy and the
+# pristine dataset stays reusable.
+log "copying dataset to $DATA"
+cp -a "$DATASET" "$DATA"
+
+meta tools "$TOOLS"
+meta dataset_gib "$SIZE_GIB"
+meta seed "$SEED"
+meta dataset_files "$(find "$DATA" -type f | wc -l)"
+meta dataset_bytes "$(find "$DATA" -type f -printf '%s\n' | awk '{s += $1} END {print s}')"
+meta data_path "$DATA"
+meta host "$(uname -srm)"
+meta nproc "$(nproc)"
+meta cpu "$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
+meta mem "$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+for t in "${TOOL_LIST[@]}"; do result "$t" version "$(tool_version "$t")"; done
+
+# ---------------------------------------------------------------- commands
+
+# Sets CMD to the command line for TOOL doing PHASE (init | backup | restore
+# DEST). Passwords go through each tool's environment variable (or flag) and
+# caches live under WORK so nothing in $HOME is read or written.
+tool_cmd() {
+    local tool=$1 phase=$2 dest=${3:-}
+    local repo=$WORK/repos/$tool cache=$WORK/cache/$tool
+    case $tool in
+    restic)
+        local base=(env RESTIC_PASSWORD="$PASSWORD" "$RESTIC_BIN" -r "$repo" --cache-dir "$cache")
+        case $phase in
+        init) CMD=("${base[@]}" init --repository-version 2) ;;
+        backup) CMD=("${base[@]}" backup --host bench "$DATA") ;;
+        restore) CMD=("${base[@]}" restore latest --target "$dest") ;;
+        esac
+        ;;
+    rustic)
+        # rustic merges config profiles from /etc/rustic, ~/.config/rustic and
+        # the cwd. Point HOME/XDG at an empty dir, run from an empty cwd (see
+        # run_in), and name a profile that cannot exist anywhere.
+        local base=(env HOME="$WORK/home" XDG_CONFIG_HOME="$WORK/home/.config"
+            XDG_CACHE_HOME="$WORK/home/.cache"
+            "$RUSTIC_BIN" -P ibars-bench-no-such-profile -r "$repo" --password "$PASSWORD"
+            --cache-dir "$cache" --no-progress)
+        case $phase in
+        init) CMD=("${base[@]}" init) ;;
+        backup) CMD=("${base[@]}" backup --host bench "$DATA") ;;
+        restore) CMD=("${base[@]}" restore latest "$dest") ;;
+        esac
+        ;;
+    ibars)
+        local base=(env IBARS_PASSWORD="$PASSWORD" "$IBARS_BIN" -r "$repo")
+        case $phase in
+        init) CMD=("${base[@]}" init) ;;
+        backup) CMD=("${base[@]}" backup "$DATA") ;;
+        restore) CMD=("${base[@]}" restore latest --target "$dest") ;;
+        esac
+        ;;
+    esac
+}
+
+declare -A FAILED=()
+EXIT=0
+
+# measure TOOL PHASE_LABEL CMD...: run under GNU time, record wall seconds,
+# peak RSS and exit code. Output goes to logs/TOOL-PHASE.out.
+measure() {
+    local tool=$1 label=$2
+    shift 2
+    local out=$LOGS/$tool-$label
+    # Flush earlier writeback (dataset copy, previous tool's repo) so it does
+    # not land inside this measurement.
+    sync
+    echo "   $tool $label: $*" >"$out.cmd"
+    local rc=0
+    (cd "$WORK/home" && /usr/bin/time -v -o "$out.time" "$@") >"$out.out" 2>&1 || rc=$?
+    local wall rss
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/{print $2}' "$out.time" |
+        awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else if (NF == 2) print $1*60 + $2 }')
+    rss=$(awk -F': ' '/Maximum resident set size/{print $2}' "$out.time")
+    result "$tool" "wall_$label" "$wall"
+    result "$tool" "rss_kb_$label" "$rss"
+    result "$tool" "rc_$label" "$rc"
+    if ((rc)); then
+        printf '\n!!!!! %s %s FAILED (exit %s); last lines of %s.out:\n' "$tool" "$label" "$rc" "$out" >&2
+        tail -n 20 "$out.out" | sed 's/^/    /' >&2
+        FAILED[$tool]=1
+        EXIT=1
+        return 1
+    fi
+    printf '   %-7s %-8s %8ss  %6s MiB\n' "$tool" "$label" "$wall" "$((rss / 1024))" >&2
+}
+
+# Runs PHASE for every tool that has not failed yet.
+run_phase() {
+    local label=$1 phase=$2
+    for t in "${TOOL_LIST[@]}"; do
+        [[ -z ${FAILED[$t]:-} ]] || continue
+        tool_cmd "$t" "$phase"
+        measure "$t" "$label" "${CMD[@]}" || true
+    done
+}
+
+# Prints the directory inside DEST that corresponds to DATA: restic-style
+# DEST/<absolute DATA path>, DEST/<basename DATA>, or DEST itself.
+restore_root() {
+    local dest=$1 cand e ok
+    local entries
+    entries=$(ls -A "$DATA")
+    for cand in "$dest$DATA" "$dest/$(basename "$DATA")" "$dest"; do
+        [[ -d $cand ]] || continue
+        ok=1
+        for e in $entries; do [[ -e $cand/$e ]] || { ok=0; break; }; done
+        ((ok)) && { echo "$cand"; return 0; }
+    done
+    return 1
+}
+
+# "path mode mtime-seconds" for every regular file under $1, sorted.
+file_meta() {
+    (cd "$1" && find . -type f -printf '%p\t%m\t%T@\n') |
+        awk -F'\t' '{ printf "%s %s %d\n", $1, $2, $3 }' | sort
+}
+
+verify_restore() {
+    local tool=$1 dest=$2 root
+    if ! root=$(restore_root "$dest"); then
+        printf '\n!!!!! %s RESTORE MISMATCH: no copy of %s found under %s\n' "$tool" "$DATA" "$dest" >&2
+        result "$tool" restore_check "MISMATCH (data not found)"
+        EXIT=1
+        return
+    fi
+    local d=$LOGS/$tool-restore.diff
+    if diff -rq --no-dereference "$DATA" "$root" >"$d" 2>&1; then
+        result "$tool" restore_check ok
+        echo "   $tool restore: contents identical ($root)" >&2
+    else
+        printf '\n!!!!! %s RESTORE MISMATCH: %s differences, first ones (full list in %s):\n' \
+            "$tool" "$(wc -l <"$d")" "$d" >&2
+        head -n 20 "$d" | sed 's/^/    /' >&2
+        result "$tool" restore_check "MISMATCH ($(wc -l <"$d") diffs)"
+        EXIT=1
+    fi
+    # Metadata is reported, not fatal: file mode and mtime (to the second).
+    local m=$LOGS/$tool-restore.meta-diff
+    if diff <(file_meta "$DATA") <(file_meta "$root") >"$m"; then
+        result "$tool" meta_check ok
+    else
+        result "$tool" meta_check "$(grep -c '^<' "$m") files differ"
+        echo "   $tool restore: mode/mtime differences, see $m" >&2
+    fi
+}
+
+# ---------------------------------------------------------------- phases
+
+log "warming the page cache with the dataset"
+find "$DATA" -type f -print0 | xargs -0 cat >/dev/null
+
+log "phase 1: init + initial backup"
+for t in "${TOOL_LIST[@]}"; do
+    tool_cmd "$t" init
+    measure "$t" init "${CMD[@]}" || continue
+    tool_cmd "$t" backup
+    measure "$t" backup1 "${CMD[@]}" || true
+done
+
+log "phase 2: no-change backup"
+run_phase backup2 backup
+
+log "phase 3: mutate 5% of files, then backup"
+mut=$(python3 "$BENCH_DIR/gen_dataset.py" --mutate "$DATA" --percent 5 --seed $((SEED + 1000)))
+echo "   $mut" >&2
+meta mutation "$(sed -E 's/^mutated [^:]*: //; s/, [0-9.]+s$//' <<<"$mut")"
+run_phase backup3 backup
+for t in "${TOOL_LIST[@]}"; do
+    if [[ -z ${FAILED[$t]:-} ]]; then
+        result "$t" repo_bytes "$(du -sb "$WORK/repos/$t" | cut -f1)"
+    fi
+done
+
+log "phase 4: restore latest snapshot into an empty directory"
+for t in "${TOOL_LIST[@]}"; do
+    [[ -z ${FAILED[$t]:-} ]] || continue
+    dest=$WORK/restore/$t
+    mkdir -p "$dest"
+    tool_cmd "$t" restore "$dest"
+    if measure "$t" restore "${CMD[@]}"; then
+        verify_restore "$t" "$dest"
+    fi
+    # Restores are as large as the dataset; don't keep three around.
+    ((KEEP)) || rm -rf "$dest"
+done
+
+# ---------------------------------------------------------------- report
+
+log "results"
+python3 "$BENCH_DIR/report.py" --work "$WORK"
+echo >&2
+echo "results: $WORK/results.md, $WORK/results.json; logs: $LOGS" >&2
+
+if ((!KEEP)); then
+    # Keep the pristine dataset (reused next time), logs and results.
+    rm -rf "$DATA" "$WORK/repos" "$WORK/cache" "$WORK/restore" "$WORK/home"
+fi
+((EXIT == 0)) || echo "!!!!! some steps FAILED or restores did not match (see above)" >&2
+exit "$EXIT"

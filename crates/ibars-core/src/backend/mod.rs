@@ -1,0 +1,71 @@
+//! Storage: one narrow trait over immutable named objects, and its OpenDAL implementation.
+//!
+//! Durability contract: when [`Backend::write`] returns `Ok`, the object is complete and will be
+//! read back byte for byte; a write that fails or is interrupted leaves either no object or
+//! (on stores without atomic writes) an object that fails authentication and is never referenced.
+//! Nothing relies on listing order, rename or append.
+
+mod opendal_backend;
+
+pub use opendal_backend::OpendalBackend;
+
+use crate::error::Result;
+
+/// The kinds of object a repository holds; each lives under its own prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    Config,
+    Key,
+    Lock,
+    Snapshot,
+    Index,
+    Pack,
+}
+
+impl FileKind {
+    /// Directory prefix of this kind (empty for the config).
+    pub fn dir(self) -> &'static str {
+        match self {
+            FileKind::Config => "",
+            FileKind::Key => "keys/",
+            FileKind::Lock => "locks/",
+            FileKind::Snapshot => "snapshots/",
+            FileKind::Index => "index/",
+            FileKind::Pack => "data/",
+        }
+    }
+
+    /// The object path of `name` (a hex id, or `config`).
+    pub fn path(self, name: &str) -> String {
+        match self {
+            FileKind::Config => "config".to_string(),
+            FileKind::Pack => format!("data/{}/{}", name.get(..2).unwrap_or("00"), name),
+            _ => format!("{}{}", self.dir(), name),
+        }
+    }
+}
+
+/// One listed object: its name (hex id) and size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    pub name: String,
+    pub size: u64,
+}
+
+/// A store of immutable named objects. Implementations must be safe to call from many threads.
+pub trait Backend: Send + Sync {
+    /// Human-readable location, for messages (never contains credentials).
+    fn location(&self) -> String;
+    /// All objects of a kind, in no particular order.
+    fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>>;
+    /// The whole object.
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>>;
+    /// `len` bytes at `offset`. Returns fewer bytes only if the object is shorter.
+    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
+    /// Store an object under a new name. Overwriting is never needed; see the contract above.
+    fn write(&self, kind: FileKind, name: &str, data: Vec<u8>) -> Result<()>;
+    /// Delete an object. Deleting a missing object is not an error.
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()>;
+    /// Size of an object, or a not-found error.
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64>;
+}

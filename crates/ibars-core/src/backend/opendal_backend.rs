@@ -1,0 +1,172 @@
+//! [`Backend`] over an OpenDAL operator. OpenDAL is async; this wrapper owns a small Tokio
+//! runtime and blocks on it, so that the rest of ibars is plain threads. Many threads may call
+//! in at once: each call is an independent `block_on`.
+
+use std::path::Path;
+
+use opendal::{ErrorKind, Operator};
+
+use super::{Backend, FileKind, ListEntry};
+use crate::error::{Error, Result};
+
+/// A backend on any OpenDAL service.
+pub struct OpendalBackend {
+    op: Operator,
+    rt: tokio::runtime::Runtime,
+    location: String,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ibars-io")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))
+}
+
+fn map_err(op: &'static str, path: &str, e: opendal::Error) -> Error {
+    Error::Backend {
+        op,
+        path: path.to_string(),
+        not_found: e.kind() == ErrorKind::NotFound,
+        message: e.to_string(),
+    }
+}
+
+impl OpendalBackend {
+    /// A repository in a local directory. With `create`, the directory is made if missing;
+    /// without it, a missing directory is [`Error::NoRepository`].
+    pub fn local(dir: &Path, create: bool) -> Result<Self> {
+        if create {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        } else if !dir.is_dir() {
+            return Err(Error::NoRepository(dir.display().to_string()));
+        }
+        let root = dir.to_string_lossy().to_string();
+        let tmp = dir.join("tmp");
+        let builder = opendal::services::Fs::default()
+            .root(&root)
+            .atomic_write_dir(&tmp.to_string_lossy());
+        let op = Operator::new(builder)
+            .map_err(|e| map_err("open", &root, e))?
+            .finish();
+        Ok(Self {
+            op,
+            rt: runtime()?,
+            location: root,
+        })
+    }
+
+    /// An in-memory repository, for tests.
+    pub fn memory() -> Result<Self> {
+        let op = Operator::new(opendal::services::Memory::default())
+            .map_err(|e| map_err("open", "memory", e))?
+            .finish();
+        Ok(Self {
+            op,
+            rt: runtime()?,
+            location: "memory".into(),
+        })
+    }
+}
+
+impl Backend for OpendalBackend {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {
+        let dir = kind.dir();
+        let entries = self.rt.block_on(async {
+            match self.op.list_with(dir).recursive(true).await {
+                Ok(v) => Ok(v),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+                Err(e) => Err(map_err("list", dir, e)),
+            }
+        })?;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            if !e.metadata().is_file() {
+                continue;
+            }
+            let name = e.name().to_string();
+            if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue; // not ours (editor droppings, temp files)
+            }
+            let mut size = e.metadata().content_length();
+            if size == 0 {
+                size = self.size(kind, &name)?;
+            }
+            out.push(ListEntry { name, size });
+        }
+        Ok(out)
+    }
+
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        let path = kind.path(name);
+        self.rt
+            .block_on(self.op.read(&path))
+            .map(|b| b.to_vec())
+            .map_err(|e| map_err("read", &path, e))
+    }
+
+    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let path = kind.path(name);
+        self.rt
+            .block_on(async { self.op.read_with(&path).range(offset..offset + len).await })
+            .map(|b| b.to_vec())
+            .map_err(|e| map_err("read", &path, e))
+    }
+
+    fn write(&self, kind: FileKind, name: &str, data: Vec<u8>) -> Result<()> {
+        let path = kind.path(name);
+        self.rt
+            .block_on(self.op.write(&path, data))
+            .map(|_| ())
+            .map_err(|e| map_err("write", &path, e))
+    }
+
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+        let path = kind.path(name);
+        match self.rt.block_on(self.op.delete(&path)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(map_err("delete", &path, e)),
+        }
+    }
+
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+        let path = kind.path(name);
+        self.rt
+            .block_on(self.op.stat(&path))
+            .map(|m| m.content_length())
+            .map_err(|e| map_err("stat", &path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_round_trip() {
+        let b = OpendalBackend::memory().unwrap();
+        let name = "ab".repeat(32);
+        b.write(FileKind::Pack, &name, b"hello world".to_vec())
+            .unwrap();
+        assert_eq!(b.read(FileKind::Pack, &name).unwrap(), b"hello world");
+        assert_eq!(b.read_range(FileKind::Pack, &name, 6, 5).unwrap(), b"world");
+        let l = b.list(FileKind::Pack).unwrap();
+        assert_eq!(
+            l,
+            vec![ListEntry {
+                name: name.clone(),
+                size: 11
+            }]
+        );
+        b.remove(FileKind::Pack, &name).unwrap();
+        assert!(b.read(FileKind::Pack, &name).unwrap_err().is_not_found());
+        b.remove(FileKind::Pack, &name).unwrap();
+    }
+}

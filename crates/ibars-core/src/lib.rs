@@ -1,0 +1,17 @@
+//! ibars-core: the repository and every operation on it. See docs/format.md for the on-disk
+//! format and ARCHITECTURE.md for how the pieces fit.
+
+pub mod backend;
+pub mod chunker;
+pub mod compress;
+pub mod crypto;
+pub mod error;
+pub mod id;
+pub mod index;
+pub mod pack;
+pub mod repo;
+pub mod sealed;
+pub mod snapshot;
+pub mod tree;
+
+pub use error::{Error, Result};

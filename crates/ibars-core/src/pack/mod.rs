@@ -1,0 +1,233 @@
+//! Pack files: encrypted blobs followed by a sealed header. See docs/format.md.
+
+use crate::compress::{decompress, Codec};
+use crate::crypto::{MasterKey, OVERHEAD};
+use crate::error::{Error, Result};
+use crate::id::{BlobId, PackId};
+use crate::sealed::{self, ObjectKind};
+
+/// What a blob holds. Data and trees never share a pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum BlobKind {
+    Data = 0,
+    Tree = 1,
+}
+
+impl BlobKind {
+    pub fn from_u8(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(BlobKind::Data),
+            1 => Some(BlobKind::Tree),
+            _ => None,
+        }
+    }
+}
+
+/// Where a blob is in a pack and how it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackEntry {
+    pub kind: BlobKind,
+    pub codec: Codec,
+    pub id: BlobId,
+    pub offset: u32,
+    /// Stored length, encryption overhead included.
+    pub length: u32,
+    pub raw_length: u32,
+}
+
+const HEADER_ENTRY: usize = 1 + 1 + 4 + 4 + 32;
+
+/// Encrypt a blob body for storage in a pack.
+pub fn encrypt_blob(key: &MasterKey, kind: BlobKind, id: &BlobId, body: &[u8]) -> Vec<u8> {
+    key.encrypt(body, &blob_aad(kind, id))
+}
+
+fn blob_aad(kind: BlobKind, id: &BlobId) -> [u8; 33] {
+    let mut aad = [0u8; 33];
+    aad[0] = kind as u8;
+    aad[1..].copy_from_slice(id.as_bytes());
+    aad
+}
+
+/// Decrypt, decompress and verify one stored blob. Errors name the pack and the blob.
+pub fn decrypt_blob(
+    key: &MasterKey,
+    pack: &PackId,
+    e: &PackEntry,
+    stored: &[u8],
+) -> Result<Vec<u8>> {
+    let what = || format!("blob {} in pack {}", e.id, pack);
+    let body = key.decrypt(stored, &blob_aad(e.kind, &e.id), &what)?;
+    let plain = decompress(e.codec, body, e.raw_length as usize, &what)?;
+    if key.blob_id(&plain) != e.id {
+        return Err(Error::corrupt(what(), "content does not match its id"));
+    }
+    Ok(plain)
+}
+
+/// Accumulates blobs of one kind into a pack in memory.
+pub struct PackWriter {
+    kind: BlobKind,
+    buf: Vec<u8>,
+    entries: Vec<PackEntry>,
+}
+
+/// A finished pack, ready to upload.
+pub struct FinishedPack {
+    pub id: PackId,
+    pub bytes: Vec<u8>,
+    pub entries: Vec<PackEntry>,
+    pub kind: BlobKind,
+}
+
+impl PackWriter {
+    pub fn new(kind: BlobKind, capacity: usize) -> Self {
+        Self {
+            kind,
+            buf: Vec::with_capacity(capacity),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Append an encrypted blob.
+    pub fn add(&mut self, id: BlobId, codec: Codec, raw_length: u32, stored: &[u8]) {
+        self.entries.push(PackEntry {
+            kind: self.kind,
+            codec,
+            id,
+            offset: self.buf.len() as u32,
+            length: stored.len() as u32,
+            raw_length,
+        });
+        self.buf.extend_from_slice(stored);
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Seal the header, append it, and name the pack.
+    pub fn finish(mut self, key: &MasterKey) -> FinishedPack {
+        let mut h = Vec::with_capacity(4 + self.entries.len() * HEADER_ENTRY);
+        h.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        for e in &self.entries {
+            h.push(e.kind as u8);
+            h.push(e.codec as u8);
+            h.extend_from_slice(&e.length.to_le_bytes());
+            h.extend_from_slice(&e.raw_length.to_le_bytes());
+            h.extend_from_slice(e.id.as_bytes());
+        }
+        let sealed = sealed::seal(key, ObjectKind::PackHeader, &h, false);
+        self.buf.extend_from_slice(&sealed);
+        self.buf
+            .extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+        FinishedPack {
+            id: PackId::of_content(&self.buf),
+            bytes: self.buf,
+            entries: self.entries,
+            kind: self.kind,
+        }
+    }
+}
+
+/// Parse a pack's header from the pack's bytes (or its tail; `pack_len` is the full length).
+/// Every entry is checked to lie inside the pack.
+pub fn parse_header(
+    key: &MasterKey,
+    pack: &PackId,
+    tail: &[u8],
+    pack_len: u64,
+) -> Result<Vec<PackEntry>> {
+    let what = format!("header of pack {pack}");
+    if tail.len() < 4 {
+        return Err(Error::corrupt(&what, "pack too short"));
+    }
+    let hlen = u32::from_le_bytes(tail[tail.len() - 4..].try_into().expect("4 bytes")) as usize;
+    if hlen + 4 > tail.len() || hlen < OVERHEAD + 3 {
+        return Err(Error::corrupt(
+            &what,
+            format!("header length {hlen} out of range"),
+        ));
+    }
+    let sealed_header = &tail[tail.len() - 4 - hlen..tail.len() - 4];
+    let h = sealed::open(key, ObjectKind::PackHeader, sealed_header, &what)?;
+    if h.len() < 4 {
+        return Err(Error::corrupt(&what, "truncated"));
+    }
+    let count = u32::from_le_bytes(h[..4].try_into().expect("4 bytes")) as usize;
+    if h.len() != 4 + count * HEADER_ENTRY {
+        return Err(Error::corrupt(&what, "entry count does not match its size"));
+    }
+    let data_end = pack_len - 4 - hlen as u64;
+    let mut offset = 0u64;
+    let mut out = Vec::with_capacity(count);
+    for rec in h[4..].chunks_exact(HEADER_ENTRY) {
+        let kind =
+            BlobKind::from_u8(rec[0]).ok_or_else(|| Error::corrupt(&what, "bad blob kind"))?;
+        let codec = Codec::from_u8(rec[1]).ok_or_else(|| Error::corrupt(&what, "bad codec"))?;
+        let length = u32::from_le_bytes(rec[2..6].try_into().expect("4"));
+        let raw_length = u32::from_le_bytes(rec[6..10].try_into().expect("4"));
+        let id = BlobId::from_slice(&rec[10..42]).expect("32 bytes");
+        if offset + length as u64 > data_end {
+            return Err(Error::corrupt(
+                &what,
+                format!("blob {id} lies beyond the data"),
+            ));
+        }
+        out.push(PackEntry {
+            kind,
+            codec,
+            id,
+            offset: offset as u32,
+            length,
+            raw_length,
+        });
+        offset += length as u64;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compress::{compress, Compression};
+
+    #[test]
+    fn write_parse_read() {
+        let key = MasterKey::random();
+        let mut w = PackWriter::new(BlobKind::Data, 1024);
+        let blobs: Vec<Vec<u8>> = vec![b"one".to_vec(), b"two two two two two".repeat(50), vec![]];
+        for b in &blobs {
+            let id = key.blob_id(b);
+            let (codec, body) = compress(b, Compression::Auto);
+            w.add(
+                id,
+                codec,
+                b.len() as u32,
+                &encrypt_blob(&key, BlobKind::Data, &id, &body),
+            );
+        }
+        let p = w.finish(&key);
+        assert_eq!(p.id, PackId::of_content(&p.bytes));
+        let parsed = parse_header(&key, &p.id, &p.bytes, p.bytes.len() as u64).unwrap();
+        assert_eq!(parsed, p.entries);
+        for (e, b) in parsed.iter().zip(&blobs) {
+            let stored = &p.bytes[e.offset as usize..(e.offset + e.length) as usize];
+            assert_eq!(&decrypt_blob(&key, &p.id, e, stored).unwrap(), b);
+        }
+        // Wrong entry (other blob's id) fails.
+        let mut bad = parsed[0];
+        bad.id = parsed[1].id;
+        let stored = &p.bytes[..parsed[0].length as usize];
+        assert!(decrypt_blob(&key, &p.id, &bad, stored).is_err());
+        // Truncation fails cleanly.
+        for cut in [0, 3, 10, p.bytes.len() - 1] {
+            assert!(parse_header(&key, &p.id, &p.bytes[..cut], cut as u64).is_err());
+        }
+    }
+}

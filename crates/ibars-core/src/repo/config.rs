@@ -1,0 +1,45 @@
+//! The repository config: fixed at init, sealed at `config`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chunker::ChunkerParams;
+use crate::compress::Compression;
+use crate::error::{Error, Result};
+
+/// Default target pack size.
+pub const DEFAULT_PACK_SIZE: u32 = 16 << 20;
+
+/// The repository config. See docs/format.md.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    pub version: u32,
+    /// Random repository id, hex.
+    pub id: String,
+    pub chunker: ChunkerParams,
+    /// Target pack size in bytes.
+    pub pack_size: u32,
+    /// Default compression for backups that do not say.
+    pub compression: Compression,
+}
+
+impl Config {
+    /// Check everything a hostile or damaged config could get wrong.
+    pub fn validate(&self) -> Result<()> {
+        if self.version != 1 {
+            return Err(Error::corrupt(
+                "config",
+                format!("unsupported version {}", self.version),
+            ));
+        }
+        self.chunker
+            .validate()
+            .map_err(|e| Error::corrupt("config", e.to_string()))?;
+        if !(1 << 20..=1 << 30).contains(&self.pack_size) {
+            return Err(Error::corrupt(
+                "config",
+                format!("pack size {} out of range", self.pack_size),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,305 @@
+//! The repository: the front door that opens a store with a password and hands out what the
+//! operations in `ops/` need. It holds no operation logic itself.
+
+mod config;
+mod keys;
+mod lock;
+mod treecache;
+
+pub use config::{Config, DEFAULT_PACK_SIZE};
+pub use keys::KeyInfo;
+pub use lock::{LockGuard, LockInfo, LockMode};
+pub use treecache::TreeCache;
+
+use std::sync::Arc;
+
+use crate::backend::{Backend, FileKind};
+use crate::chunker::ChunkerParams;
+use crate::compress::Compression;
+use crate::crypto::keyfile::{KdfParams, KeyFile};
+use crate::crypto::MasterKey;
+use crate::error::{Error, Result};
+use crate::id::{IndexId, KeyId, SnapshotId};
+use crate::index::{self, Index};
+use crate::pack::PackEntry;
+use crate::sealed::{self, ObjectKind};
+use crate::snapshot::Snapshot;
+
+/// Choices made once, at `init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub avg_chunk_size: u32,
+    pub pack_size: u32,
+    pub compression: Compression,
+    pub kdf: KdfParams,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        Self {
+            avg_chunk_size: 1 << 20,
+            pack_size: DEFAULT_PACK_SIZE,
+            compression: Compression::Auto,
+            kdf: KdfParams::default(),
+        }
+    }
+}
+
+/// An open repository.
+pub struct Repository {
+    backend: Arc<dyn Backend>,
+    key: MasterKey,
+    key_id: KeyId,
+    config: Config,
+    kdf: KdfParams,
+}
+
+/// The host name, for snapshots, locks and key files.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The current user's name, or the numeric uid.
+pub fn username() -> String {
+    let uid = nix::unistd::getuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+impl Repository {
+    /// Create a repository in an empty location.
+    pub fn init(backend: Arc<dyn Backend>, password: &[u8], opts: &InitOptions) -> Result<Self> {
+        match backend.size(FileKind::Config, "config") {
+            Ok(_) => return Err(Error::AlreadyExists(backend.location())),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        if !backend.list(FileKind::Key)?.is_empty() {
+            return Err(Error::AlreadyExists(backend.location()));
+        }
+        let mut id = [0u8; 32];
+        let mut seed = [0u8; 8];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        let config = Config {
+            version: 1,
+            id: hex::encode(id),
+            chunker: ChunkerParams::with_avg(opts.avg_chunk_size, u64::from_le_bytes(seed))?,
+            pack_size: opts.pack_size,
+            compression: opts.compression,
+        };
+        config
+            .validate()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let key = MasterKey::random();
+        let kf = KeyFile::create(&key, password, opts.kdf, &hostname(), &username())?;
+        let kbytes = kf.to_bytes();
+        let key_id = KeyId::of_content(&kbytes);
+        // Key first: a config without a key would be a repository nobody can open.
+        backend.write(FileKind::Key, &key_id.to_hex(), kbytes)?;
+        let payload = serde_json::to_vec(&config).expect("config serializes");
+        backend.write(
+            FileKind::Config,
+            "config",
+            sealed::seal(&key, ObjectKind::Config, &payload, false),
+        )?;
+        Ok(Self {
+            backend,
+            key,
+            key_id,
+            config,
+            kdf: opts.kdf,
+        })
+    }
+
+    /// Open with a password: try every key file until one opens.
+    pub fn open(backend: Arc<dyn Backend>, password: &[u8]) -> Result<Self> {
+        let config_bytes = match backend.read(FileKind::Config, "config") {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => {
+                return Err(Error::NoRepository(format!(
+                    "{} (no config)",
+                    backend.location()
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        let keys = backend.list(FileKind::Key)?;
+        if keys.is_empty() {
+            return Err(Error::NoRepository(format!(
+                "{} (no keys)",
+                backend.location()
+            )));
+        }
+        let mut last_err = None;
+        for k in &keys {
+            let kf = match backend
+                .read(FileKind::Key, &k.name)
+                .and_then(|b| KeyFile::parse(&b, &k.name))
+            {
+                Ok(kf) => kf,
+                Err(e) => {
+                    tracing::warn!("skipping key {}: {e}", k.name);
+                    last_err = Some(e);
+                    continue;
+                }
+            };
+            if let Some(key) = kf.open(password)? {
+                let payload = sealed::open(&key, ObjectKind::Config, &config_bytes, "config")?;
+                let config: Config = serde_json::from_slice(&payload)
+                    .map_err(|e| Error::corrupt("config", e.to_string()))?;
+                config.validate()?;
+                return Ok(Self {
+                    backend,
+                    key,
+                    key_id: k
+                        .name
+                        .parse()
+                        .map_err(|_| Error::corrupt("key name", k.name.clone()))?,
+                    config,
+                    kdf: KdfParams::default(),
+                });
+            }
+        }
+        match last_err {
+            Some(e) if keys.len() == 1 => Err(e),
+            _ => Err(Error::WrongPassword(keys.len())),
+        }
+    }
+
+    /// Use these KDF costs for keys added from now on (tests use cheap ones).
+    pub fn set_kdf(&mut self, kdf: KdfParams) {
+        self.kdf = kdf;
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    pub fn key(&self) -> &MasterKey {
+        &self.key
+    }
+
+    pub fn key_id(&self) -> &KeyId {
+        &self.key_id
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Seal and store an object; returns its name.
+    pub fn save_sealed(
+        &self,
+        file: FileKind,
+        kind: ObjectKind,
+        payload: &[u8],
+        compress: bool,
+    ) -> Result<[u8; 32]> {
+        let bytes = sealed::seal(&self.key, kind, payload, compress);
+        let id = *blake3::hash(&bytes).as_bytes();
+        self.backend.write(file, &hex::encode(id), bytes)?;
+        Ok(id)
+    }
+
+    /// Read and open a sealed object, checking that its name matches its content.
+    pub fn load_sealed(&self, file: FileKind, kind: ObjectKind, name: &str) -> Result<Vec<u8>> {
+        let bytes = self.backend.read(file, name)?;
+        let what = file.path(name);
+        if blake3::hash(&bytes).to_hex().as_str() != name {
+            return Err(Error::corrupt(what, "content does not match its name"));
+        }
+        sealed::open(&self.key, kind, &bytes, &what)
+    }
+
+    /// Store a snapshot.
+    pub fn save_snapshot(&self, snap: &Snapshot) -> Result<SnapshotId> {
+        let payload = serde_json::to_vec(snap).expect("snapshot serializes");
+        self.save_sealed(FileKind::Snapshot, ObjectKind::Snapshot, &payload, true)
+            .map(SnapshotId)
+    }
+
+    /// Load one snapshot.
+    pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
+        let payload = self.load_sealed(FileKind::Snapshot, ObjectKind::Snapshot, &id.to_hex())?;
+        serde_json::from_slice(&payload)
+            .map_err(|e| Error::corrupt(format!("snapshot {id}"), e.to_string()))
+    }
+
+    /// All snapshots, oldest first. A snapshot that cannot be read is an error naming it.
+    pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
+        let names = self.backend.list(FileKind::Snapshot)?;
+        let mut out = parallel_map(&names, 8, |e| {
+            let id: SnapshotId = e
+                .name
+                .parse()
+                .map_err(|_| Error::corrupt("snapshot name", e.name.clone()))?;
+            Ok((id, self.load_snapshot(&id)?))
+        })?;
+        out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// Store an index file naming these packs.
+    pub fn save_index(&self, packs: &[(crate::id::PackId, Vec<PackEntry>)]) -> Result<IndexId> {
+        let payload = index::encode_file(packs);
+        self.save_sealed(FileKind::Index, ObjectKind::Index, &payload, true)
+            .map(IndexId)
+    }
+
+    /// Load every index file into one in-memory index.
+    pub fn load_index(&self) -> Result<Index> {
+        let names = self.backend.list(FileKind::Index)?;
+        let files = parallel_map(&names, 8, |e| {
+            let payload = self.load_sealed(FileKind::Index, ObjectKind::Index, &e.name)?;
+            index::decode_file(&payload, &format!("index/{}", e.name))
+        })?;
+        let mut idx = Index::default();
+        for file in files {
+            for (pack, entries) in file {
+                idx.add_pack(pack, &entries);
+            }
+        }
+        Ok(idx)
+    }
+}
+
+/// Map `f` over `items` on up to `threads` threads, keeping order; the first error wins.
+pub fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    if items.len() <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<R>>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(items.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= items.len() {
+                    break;
+                }
+                let r = f(&items[i]);
+                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .expect("every item ran")
+        })
+        .collect()
+}

@@ -1,0 +1,100 @@
+//! Reading blobs, with a bounded cache of tree packs: trees are small and read in bursts
+//! (a whole snapshot walk), so one read of a tree pack serves many trees.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use super::Repository;
+use crate::backend::FileKind;
+use crate::error::{Error, Result};
+use crate::id::{BlobId, PackId};
+use crate::index::Index;
+use crate::pack::{self, BlobKind};
+use crate::tree::Tree;
+
+/// Cache of whole tree packs, evicted oldest first beyond a byte budget.
+pub struct TreeCache {
+    budget: usize,
+    inner: Mutex<(HashMap<PackId, Arc<Vec<u8>>>, VecDeque<PackId>, usize)>,
+}
+
+impl TreeCache {
+    pub fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            inner: Mutex::new((HashMap::new(), VecDeque::new(), 0)),
+        }
+    }
+
+    fn get(&self, repo: &Repository, pack: &PackId) -> Result<Arc<Vec<u8>>> {
+        if let Some(b) = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .get(pack)
+        {
+            return Ok(Arc::clone(b));
+        }
+        let bytes = Arc::new(repo.backend.read(FileKind::Pack, &pack.to_hex())?);
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (map, order, used) = &mut *g;
+        if map.insert(*pack, Arc::clone(&bytes)).is_none() {
+            order.push_back(*pack);
+            *used += bytes.len();
+        }
+        while *used > self.budget && order.len() > 1 {
+            if let Some(old) = order.pop_front() {
+                if let Some(b) = map.remove(&old) {
+                    *used -= b.len();
+                }
+            }
+        }
+        Ok(bytes)
+    }
+}
+
+impl Repository {
+    /// Read, decrypt and verify one blob.
+    pub fn read_blob(&self, index: &Index, id: &BlobId) -> Result<Vec<u8>> {
+        let (pack, e) = index
+            .entry(id)
+            .ok_or_else(|| Error::corrupt(format!("blob {id}"), "not in the index"))?;
+        let stored = self.backend.read_range(
+            FileKind::Pack,
+            &pack.to_hex(),
+            e.offset as u64,
+            e.length as u64,
+        )?;
+        if stored.len() != e.length as usize {
+            return Err(Error::corrupt(
+                format!("pack {pack}"),
+                format!("truncated before blob {id}"),
+            ));
+        }
+        pack::decrypt_blob(&self.key, &pack, &e, &stored)
+    }
+
+    /// Load a tree, through `cache`.
+    pub fn load_tree(&self, index: &Index, cache: &TreeCache, id: &BlobId) -> Result<Tree> {
+        let (pack, e) = index
+            .entry(id)
+            .ok_or_else(|| Error::corrupt(format!("tree {id}"), "not in the index"))?;
+        if e.kind != BlobKind::Tree {
+            return Err(Error::corrupt(
+                format!("tree {id}"),
+                "indexed as a data blob",
+            ));
+        }
+        let bytes = cache.get(self, &pack)?;
+        let end = e.offset as usize + e.length as usize;
+        let stored = bytes.get(e.offset as usize..end).ok_or_else(|| {
+            Error::corrupt(
+                format!("pack {pack}"),
+                format!("truncated before tree {id}"),
+            )
+        })?;
+        let plain = pack::decrypt_blob(&self.key, &pack, &e, stored)?;
+        Tree::parse(&plain, id)
+    }
+}
