@@ -8,10 +8,13 @@ pub mod crypto;
 pub mod error;
 pub mod id;
 pub mod index;
+pub mod ops;
 pub mod pack;
+pub mod progress;
 pub mod repo;
 pub mod sealed;
 pub mod snapshot;
+pub mod source;
 pub mod tree;
 
 pub use error::{Error, Result};

@@ -68,6 +68,9 @@ pub struct Summary {
     pub errors: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub error_paths: Vec<Bytes>,
+    /// Files whose size or mtime changed while they were read.
+    #[serde(default)]
+    pub files_changed_while_read: u64,
 }
 
 /// A snapshot. See docs/format.md.

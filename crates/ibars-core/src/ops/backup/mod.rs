@@ -1,0 +1,366 @@
+//! `backup`: files, directories or standard input into a new snapshot.
+//!
+//! Threads: one walker (name order, compares with the parent), `readers` file readers (read,
+//! chunk, hash, dedup), one compress/encrypt worker per core, one finisher (assembles trees in
+//! post-order) and `uploaders` pack writers. All are joined by bounded channels, so memory stays
+//! flat whatever the input. The snapshot is written last: a backup killed at any point leaves
+//! every existing snapshot intact, and packs it uploaded are indexed when it stops cleanly.
+
+mod reader;
+mod saver;
+mod walker;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::bounded;
+
+use crate::compress::Compression;
+use crate::error::{Error, Result};
+use crate::id::SnapshotId;
+use crate::ops::filter::PathFilter;
+use crate::progress::Progress;
+use crate::repo::{hostname, username, LockMode, Repository, TreeCache};
+use crate::snapshot::{BackupType, Snapshot, Summary};
+use crate::tree::{Bytes, ContentPart, Node, NodeType, Tree};
+use saver::Saver;
+use walker::{virtual_root, FinishStats, Walker};
+
+/// Standard input as a source.
+pub struct StdinSource {
+    /// The file name it gets in the snapshot.
+    pub name: String,
+    pub reader: Box<dyn Read + Send>,
+}
+
+/// What to back up and how.
+pub struct BackupOptions {
+    pub paths: Vec<PathBuf>,
+    pub stdin: Option<StdinSource>,
+    pub tags: Vec<String>,
+    pub host: Option<String>,
+    pub compression: Option<Compression>,
+    pub backup_type: BackupType,
+    pub excludes: Vec<String>,
+    pub exclude_if_present: Vec<String>,
+    pub one_file_system: bool,
+    /// Paths never to back up (the repository itself, when it is local).
+    pub skip_paths: Vec<PathBuf>,
+    /// Set from another thread (Ctrl-C) to stop; the backup then fails with `Interrupted`.
+    pub cancel: Arc<AtomicBool>,
+    /// Walk the sources once more in the background to estimate totals for progress.
+    pub estimate: bool,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        Self {
+            paths: vec![],
+            stdin: None,
+            tags: vec![],
+            host: None,
+            compression: None,
+            backup_type: BackupType::Incremental,
+            excludes: vec![],
+            exclude_if_present: vec![],
+            one_file_system: false,
+            skip_paths: vec![],
+            cancel: Arc::new(AtomicBool::new(false)),
+            estimate: false,
+        }
+    }
+}
+
+/// The result of a backup.
+#[derive(Debug)]
+pub struct BackupReport {
+    pub id: SnapshotId,
+    pub snapshot: Snapshot,
+    /// Paths that could not be read (the snapshot was saved without them).
+    pub errors: Vec<(PathBuf, String)>,
+    /// Files whose size or mtime changed while they were read.
+    pub changed_while_read: Vec<PathBuf>,
+}
+
+/// Make a path absolute and lexically clean, without resolving symlinks.
+pub fn absolute(p: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(p).map_err(|e| Error::io(p, e))?;
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// Run a backup.
+pub fn backup(repo: &Repository, mut opts: BackupOptions, progress: &dyn Progress) -> Result<BackupReport> {
+    let started = jiff::Timestamp::now();
+    let t0 = Instant::now();
+    let mut paths = Vec::new();
+    for p in &opts.paths {
+        let abs = absolute(p)?;
+        std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
+        paths.push(abs);
+    }
+    paths.sort();
+    paths.dedup();
+    let snap_paths: Vec<Bytes> = match &opts.stdin {
+        Some(s) => vec![Bytes(format!("/{}", s.name).into_bytes())],
+        None if paths.is_empty() => return Err(Error::Invalid("nothing to back up: give paths or --stdin".into())),
+        None => paths.iter().map(|p| Bytes::from_os(p.as_os_str())).collect(),
+    };
+    let mut excludes = opts.excludes.clone();
+    excludes.sort();
+    let filter = PathFilter::new(&excludes)?;
+    let host = opts.host.clone().unwrap_or_else(hostname);
+
+    let _lock = repo.lock(LockMode::Shared)?;
+    let index = repo.load_index()?;
+    let snapshots = repo.snapshots()?;
+    let parent = match opts.backup_type {
+        BackupType::Full => None,
+        t => snapshots
+            .iter()
+            .filter(|(_, s)| {
+                s.host == host && same_paths(&s.paths, &snap_paths) && (t == BackupType::Incremental || s.backup_type == BackupType::Full)
+            })
+            .max_by(|a, b| a.1.time.cmp(&b.1.time)),
+    };
+    let cache = TreeCache::new(64 << 20);
+    let parent_root = match parent {
+        Some((_, s)) => Some((s.tree, repo.load_tree(&index, &cache, &s.tree)?)),
+        None => None,
+    };
+    let compression = opts.compression.unwrap_or(repo.config().compression);
+    let saver = Saver::new(repo, &index, compression);
+    let chunker = repo.config().chunker;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let stdin = opts.stdin.take();
+
+    let outcome: Result<(crate::id::BlobId, FinishStats, Vec<(PathBuf, String)>)> = std::thread::scope(|s| {
+        let (work_tx, work_rx) = bounded(cores * 2);
+        let (up_tx, up_rx) = bounded(1);
+        let (file_tx, file_rx) = bounded::<reader::FileJob>(256);
+        let (dir_tx, dir_rx) = bounded(256);
+        let saver = &saver;
+        let cancel = &*opts.cancel;
+
+        let uploaders: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = up_rx.clone();
+                s.spawn(move || saver.upload_worker(rx))
+            })
+            .collect();
+        drop(up_rx);
+        let workers: Vec<_> = (0..cores)
+            .map(|_| {
+                let (rx, up) = (work_rx.clone(), up_tx.clone());
+                s.spawn(move || saver.compress_worker(rx, up))
+            })
+            .collect();
+        drop(work_rx);
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (rx, tx) = (file_rx.clone(), work_tx.clone());
+                s.spawn(move || {
+                    for job in rx {
+                        let r = reader::read_file(saver, &tx, &chunker, &job.path, cancel, progress);
+                        let _ = job.reply.send(r);
+                    }
+                })
+            })
+            .collect();
+        drop(file_rx);
+        let fin_tx = work_tx.clone();
+        let finisher = s.spawn(move || walker::finisher(saver, fin_tx, dir_rx, progress));
+        if opts.estimate && stdin.is_none() {
+            let (paths, filter) = (&paths, &filter);
+            s.spawn(move || estimate(paths, filter, cancel, progress));
+        }
+
+        let walked = match stdin {
+            Some(src) => stdin_root(saver, &work_tx, &chunker, src, cancel, progress, dir_tx.clone()),
+            None => {
+                let mut w = Walker {
+                    repo,
+                    index: &index,
+                    cache: &cache,
+                    saver,
+                    filter: &filter,
+                    exclude_if_present: &opts.exclude_if_present,
+                    one_file_system: opts.one_file_system,
+                    skip: &opts.skip_paths,
+                    reread_all: opts.backup_type == BackupType::Full,
+                    names: Default::default(),
+                    file_tx,
+                    dir_tx: dir_tx.clone(),
+                    cancel,
+                    progress,
+                    errors: vec![],
+                };
+                let root = virtual_root(&paths);
+                w.walk_root(&root, parent_root).map(|rx| (rx, std::mem::take(&mut w.errors)))
+            }
+        };
+        drop(dir_tx);
+        let fin = finisher.join().unwrap_or_else(|_| Err(Error::Invalid("finisher panicked".into())));
+        for r in readers {
+            let _ = r.join();
+        }
+        drop(work_tx);
+        for w in workers {
+            let _ = w.join();
+        }
+        saver.flush(&up_tx);
+        drop(up_tx);
+        for u in uploaders {
+            let _ = u.join();
+        }
+        let (rx, walk_errors) = walked?;
+        let stats = fin?;
+        let root = rx.recv().map_err(|_| Error::Invalid("root tree missing".into()))?;
+        Ok((root, stats, walk_errors))
+    });
+
+    // Index whatever was uploaded, even after a failure, so that the next backup reuses it.
+    let written = saver.take_written();
+    for chunk in written.chunks(4096) {
+        repo.save_index(chunk)?;
+    }
+    if let Some(e) = saver.take_error() {
+        return Err(e);
+    }
+    let (root, stats, walk_errors) = outcome?;
+
+    let mut errors = walk_errors;
+    errors.extend(stats.errors.iter().cloned());
+    let finished = jiff::Timestamp::now();
+    let st = &saver.stats;
+    let summary = Summary {
+        started: Some(started),
+        finished: Some(finished),
+        duration_ms: t0.elapsed().as_millis() as u64,
+        files_new: stats.files_new,
+        files_changed: stats.files_changed,
+        files_unchanged: stats.files_unchanged,
+        dirs_new: stats.dirs_new,
+        dirs_changed: stats.dirs_changed,
+        dirs_unchanged: stats.dirs_unchanged,
+        bytes_read: stats.bytes_read,
+        bytes_total: stats.bytes_total,
+        blobs_added: st.blobs_added.load(std::sync::atomic::Ordering::Relaxed),
+        bytes_added: st.bytes_added.load(std::sync::atomic::Ordering::Relaxed),
+        bytes_stored: st.bytes_stored.load(std::sync::atomic::Ordering::Relaxed),
+        errors: errors.len() as u64,
+        error_paths: errors.iter().map(|(p, _)| Bytes::from_os(p.as_os_str())).collect(),
+        files_changed_while_read: stats.changed_while_read.len() as u64,
+    };
+    let snapshot = Snapshot {
+        version: 1,
+        time: started,
+        host,
+        username: username(),
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        tags: opts.tags.clone(),
+        paths: snap_paths,
+        tree: root,
+        parent: parent.map(|p| p.0),
+        backup_type: opts.backup_type,
+        program_version: format!("ibars {}", env!("CARGO_PKG_VERSION")),
+        excludes,
+        summary,
+    };
+    let id = repo.save_snapshot(&snapshot)?;
+    Ok(BackupReport {
+        id,
+        snapshot,
+        errors,
+        changed_while_read: stats.changed_while_read,
+    })
+}
+
+fn same_paths(a: &[Bytes], b: &[Bytes]) -> bool {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort();
+    b.sort();
+    a == b
+}
+
+/// The tree for a standard-input backup: one file at the root.
+#[allow(clippy::too_many_arguments)]
+fn stdin_root(
+    saver: &Saver<'_>,
+    tx: &crossbeam_channel::Sender<saver::BlobJob>,
+    chunker: &crate::chunker::ChunkerParams,
+    src: StdinSource,
+    cancel: &AtomicBool,
+    progress: &dyn Progress,
+    dir_tx: crossbeam_channel::Sender<walker::DirItem>,
+) -> Result<(crossbeam_channel::Receiver<crate::id::BlobId>, Vec<(PathBuf, String)>)> {
+    drop(dir_tx);
+    let name = PathBuf::from(&src.name);
+    let mut content: Vec<ContentPart> = Vec::new();
+    let size = reader::chunk_stream(saver, tx, chunker, src.reader, &name, cancel, progress, &mut content)?;
+    let now = jiff::Timestamp::now().as_nanosecond() as i64;
+    let node = Node {
+        name: Bytes(src.name.into_bytes()),
+        kind: NodeType::File,
+        mode: 0o644,
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        user: Some(username()),
+        group: None,
+        mtime: now,
+        atime: now,
+        ctime: now,
+        inode: 0,
+        dev: 0,
+        links: 1,
+        size,
+        content,
+        subtree: None,
+        target: None,
+        rdev: 0,
+        xattrs: vec![],
+    };
+    let id = saver.submit(tx, crate::pack::BlobKind::Tree, Tree::new(vec![node]).to_bytes())?;
+    let (rtx, rrx) = bounded(1);
+    let _ = rtx.send(id);
+    Ok((rrx, vec![]))
+}
+
+/// Count files and bytes under the sources for progress totals.
+fn estimate(paths: &[PathBuf], filter: &PathFilter, cancel: &AtomicBool, progress: &dyn Progress) {
+    use std::os::unix::fs::MetadataExt;
+    let (mut files, mut bytes) = (0u64, 0u64);
+    let mut stack: Vec<PathBuf> = paths.to_vec();
+    while let Some(p) = stack.pop() {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let Ok(md) = std::fs::symlink_metadata(&p) else { continue };
+        if md.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|c| !filter.matches(c)));
+            }
+        } else if md.is_file() {
+            files += 1;
+            bytes += md.size();
+            if files % 1000 == 0 {
+                progress.set_total(files, bytes);
+            }
+        }
+    }
+    progress.set_total(files, bytes);
+}

@@ -1,0 +1,106 @@
+//! Reading one file: data extents (holes are skipped, not read), chunked, hashed, submitted.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::Sender;
+
+use super::saver::{BlobJob, Saver};
+use crate::chunker::ChunkerParams;
+use crate::error::{Error, Result};
+use crate::pack::BlobKind;
+use crate::progress::Progress;
+use crate::source::fs::data_extents;
+use crate::tree::ContentPart;
+
+/// A file to read, and where to send the result.
+pub(crate) struct FileJob {
+    pub path: PathBuf,
+    pub reply: Sender<Result<ReadFile>>,
+}
+
+/// What reading a file produced.
+pub(crate) struct ReadFile {
+    pub content: Vec<ContentPart>,
+    /// Size as read (holes included).
+    pub size: u64,
+    pub bytes_read: u64,
+    /// Size or mtime differed after reading: the content may mix old and new data.
+    pub changed_while_read: bool,
+}
+
+/// Chunk any reader into data blobs.
+pub(crate) fn chunk_stream<R: Read>(
+    saver: &Saver<'_>,
+    tx: &Sender<BlobJob>,
+    chunker: &ChunkerParams,
+    src: R,
+    what: &std::path::Path,
+    cancel: &AtomicBool,
+    progress: &dyn Progress,
+    content: &mut Vec<ContentPart>,
+) -> Result<u64> {
+    let mut n = 0u64;
+    for chunk in chunker.chunks(src) {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        if saver.failed() {
+            return Err(Error::Invalid("backup pipeline stopped".into()));
+        }
+        let chunk = chunk.map_err(|e| Error::io(what, std::io::Error::from(e)))?;
+        let len = chunk.data.len() as u64;
+        let id = saver.submit(tx, BlobKind::Data, chunk.data)?;
+        content.push(ContentPart::Blob(id));
+        n += len;
+        progress.bytes_done(len);
+    }
+    Ok(n)
+}
+
+/// Read a file into blobs.
+pub(crate) fn read_file(
+    saver: &Saver<'_>,
+    tx: &Sender<BlobJob>,
+    chunker: &ChunkerParams,
+    path: &std::path::Path,
+    cancel: &AtomicBool,
+    progress: &dyn Progress,
+) -> Result<ReadFile> {
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let md = f.metadata().map_err(|e| Error::io(path, e))?;
+    let mut content = Vec::new();
+    let mut pos = 0u64;
+    let mut bytes_read = 0u64;
+    let mut shrank = false;
+    for (off, len) in data_extents(&f, &md) {
+        if off > pos {
+            content.push(ContentPart::Hole(off - pos));
+        }
+        f.seek(SeekFrom::Start(off)).map_err(|e| Error::io(path, e))?;
+        let got = chunk_stream(saver, tx, chunker, (&f).take(len), path, cancel, progress, &mut content)?;
+        bytes_read += got;
+        pos = off + got;
+        if got < len {
+            shrank = true;
+            break;
+        }
+    }
+    if !shrank && md.size() > pos {
+        content.push(ContentPart::Hole(md.size() - pos));
+        pos = md.size();
+    }
+    let after = f.metadata().map_err(|e| Error::io(path, e))?;
+    let changed_while_read = after.size() != md.size()
+        || after.mtime() != md.mtime()
+        || after.mtime_nsec() != md.mtime_nsec();
+    Ok(ReadFile {
+        content,
+        size: pos,
+        bytes_read,
+        changed_while_read,
+    })
+}

@@ -1,0 +1,362 @@
+//! The front half of the backup pipeline: walk the sources in name order, compare each entry
+//! with the parent snapshot, queue files that must be read, and hand each finished directory
+//! (post-order) to the finisher, which assembles and stores its tree.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs::Metadata;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use super::reader::{FileJob, ReadFile};
+use super::saver::{BlobJob, Saver};
+use crate::error::{Error, Result};
+use crate::id::BlobId;
+use crate::index::Index;
+use crate::ops::filter::PathFilter;
+use crate::pack::BlobKind;
+use crate::progress::Progress;
+use crate::repo::{Repository, TreeCache};
+use crate::source::fs::{node_from_metadata, NameCache};
+use crate::tree::{Bytes, Node, NodeType, Tree};
+
+/// How a node compares with the parent snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    New,
+    Changed,
+    Unchanged,
+}
+
+/// A node whose content or subtree may still be on its way.
+pub(crate) enum Pending {
+    Ready(Node, Status),
+    File(Node, Status, PathBuf, Receiver<Result<ReadFile>>),
+    Dir(Node, Receiver<BlobId>),
+}
+
+/// A directory whose entries are all listed.
+pub(crate) struct DirItem {
+    nodes: Vec<Pending>,
+    parent_subtree: Option<BlobId>,
+    reply: Sender<BlobId>,
+}
+
+/// A source path, or a directory on the way to source paths.
+pub(crate) enum VEntry {
+    Real(PathBuf),
+    Virtual(BTreeMap<Vec<u8>, VEntry>),
+}
+
+/// Arrange absolute source paths into the tree of their components.
+pub(crate) fn virtual_root(paths: &[PathBuf]) -> VEntry {
+    let mut root = BTreeMap::new();
+    for p in paths {
+        let comps: Vec<&OsStr> = p
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(n) => Some(n),
+                _ => None,
+            })
+            .collect();
+        if comps.is_empty() {
+            return VEntry::Real(PathBuf::from("/"));
+        }
+        let mut cur = &mut root;
+        for (i, c) in comps.iter().enumerate() {
+            let key = c.as_bytes().to_vec();
+            if i + 1 == comps.len() {
+                cur.insert(key, VEntry::Real(p.clone()));
+                break;
+            }
+            let e = cur.entry(key).or_insert_with(|| VEntry::Virtual(BTreeMap::new()));
+            match e {
+                VEntry::Virtual(m) => cur = m,
+                VEntry::Real(_) => break, // an ancestor is backed up whole already
+            }
+        }
+    }
+    VEntry::Virtual(root)
+}
+
+pub(crate) struct Walker<'a> {
+    pub repo: &'a Repository,
+    pub index: &'a Index,
+    pub cache: &'a TreeCache,
+    pub saver: &'a Saver<'a>,
+    pub filter: &'a PathFilter,
+    pub exclude_if_present: &'a [String],
+    pub one_file_system: bool,
+    pub skip: &'a [PathBuf],
+    pub reread_all: bool,
+    pub names: NameCache,
+    pub file_tx: Sender<FileJob>,
+    pub dir_tx: Sender<DirItem>,
+    pub cancel: &'a AtomicBool,
+    pub progress: &'a dyn Progress,
+    /// Entries that could not be read, with the reason.
+    pub errors: Vec<(PathBuf, String)>,
+}
+
+fn unchanged(old: &Node, new: &Node) -> bool {
+    old.kind == NodeType::File
+        && old.size == new.size
+        && old.mtime == new.mtime
+        && old.ctime == new.ctime
+        && old.inode == new.inode
+}
+
+impl Walker<'_> {
+    fn check(&self) -> Result<()> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        if self.saver.failed() {
+            return Err(Error::Invalid("backup pipeline stopped".into()));
+        }
+        Ok(())
+    }
+
+    fn parent_tree(&self, node: Option<&Node>) -> Result<Option<(BlobId, Tree)>> {
+        match node.and_then(|n| n.subtree) {
+            Some(id) if n_is_dir(node) => Ok(Some((id, self.repo.load_tree(self.index, self.cache, &id)?))),
+            _ => Ok(None),
+        }
+    }
+
+    fn send_dir(&self, nodes: Vec<Pending>, parent_subtree: Option<BlobId>) -> Result<Receiver<BlobId>> {
+        let (reply, rx) = bounded(1);
+        self.dir_tx
+            .send(DirItem {
+                nodes,
+                parent_subtree,
+                reply,
+            })
+            .map_err(|_| Error::Invalid("backup pipeline stopped".into()))?;
+        Ok(rx)
+    }
+
+    /// Walk the tree of source paths built by [`virtual_root`].
+    pub fn walk_root(&mut self, root: &VEntry, parent: Option<(BlobId, Tree)>) -> Result<Receiver<BlobId>> {
+        match root {
+            VEntry::Real(p) => {
+                let md = std::fs::symlink_metadata(p).map_err(|e| Error::io(p, e))?;
+                self.walk_dir(p, md.dev(), parent)
+            }
+            VEntry::Virtual(children) => self.walk_virtual(Path::new("/"), children, parent),
+        }
+    }
+
+    fn walk_virtual(
+        &mut self,
+        dir: &Path,
+        children: &BTreeMap<Vec<u8>, VEntry>,
+        parent: Option<(BlobId, Tree)>,
+    ) -> Result<Receiver<BlobId>> {
+        let (parent_id, parent_tree) = split(parent);
+        let mut nodes = Vec::new();
+        for (name, entry) in children {
+            let full = dir.join(OsStr::from_bytes(name));
+            let old = parent_tree.as_ref().and_then(|t| t.find(name));
+            let md = std::fs::symlink_metadata(&full).map_err(|e| Error::io(&full, e))?;
+            match entry {
+                VEntry::Real(_) => {
+                    if let Some(p) = self.entry(Bytes(name.clone()), &full, md.clone(), old, md.dev())? {
+                        nodes.push(p);
+                    }
+                }
+                VEntry::Virtual(m) => {
+                    let node = node_from_metadata(Bytes(name.clone()), &full, &md, &self.names)
+                        .map_err(|e| Error::io(&full, e))?;
+                    let sub = self.parent_tree(old)?;
+                    let rx = self.walk_virtual(&full, m, sub)?;
+                    nodes.push(Pending::Dir(node, rx));
+                }
+            }
+        }
+        self.send_dir(nodes, parent_id)
+    }
+
+    fn walk_dir(&mut self, dir: &Path, dev: u64, parent: Option<(BlobId, Tree)>) -> Result<Receiver<BlobId>> {
+        self.check()?;
+        let (parent_id, parent_tree) = split(parent);
+        let mut names: Vec<_> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
+            Err(e) => {
+                self.error(dir, &e.to_string());
+                Vec::new()
+            }
+        };
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let mut nodes = Vec::with_capacity(names.len());
+        for name in names {
+            let full = dir.join(&name);
+            if self.filter.matches(&full) || self.skip.iter().any(|s| *s == full) {
+                continue;
+            }
+            let md = match std::fs::symlink_metadata(&full) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.error(&full, &e.to_string());
+                    continue;
+                }
+            };
+            let old = parent_tree.as_ref().and_then(|t| t.find(name.as_bytes()));
+            if let Some(p) = self.entry(Bytes::from_os(&name), &full, md, old, dev)? {
+                nodes.push(p);
+            }
+        }
+        self.send_dir(nodes, parent_id)
+    }
+
+    fn error(&mut self, path: &Path, msg: &str) {
+        self.progress.warn(&format!("{}: {msg}", path.display()));
+        self.errors.push((path.to_path_buf(), msg.to_string()));
+    }
+
+    /// One directory entry. `None` when it is skipped.
+    fn entry(&mut self, name: Bytes, full: &Path, md: Metadata, old: Option<&Node>, dev: u64) -> Result<Option<Pending>> {
+        let mut node = match node_from_metadata(name, full, &md, &self.names) {
+            Ok(n) => n,
+            Err(e) => {
+                self.error(full, &e.to_string());
+                return Ok(None);
+            }
+        };
+        let status = if old.is_some() { Status::Changed } else { Status::New };
+        match node.kind {
+            NodeType::File => {
+                if let Some(o) = old {
+                    if !self.reread_all && unchanged(o, &node) && o.blobs().all(|b| self.index.contains(b)) {
+                        node.content = o.content.clone();
+                        return Ok(Some(Pending::Ready(node, Status::Unchanged)));
+                    }
+                }
+                let (reply, rx) = bounded(1);
+                self.file_tx
+                    .send(FileJob {
+                        path: full.to_path_buf(),
+                        reply,
+                    })
+                    .map_err(|_| Error::Invalid("backup pipeline stopped".into()))?;
+                Ok(Some(Pending::File(node, status, full.to_path_buf(), rx)))
+            }
+            NodeType::Dir => {
+                for marker in self.exclude_if_present {
+                    if full.join(marker).symlink_metadata().is_ok() {
+                        return Ok(None);
+                    }
+                }
+                let sub = self.parent_tree(old)?;
+                let rx = if self.one_file_system && md.dev() != dev {
+                    self.send_dir(Vec::new(), sub.map(|s| s.0))?
+                } else {
+                    self.walk_dir(full, dev, sub)?
+                };
+                Ok(Some(Pending::Dir(node, rx)))
+            }
+            _ => {
+                let same = old.is_some_and(|o| o.kind == node.kind && o.mtime == node.mtime && o.ctime == node.ctime);
+                Ok(Some(Pending::Ready(node, if same { Status::Unchanged } else { status })))
+            }
+        }
+    }
+}
+
+fn n_is_dir(n: Option<&Node>) -> bool {
+    n.is_some_and(|n| n.kind == NodeType::Dir)
+}
+
+fn split(p: Option<(BlobId, Tree)>) -> (Option<BlobId>, Option<Tree>) {
+    match p {
+        Some((id, t)) => (Some(id), Some(t)),
+        None => (None, None),
+    }
+}
+
+/// What the finisher counted.
+#[derive(Default, Debug)]
+pub(crate) struct FinishStats {
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_unchanged: u64,
+    pub dirs_new: u64,
+    pub dirs_changed: u64,
+    pub dirs_unchanged: u64,
+    pub bytes_read: u64,
+    pub bytes_total: u64,
+    pub changed_while_read: Vec<PathBuf>,
+    pub errors: Vec<(PathBuf, String)>,
+}
+
+/// Assemble trees in post-order as their entries complete, and store them.
+pub(crate) fn finisher(
+    saver: &Saver<'_>,
+    work_tx: Sender<BlobJob>,
+    dir_rx: Receiver<DirItem>,
+    progress: &dyn Progress,
+) -> Result<FinishStats> {
+    let mut st = FinishStats::default();
+    let stopped = || Error::Invalid("backup pipeline stopped".into());
+    for item in dir_rx {
+        let mut nodes = Vec::with_capacity(item.nodes.len());
+        for p in item.nodes {
+            match p {
+                Pending::Ready(n, status) => {
+                    if n.kind == NodeType::File {
+                        match status {
+                            Status::New => st.files_new += 1,
+                            Status::Changed => st.files_changed += 1,
+                            Status::Unchanged => st.files_unchanged += 1,
+                        }
+                        st.bytes_total += n.size;
+                        progress.bytes_done(n.size);
+                        progress.file_done(Path::new(n.name.as_os_str()), n.size);
+                    }
+                    nodes.push(n);
+                }
+                Pending::File(mut n, status, path, rx) => match rx.recv().map_err(|_| stopped())? {
+                    Ok(r) => {
+                        n.content = r.content;
+                        n.size = r.size;
+                        st.bytes_read += r.bytes_read;
+                        st.bytes_total += r.size;
+                        if status == Status::New {
+                            st.files_new += 1;
+                        } else {
+                            st.files_changed += 1;
+                        }
+                        if r.changed_while_read {
+                            progress.warn(&format!("{}: file changed while it was read", path.display()));
+                            st.changed_while_read.push(path.clone());
+                        }
+                        progress.file_done(&path, r.size);
+                        nodes.push(n);
+                    }
+                    Err(Error::Interrupted) => return Err(Error::Interrupted),
+                    Err(e) => {
+                        progress.warn(&e.to_string());
+                        st.errors.push((path, e.to_string()));
+                    }
+                },
+                Pending::Dir(mut n, rx) => {
+                    n.subtree = Some(rx.recv().map_err(|_| stopped())?);
+                    nodes.push(n);
+                }
+            }
+        }
+        let tree = Tree::new(nodes);
+        let id = saver.submit(&work_tx, BlobKind::Tree, tree.to_bytes())?;
+        match item.parent_subtree {
+            None => st.dirs_new += 1,
+            Some(p) if p == id => st.dirs_unchanged += 1,
+            Some(_) => st.dirs_changed += 1,
+        }
+        let _ = item.reply.send(id);
+    }
+    Ok(st)
+}

@@ -1,0 +1,4 @@
+//! Operations on a repository, one module each.
+
+pub mod backup;
+pub mod filter;

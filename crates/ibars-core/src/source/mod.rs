@@ -1,0 +1,3 @@
+//! Sources of backup data. So far: the local file system.
+
+pub mod fs;
