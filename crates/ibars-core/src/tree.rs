@@ -119,7 +119,10 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     pub mtime: i64,
-    pub atime: i64,
+    /// Access time; not recorded by default, since reading a file changes it and every
+    /// backup would then store new trees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atime: Option<i64>,
     pub ctime: i64,
     pub inode: u64,
     pub dev: u64,
@@ -154,7 +157,7 @@ impl Node {
             user: None,
             group: None,
             mtime: 0,
-            atime: 0,
+            atime: None,
             ctime: 0,
             inode: 0,
             dev: 0,

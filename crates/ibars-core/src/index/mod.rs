@@ -56,6 +56,11 @@ impl Index {
         self.blobs.contains_key(id)
     }
 
+    /// The pack at a position, as in [`Location::pack`].
+    pub fn pack_id_at(&self, pos: u32) -> &PackId {
+        &self.packs[pos as usize]
+    }
+
     pub fn pack_id(&self, loc: &Location) -> &PackId {
         &self.packs[loc.pack as usize]
     }

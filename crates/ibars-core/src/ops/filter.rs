@@ -24,7 +24,11 @@ impl PathFilter {
             if p.is_empty() {
                 continue;
             }
-            let full = if p.starts_with('/') { p.to_string() } else { format!("**/{p}") };
+            let full = if p.starts_with('/') {
+                p.to_string()
+            } else {
+                format!("**/{p}")
+            };
             let g = GlobBuilder::new(&full)
                 .literal_separator(true)
                 .backslash_escape(true)
@@ -33,7 +37,9 @@ impl PathFilter {
             b.add(g);
         }
         Ok(Self {
-            set: b.build().map_err(|e| Error::Invalid(format!("bad patterns: {e}")))?,
+            set: b
+                .build()
+                .map_err(|e| Error::Invalid(format!("bad patterns: {e}")))?,
             patterns: patterns.to_vec(),
         })
     }
@@ -69,7 +75,13 @@ mod tests {
 
     #[test]
     fn restic_semantics() {
-        let f = PathFilter::new(&["*.tmp".into(), "/var/cache".into(), "node_modules".into(), "a/b".into()]).unwrap();
+        let f = PathFilter::new(&[
+            "*.tmp".into(),
+            "/var/cache".into(),
+            "node_modules".into(),
+            "a/b".into(),
+        ])
+        .unwrap();
         assert!(f.matches(Path::new("/home/x/y.tmp")));
         assert!(f.matches(Path::new("/y.tmp")));
         assert!(!f.matches(Path::new("/home/x/y.tmpx")));

@@ -2,3 +2,5 @@
 
 pub mod backup;
 pub mod filter;
+pub mod restore;
+pub mod walk;

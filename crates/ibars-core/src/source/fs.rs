@@ -70,7 +70,12 @@ pub fn node_type(md: &Metadata) -> NodeType {
 
 /// A node for `path` from its `lstat` metadata; content, subtree and target are left empty
 /// (the target is read here for symlinks).
-pub fn node_from_metadata(name: Bytes, path: &Path, md: &Metadata, names: &NameCache) -> std::io::Result<Node> {
+pub fn node_from_metadata(
+    name: Bytes,
+    path: &Path,
+    md: &Metadata,
+    names: &NameCache,
+) -> std::io::Result<Node> {
     let kind = node_type(md);
     let target = if kind == NodeType::Symlink {
         Some(Bytes::from_os(std::fs::read_link(path)?.as_os_str()))
@@ -86,7 +91,7 @@ pub fn node_from_metadata(name: Bytes, path: &Path, md: &Metadata, names: &NameC
         user: names.user(md.uid()),
         group: names.group(md.gid()),
         mtime: ns(md.mtime(), md.mtime_nsec()),
-        atime: ns(md.atime(), md.atime_nsec()),
+        atime: None,
         ctime: ns(md.ctime(), md.ctime_nsec()),
         inode: md.ino(),
         dev: md.dev(),
@@ -95,7 +100,11 @@ pub fn node_from_metadata(name: Bytes, path: &Path, md: &Metadata, names: &NameC
         content: vec![],
         subtree: None,
         target,
-        rdev: if matches!(kind, NodeType::Chardev | NodeType::Blockdev) { md.rdev() } else { 0 },
+        rdev: if matches!(kind, NodeType::Chardev | NodeType::Blockdev) {
+            md.rdev()
+        } else {
+            0
+        },
         xattrs: read_xattrs(path),
     })
 }
@@ -136,7 +145,7 @@ pub fn data_extents(file: &File, md: &Metadata) -> Vec<(u64, u64)> {
         let data = match nix::unistd::lseek(file, pos, Whence::SeekData) {
             Ok(d) => d,
             Err(nix::errno::Errno::ENXIO) => break, // only a hole remains
-            Err(_) => return vec![(0, size)],        // no SEEK_DATA support: treat as dense
+            Err(_) => return vec![(0, size)],       // no SEEK_DATA support: treat as dense
         };
         if data >= end {
             break;

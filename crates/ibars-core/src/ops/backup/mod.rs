@@ -102,7 +102,11 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 /// Run a backup.
-pub fn backup(repo: &Repository, mut opts: BackupOptions, progress: &dyn Progress) -> Result<BackupReport> {
+pub fn backup(
+    repo: &Repository,
+    mut opts: BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupReport> {
     let started = jiff::Timestamp::now();
     let t0 = Instant::now();
     let mut paths = Vec::new();
@@ -115,8 +119,15 @@ pub fn backup(repo: &Repository, mut opts: BackupOptions, progress: &dyn Progres
     paths.dedup();
     let snap_paths: Vec<Bytes> = match &opts.stdin {
         Some(s) => vec![Bytes(format!("/{}", s.name).into_bytes())],
-        None if paths.is_empty() => return Err(Error::Invalid("nothing to back up: give paths or --stdin".into())),
-        None => paths.iter().map(|p| Bytes::from_os(p.as_os_str())).collect(),
+        None if paths.is_empty() => {
+            return Err(Error::Invalid(
+                "nothing to back up: give paths or --stdin".into(),
+            ))
+        }
+        None => paths
+            .iter()
+            .map(|p| Bytes::from_os(p.as_os_str()))
+            .collect(),
     };
     let mut excludes = opts.excludes.clone();
     excludes.sort();
@@ -131,7 +142,9 @@ pub fn backup(repo: &Repository, mut opts: BackupOptions, progress: &dyn Progres
         t => snapshots
             .iter()
             .filter(|(_, s)| {
-                s.host == host && same_paths(&s.paths, &snap_paths) && (t == BackupType::Incremental || s.backup_type == BackupType::Full)
+                s.host == host
+                    && same_paths(&s.paths, &snap_paths)
+                    && (t == BackupType::Incremental || s.backup_type == BackupType::Full)
             })
             .max_by(|a, b| a.1.time.cmp(&b.1.time)),
     };
@@ -143,93 +156,111 @@ pub fn backup(repo: &Repository, mut opts: BackupOptions, progress: &dyn Progres
     let compression = opts.compression.unwrap_or(repo.config().compression);
     let saver = Saver::new(repo, &index, compression);
     let chunker = repo.config().chunker;
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let stdin = opts.stdin.take();
 
-    let outcome: Result<(crate::id::BlobId, FinishStats, Vec<(PathBuf, String)>)> = std::thread::scope(|s| {
-        let (work_tx, work_rx) = bounded(cores * 2);
-        let (up_tx, up_rx) = bounded(1);
-        let (file_tx, file_rx) = bounded::<reader::FileJob>(256);
-        let (dir_tx, dir_rx) = bounded(256);
-        let saver = &saver;
-        let cancel = &*opts.cancel;
+    let outcome: Result<(crate::id::BlobId, FinishStats, Vec<(PathBuf, String)>)> =
+        std::thread::scope(|s| {
+            let (work_tx, work_rx) = bounded(cores * 2);
+            let (up_tx, up_rx) = bounded(1);
+            let (file_tx, file_rx) = bounded::<reader::FileJob>(256);
+            let (dir_tx, dir_rx) = bounded(256);
+            let saver = &saver;
+            let cancel = &*opts.cancel;
 
-        let uploaders: Vec<_> = (0..2)
-            .map(|_| {
-                let rx = up_rx.clone();
-                s.spawn(move || saver.upload_worker(rx))
-            })
-            .collect();
-        drop(up_rx);
-        let workers: Vec<_> = (0..cores)
-            .map(|_| {
-                let (rx, up) = (work_rx.clone(), up_tx.clone());
-                s.spawn(move || saver.compress_worker(rx, up))
-            })
-            .collect();
-        drop(work_rx);
-        let readers: Vec<_> = (0..2)
-            .map(|_| {
-                let (rx, tx) = (file_rx.clone(), work_tx.clone());
-                s.spawn(move || {
-                    for job in rx {
-                        let r = reader::read_file(saver, &tx, &chunker, &job.path, cancel, progress);
-                        let _ = job.reply.send(r);
-                    }
+            let uploaders: Vec<_> = (0..2)
+                .map(|_| {
+                    let rx = up_rx.clone();
+                    s.spawn(move || saver.upload_worker(rx))
                 })
-            })
-            .collect();
-        drop(file_rx);
-        let fin_tx = work_tx.clone();
-        let finisher = s.spawn(move || walker::finisher(saver, fin_tx, dir_rx, progress));
-        if opts.estimate && stdin.is_none() {
-            let (paths, filter) = (&paths, &filter);
-            s.spawn(move || estimate(paths, filter, cancel, progress));
-        }
+                .collect();
+            drop(up_rx);
+            let workers: Vec<_> = (0..cores)
+                .map(|_| {
+                    let (rx, up) = (work_rx.clone(), up_tx.clone());
+                    s.spawn(move || saver.compress_worker(rx, up))
+                })
+                .collect();
+            drop(work_rx);
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (rx, tx) = (file_rx.clone(), work_tx.clone());
+                    s.spawn(move || {
+                        for job in rx {
+                            let r = reader::read_file(
+                                saver, &tx, &chunker, &job.path, cancel, progress,
+                            );
+                            let _ = job.reply.send(r);
+                        }
+                    })
+                })
+                .collect();
+            drop(file_rx);
+            let fin_tx = work_tx.clone();
+            let finisher = s.spawn(move || walker::finisher(saver, fin_tx, dir_rx, progress));
+            if opts.estimate && stdin.is_none() {
+                let (paths, filter) = (&paths, &filter);
+                s.spawn(move || estimate(paths, filter, cancel, progress));
+            }
 
-        let walked = match stdin {
-            Some(src) => stdin_root(saver, &work_tx, &chunker, src, cancel, progress, dir_tx.clone()),
-            None => {
-                let mut w = Walker {
-                    repo,
-                    index: &index,
-                    cache: &cache,
+            let walked = match stdin {
+                Some(src) => stdin_root(
                     saver,
-                    filter: &filter,
-                    exclude_if_present: &opts.exclude_if_present,
-                    one_file_system: opts.one_file_system,
-                    skip: &opts.skip_paths,
-                    reread_all: opts.backup_type == BackupType::Full,
-                    names: Default::default(),
-                    file_tx,
-                    dir_tx: dir_tx.clone(),
+                    &work_tx,
+                    &chunker,
+                    src,
                     cancel,
                     progress,
-                    errors: vec![],
-                };
-                let root = virtual_root(&paths);
-                w.walk_root(&root, parent_root).map(|rx| (rx, std::mem::take(&mut w.errors)))
+                    dir_tx.clone(),
+                ),
+                None => {
+                    let mut w = Walker {
+                        repo,
+                        index: &index,
+                        cache: &cache,
+                        saver,
+                        filter: &filter,
+                        exclude_if_present: &opts.exclude_if_present,
+                        one_file_system: opts.one_file_system,
+                        skip: &opts.skip_paths,
+                        reread_all: opts.backup_type == BackupType::Full,
+                        names: Default::default(),
+                        file_tx,
+                        dir_tx: dir_tx.clone(),
+                        cancel,
+                        progress,
+                        errors: vec![],
+                    };
+                    let root = virtual_root(&paths);
+                    w.walk_root(&root, parent_root)
+                        .map(|rx| (rx, std::mem::take(&mut w.errors)))
+                }
+            };
+            drop(dir_tx);
+            let fin = finisher
+                .join()
+                .unwrap_or_else(|_| Err(Error::Invalid("finisher panicked".into())));
+            for r in readers {
+                let _ = r.join();
             }
-        };
-        drop(dir_tx);
-        let fin = finisher.join().unwrap_or_else(|_| Err(Error::Invalid("finisher panicked".into())));
-        for r in readers {
-            let _ = r.join();
-        }
-        drop(work_tx);
-        for w in workers {
-            let _ = w.join();
-        }
-        saver.flush(&up_tx);
-        drop(up_tx);
-        for u in uploaders {
-            let _ = u.join();
-        }
-        let (rx, walk_errors) = walked?;
-        let stats = fin?;
-        let root = rx.recv().map_err(|_| Error::Invalid("root tree missing".into()))?;
-        Ok((root, stats, walk_errors))
-    });
+            drop(work_tx);
+            for w in workers {
+                let _ = w.join();
+            }
+            saver.flush(&up_tx);
+            drop(up_tx);
+            for u in uploaders {
+                let _ = u.join();
+            }
+            let (rx, walk_errors) = walked?;
+            let stats = fin?;
+            let root = rx
+                .recv()
+                .map_err(|_| Error::Invalid("root tree missing".into()))?;
+            Ok((root, stats, walk_errors))
+        });
 
     // Index whatever was uploaded, even after a failure, so that the next backup reuses it.
     let written = saver.take_written();
@@ -261,7 +292,10 @@ pub fn backup(repo: &Repository, mut opts: BackupOptions, progress: &dyn Progres
         bytes_added: st.bytes_added.load(std::sync::atomic::Ordering::Relaxed),
         bytes_stored: st.bytes_stored.load(std::sync::atomic::Ordering::Relaxed),
         errors: errors.len() as u64,
-        error_paths: errors.iter().map(|(p, _)| Bytes::from_os(p.as_os_str())).collect(),
+        error_paths: errors
+            .iter()
+            .map(|(p, _)| Bytes::from_os(p.as_os_str()))
+            .collect(),
         files_changed_while_read: stats.changed_while_read.len() as u64,
     };
     let snapshot = Snapshot {
@@ -307,11 +341,23 @@ fn stdin_root(
     cancel: &AtomicBool,
     progress: &dyn Progress,
     dir_tx: crossbeam_channel::Sender<walker::DirItem>,
-) -> Result<(crossbeam_channel::Receiver<crate::id::BlobId>, Vec<(PathBuf, String)>)> {
+) -> Result<(
+    crossbeam_channel::Receiver<crate::id::BlobId>,
+    Vec<(PathBuf, String)>,
+)> {
     drop(dir_tx);
     let name = PathBuf::from(&src.name);
     let mut content: Vec<ContentPart> = Vec::new();
-    let size = reader::chunk_stream(saver, tx, chunker, src.reader, &name, cancel, progress, &mut content)?;
+    let size = reader::chunk_stream(
+        saver,
+        tx,
+        chunker,
+        src.reader,
+        &name,
+        cancel,
+        progress,
+        &mut content,
+    )?;
     let now = jiff::Timestamp::now().as_nanosecond() as i64;
     let node = Node {
         name: Bytes(src.name.into_bytes()),
@@ -322,7 +368,7 @@ fn stdin_root(
         user: Some(username()),
         group: None,
         mtime: now,
-        atime: now,
+        atime: None,
         ctime: now,
         inode: 0,
         dev: 0,
@@ -334,7 +380,11 @@ fn stdin_root(
         rdev: 0,
         xattrs: vec![],
     };
-    let id = saver.submit(tx, crate::pack::BlobKind::Tree, Tree::new(vec![node]).to_bytes())?;
+    let id = saver.submit(
+        tx,
+        crate::pack::BlobKind::Tree,
+        Tree::new(vec![node]).to_bytes(),
+    )?;
     let (rtx, rrx) = bounded(1);
     let _ = rtx.send(id);
     Ok((rrx, vec![]))
@@ -349,10 +399,15 @@ fn estimate(paths: &[PathBuf], filter: &PathFilter, cancel: &AtomicBool, progres
         if cancel.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
-        let Ok(md) = std::fs::symlink_metadata(&p) else { continue };
+        let Ok(md) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
         if md.is_dir() {
             if let Ok(rd) = std::fs::read_dir(&p) {
-                stack.extend(rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|c| !filter.matches(c)));
+                stack.extend(
+                    rd.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|c| !filter.matches(c)),
+                );
             }
         } else if md.is_file() {
             files += 1;

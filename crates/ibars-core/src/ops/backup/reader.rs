@@ -80,8 +80,18 @@ pub(crate) fn read_file(
         if off > pos {
             content.push(ContentPart::Hole(off - pos));
         }
-        f.seek(SeekFrom::Start(off)).map_err(|e| Error::io(path, e))?;
-        let got = chunk_stream(saver, tx, chunker, (&f).take(len), path, cancel, progress, &mut content)?;
+        f.seek(SeekFrom::Start(off))
+            .map_err(|e| Error::io(path, e))?;
+        let got = chunk_stream(
+            saver,
+            tx,
+            chunker,
+            (&f).take(len),
+            path,
+            cancel,
+            progress,
+            &mut content,
+        )?;
         bytes_read += got;
         pos = off + got;
         if got < len {

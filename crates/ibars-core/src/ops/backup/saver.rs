@@ -87,7 +87,12 @@ impl<'a> Saver<'a> {
 
     /// Whether the blob is stored or on its way; marks it as on its way if not.
     fn is_known(&self, id: &BlobId) -> bool {
-        self.index.contains(id) || !self.added.lock().unwrap_or_else(|p| p.into_inner()).insert(*id)
+        self.index.contains(id)
+            || !self
+                .added
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(*id)
     }
 
     /// Hash a blob and queue it for storage unless the repository already has it.
@@ -112,13 +117,23 @@ impl<'a> Saver<'a> {
             let stored = encrypt_blob(self.repo.key(), job.kind, &job.id, &body);
             drop(body);
             self.stats.blobs_added.fetch_add(1, Ordering::Relaxed);
-            self.stats.bytes_added.fetch_add(job.data.len() as u64, Ordering::Relaxed);
-            self.stats.bytes_stored.fetch_add(stored.len() as u64, Ordering::Relaxed);
+            self.stats
+                .bytes_added
+                .fetch_add(job.data.len() as u64, Ordering::Relaxed);
+            self.stats
+                .bytes_stored
+                .fetch_add(stored.len() as u64, Ordering::Relaxed);
             let full = {
-                let mut p = self.packers[job.kind as usize].lock().unwrap_or_else(|p| p.into_inner());
+                let mut p = self.packers[job.kind as usize]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
                 p.add(job.id, codec, job.data.len() as u32, &stored);
                 if p.len() >= self.pack_size {
-                    let cap = if job.kind == BlobKind::Data { self.pack_size + (1 << 20) } else { 0 };
+                    let cap = if job.kind == BlobKind::Data {
+                        self.pack_size + (1 << 20)
+                    } else {
+                        0
+                    };
                     Some(std::mem::replace(&mut *p, PackWriter::new(job.kind, cap)))
                 } else {
                     None

@@ -73,7 +73,9 @@ pub(crate) fn virtual_root(paths: &[PathBuf]) -> VEntry {
                 cur.insert(key, VEntry::Real(p.clone()));
                 break;
             }
-            let e = cur.entry(key).or_insert_with(|| VEntry::Virtual(BTreeMap::new()));
+            let e = cur
+                .entry(key)
+                .or_insert_with(|| VEntry::Virtual(BTreeMap::new()));
             match e {
                 VEntry::Virtual(m) => cur = m,
                 VEntry::Real(_) => break, // an ancestor is backed up whole already
@@ -123,12 +125,19 @@ impl Walker<'_> {
 
     fn parent_tree(&self, node: Option<&Node>) -> Result<Option<(BlobId, Tree)>> {
         match node.and_then(|n| n.subtree) {
-            Some(id) if n_is_dir(node) => Ok(Some((id, self.repo.load_tree(self.index, self.cache, &id)?))),
+            Some(id) if n_is_dir(node) => Ok(Some((
+                id,
+                self.repo.load_tree(self.index, self.cache, &id)?,
+            ))),
             _ => Ok(None),
         }
     }
 
-    fn send_dir(&self, nodes: Vec<Pending>, parent_subtree: Option<BlobId>) -> Result<Receiver<BlobId>> {
+    fn send_dir(
+        &self,
+        nodes: Vec<Pending>,
+        parent_subtree: Option<BlobId>,
+    ) -> Result<Receiver<BlobId>> {
         let (reply, rx) = bounded(1);
         self.dir_tx
             .send(DirItem {
@@ -141,7 +150,11 @@ impl Walker<'_> {
     }
 
     /// Walk the tree of source paths built by [`virtual_root`].
-    pub fn walk_root(&mut self, root: &VEntry, parent: Option<(BlobId, Tree)>) -> Result<Receiver<BlobId>> {
+    pub fn walk_root(
+        &mut self,
+        root: &VEntry,
+        parent: Option<(BlobId, Tree)>,
+    ) -> Result<Receiver<BlobId>> {
         match root {
             VEntry::Real(p) => {
                 let md = std::fs::symlink_metadata(p).map_err(|e| Error::io(p, e))?;
@@ -165,7 +178,9 @@ impl Walker<'_> {
             let md = std::fs::symlink_metadata(&full).map_err(|e| Error::io(&full, e))?;
             match entry {
                 VEntry::Real(_) => {
-                    if let Some(p) = self.entry(Bytes(name.clone()), &full, md.clone(), old, md.dev())? {
+                    if let Some(p) =
+                        self.entry(Bytes(name.clone()), &full, md.clone(), old, md.dev())?
+                    {
                         nodes.push(p);
                     }
                 }
@@ -181,7 +196,12 @@ impl Walker<'_> {
         self.send_dir(nodes, parent_id)
     }
 
-    fn walk_dir(&mut self, dir: &Path, dev: u64, parent: Option<(BlobId, Tree)>) -> Result<Receiver<BlobId>> {
+    fn walk_dir(
+        &mut self,
+        dir: &Path,
+        dev: u64,
+        parent: Option<(BlobId, Tree)>,
+    ) -> Result<Receiver<BlobId>> {
         self.check()?;
         let (parent_id, parent_tree) = split(parent);
         let mut names: Vec<_> = match std::fs::read_dir(dir) {
@@ -219,7 +239,14 @@ impl Walker<'_> {
     }
 
     /// One directory entry. `None` when it is skipped.
-    fn entry(&mut self, name: Bytes, full: &Path, md: Metadata, old: Option<&Node>, dev: u64) -> Result<Option<Pending>> {
+    fn entry(
+        &mut self,
+        name: Bytes,
+        full: &Path,
+        md: Metadata,
+        old: Option<&Node>,
+        dev: u64,
+    ) -> Result<Option<Pending>> {
         let mut node = match node_from_metadata(name, full, &md, &self.names) {
             Ok(n) => n,
             Err(e) => {
@@ -227,11 +254,18 @@ impl Walker<'_> {
                 return Ok(None);
             }
         };
-        let status = if old.is_some() { Status::Changed } else { Status::New };
+        let status = if old.is_some() {
+            Status::Changed
+        } else {
+            Status::New
+        };
         match node.kind {
             NodeType::File => {
                 if let Some(o) = old {
-                    if !self.reread_all && unchanged(o, &node) && o.blobs().all(|b| self.index.contains(b)) {
+                    if !self.reread_all
+                        && unchanged(o, &node)
+                        && o.blobs().all(|b| self.index.contains(b))
+                    {
                         node.content = o.content.clone();
                         return Ok(Some(Pending::Ready(node, Status::Unchanged)));
                     }
@@ -260,8 +294,13 @@ impl Walker<'_> {
                 Ok(Some(Pending::Dir(node, rx)))
             }
             _ => {
-                let same = old.is_some_and(|o| o.kind == node.kind && o.mtime == node.mtime && o.ctime == node.ctime);
-                Ok(Some(Pending::Ready(node, if same { Status::Unchanged } else { status })))
+                let same = old.is_some_and(|o| {
+                    o.kind == node.kind && o.mtime == node.mtime && o.ctime == node.ctime
+                });
+                Ok(Some(Pending::Ready(
+                    node,
+                    if same { Status::Unchanged } else { status },
+                )))
             }
         }
     }
@@ -331,7 +370,10 @@ pub(crate) fn finisher(
                             st.files_changed += 1;
                         }
                         if r.changed_while_read {
-                            progress.warn(&format!("{}: file changed while it was read", path.display()));
+                            progress.warn(&format!(
+                                "{}: file changed while it was read",
+                                path.display()
+                            ));
                             st.changed_while_read.push(path.clone());
                         }
                         progress.file_done(&path, r.size);

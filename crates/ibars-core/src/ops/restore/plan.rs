@@ -1,0 +1,366 @@
+//! The restore plan: which paths to create, which files to write, and which pack ranges to
+//! read for them.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::meta;
+use super::RestoreReport;
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::ops::filter::PathFilter;
+use crate::pack::PackEntry;
+use crate::repo::{parallel_map, Repository, TreeCache};
+use crate::snapshot::Snapshot;
+use crate::tree::{ContentPart, Node, NodeType, Tree};
+
+/// Largest single ranged read.
+const MAX_READ: u64 = 32 << 20;
+/// Blobs closer than this in a pack are read in one request.
+const MERGE_GAP: u64 = 256 << 10;
+
+/// One non-directory entry to restore.
+pub(crate) struct FileTask {
+    pub path: PathBuf,
+    pub node: Node,
+    /// Already present with the right content.
+    pub skip: bool,
+    /// Restore as a hard link to this earlier task.
+    pub link_to: Option<usize>,
+}
+
+/// One blob to write, at every `(file, offset)` that needs it.
+pub(crate) struct BlobWrite {
+    pub entry: PackEntry,
+    pub targets: Vec<(u32, u64)>,
+}
+
+/// One ranged read of a pack and the blobs in it.
+pub(crate) struct ReadJob {
+    pub pack: u32,
+    pub start: u64,
+    pub end: u64,
+    pub blobs: Vec<BlobWrite>,
+}
+
+pub(crate) struct Plan {
+    pub dirs: Vec<(PathBuf, Node)>,
+    pub files: Vec<FileTask>,
+    is_root: bool,
+}
+
+struct Walk<'a> {
+    repo: &'a Repository,
+    index: &'a Index,
+    cache: &'a TreeCache,
+    includes: &'a PathFilter,
+    excludes: &'a PathFilter,
+    plan: Plan,
+    links: HashMap<(u64, u64), usize>,
+}
+
+impl Walk<'_> {
+    /// Returns whether anything below was selected.
+    fn tree(
+        &mut self,
+        tree: &Tree,
+        snap_dir: &Path,
+        target_dir: &Path,
+        selected: bool,
+    ) -> Result<bool> {
+        let mut any = false;
+        for node in &tree.nodes {
+            let sp = snap_dir.join(node.name.as_os_str());
+            let tp = target_dir.join(node.name.as_os_str());
+            if self.excludes.matches(&sp) {
+                continue;
+            }
+            let sel = selected || self.includes.is_empty() || self.includes.matches(&sp);
+            if node.kind == NodeType::Dir {
+                let id = node.subtree.ok_or_else(|| {
+                    Error::corrupt(format!("directory {}", sp.display()), "no subtree")
+                })?;
+                let sub = self.repo.load_tree(self.index, self.cache, &id)?;
+                let inner = self.tree(&sub, &sp, &tp, sel)?;
+                if sel || inner {
+                    self.plan.dirs.push((tp, node.clone()));
+                    any = true;
+                }
+            } else if sel {
+                let mut link_to = None;
+                if node.kind == NodeType::File && node.links > 1 && node.inode != 0 {
+                    let next = self.plan.files.len();
+                    link_to = match self.links.entry((node.dev, node.inode)) {
+                        std::collections::hash_map::Entry::Occupied(o) => Some(*o.get()),
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(next);
+                            None
+                        }
+                    };
+                }
+                self.plan.files.push(FileTask {
+                    path: tp,
+                    node: node.clone(),
+                    skip: false,
+                    link_to,
+                });
+                any = true;
+            }
+        }
+        Ok(any)
+    }
+}
+
+fn remove_any(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(md) if md.is_dir() => std::fs::remove_dir_all(path).map_err(|e| Error::io(path, e)),
+        Ok(_) => std::fs::remove_file(path).map_err(|e| Error::io(path, e)),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Whether the file at `path` already holds exactly `node`'s content (checked by hashing).
+pub fn file_matches(repo: &Repository, index: &Index, path: &Path, node: &Node) -> Result<bool> {
+    let md = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => m,
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    if md.size() != node.size {
+        return Ok(false);
+    }
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf = Vec::new();
+    for part in &node.content {
+        match part {
+            ContentPart::Blob(id) => {
+                let Some(loc) = index.get(id) else {
+                    return Ok(false);
+                };
+                buf.resize(loc.raw_length as usize, 0);
+                if f.read_exact(&mut buf).is_err() || repo.key().blob_id(&buf) != *id {
+                    return Ok(false);
+                }
+            }
+            ContentPart::Hole(n) => {
+                // Holes are not re-read byte by byte; skip over them.
+                std::io::Seek::seek(&mut f, std::io::SeekFrom::Current(*n as i64))
+                    .map_err(|e| Error::io(path, e))?;
+            }
+        }
+    }
+    Ok(true)
+}
+
+impl Plan {
+    pub fn build(
+        repo: &Repository,
+        index: &Index,
+        cache: &TreeCache,
+        snap: &Snapshot,
+        target: &Path,
+        includes: &PathFilter,
+        excludes: &PathFilter,
+    ) -> Result<Self> {
+        let root = repo.load_tree(index, cache, &snap.tree)?;
+        let mut w = Walk {
+            repo,
+            index,
+            cache,
+            includes,
+            excludes,
+            plan: Plan {
+                dirs: vec![],
+                files: vec![],
+                is_root: nix::unistd::geteuid().is_root(),
+            },
+            links: HashMap::new(),
+        };
+        w.tree(&root, Path::new("/"), target, false)?;
+        let mut plan = w.plan;
+        plan.dirs.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(plan)
+    }
+
+    /// Create directories (parents first), symlinks and special files.
+    pub fn create_dirs_and_specials(&mut self, report: &mut RestoreReport) -> Result<()> {
+        for (path, _) in &self.dirs {
+            match std::fs::symlink_metadata(path) {
+                Ok(md) if md.is_dir() => {}
+                Ok(_) => {
+                    remove_any(path)?;
+                    std::fs::create_dir(path).map_err(|e| Error::io(path, e))?;
+                }
+                Err(_) => std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?,
+            }
+            report.dirs += 1;
+        }
+        for f in &self.files {
+            if let Some(parent) = f.path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            match f.node.kind {
+                NodeType::Symlink => {
+                    remove_any(&f.path)?;
+                    let target = f.node.target.clone().unwrap_or_default();
+                    std::os::unix::fs::symlink(target.as_os_str(), &f.path)
+                        .map_err(|e| Error::io(&f.path, e))?;
+                    report.specials += 1;
+                }
+                NodeType::Fifo | NodeType::Chardev | NodeType::Blockdev => {
+                    remove_any(&f.path)?;
+                    match meta::create_special(&f.path, &f.node) {
+                        Ok(()) => report.specials += 1,
+                        Err(e) => report.errors.push((f.path.clone(), e.to_string())),
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Mark files that already exist with the right content, so they are not rewritten.
+    pub fn mark_matching(
+        &mut self,
+        repo: &Repository,
+        index: &Index,
+        cancel: &AtomicBool,
+        report: &mut RestoreReport,
+    ) -> Result<()> {
+        let candidates: Vec<usize> = (0..self.files.len())
+            .filter(|&i| {
+                let f = &self.files[i];
+                f.node.kind == NodeType::File
+                    && f.link_to.is_none()
+                    && std::fs::symlink_metadata(&f.path)
+                        .is_ok_and(|m| m.file_type().is_file() && m.size() == f.node.size)
+            })
+            .collect();
+        let files = &self.files;
+        let matches = parallel_map(&candidates, 2, |&i| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            Ok(file_matches(repo, index, &files[i].path, &files[i].node).unwrap_or(false))
+        })?;
+        for (i, m) in candidates.into_iter().zip(matches) {
+            if m {
+                self.files[i].skip = true;
+                report.files_skipped += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Create and size every file to write, and group their blobs into ranged reads.
+    pub fn prepare_files(
+        &mut self,
+        index: &Index,
+        report: &mut RestoreReport,
+    ) -> Result<Vec<ReadJob>> {
+        let mut by_pack: HashMap<u32, HashMap<crate::id::BlobId, BlobWrite>> = HashMap::new();
+        for (i, f) in self.files.iter().enumerate() {
+            if f.node.kind != NodeType::File || f.skip || f.link_to.is_some() {
+                continue;
+            }
+            remove_any(&f.path)?;
+            let file = std::fs::File::create(&f.path).map_err(|e| Error::io(&f.path, e))?;
+            file.set_len(f.node.size)
+                .map_err(|e| Error::io(&f.path, e))?;
+            report.files_restored += 1;
+            let mut offset = 0u64;
+            for part in &f.node.content {
+                match part {
+                    ContentPart::Hole(n) => offset += n,
+                    ContentPart::Blob(id) => {
+                        let Some((_, entry)) = index.entry(id) else {
+                            report
+                                .errors
+                                .push((f.path.clone(), format!("blob {id} is not in the index")));
+                            break;
+                        };
+                        let loc = index.get(id).expect("entry exists");
+                        by_pack
+                            .entry(loc.pack)
+                            .or_default()
+                            .entry(*id)
+                            .or_insert_with(|| BlobWrite {
+                                entry,
+                                targets: vec![],
+                            })
+                            .targets
+                            .push((i as u32, offset));
+                        offset += entry.raw_length as u64;
+                    }
+                }
+            }
+        }
+        let mut jobs = Vec::new();
+        for (pack, blobs) in by_pack {
+            let mut blobs: Vec<BlobWrite> = blobs.into_values().collect();
+            blobs.sort_by_key(|b| b.entry.offset);
+            let mut cur: Option<ReadJob> = None;
+            for b in blobs {
+                let (s, e) = (
+                    b.entry.offset as u64,
+                    b.entry.offset as u64 + b.entry.length as u64,
+                );
+                match &mut cur {
+                    Some(j) if s <= j.end + MERGE_GAP && e - j.start <= MAX_READ => {
+                        j.end = j.end.max(e);
+                        j.blobs.push(b);
+                    }
+                    _ => {
+                        if let Some(j) = cur.take() {
+                            jobs.push(j);
+                        }
+                        cur = Some(ReadJob {
+                            pack,
+                            start: s,
+                            end: e,
+                            blobs: vec![b],
+                        });
+                    }
+                }
+            }
+            jobs.extend(cur);
+        }
+        // Large reads first, so that the tail of the run is not one slow worker.
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.end - j.start));
+        Ok(jobs)
+    }
+
+    /// Hard links, then metadata: files first, directories deepest first.
+    pub fn finish(&self, report: &mut RestoreReport) -> Result<()> {
+        for f in &self.files {
+            if let Some(first) = f.link_to {
+                remove_any(&f.path)?;
+                std::fs::hard_link(&self.files[first].path, &f.path)
+                    .map_err(|e| Error::io(&f.path, e))?;
+                report.links += 1;
+            }
+        }
+        for f in &self.files {
+            if f.node.kind == NodeType::Socket
+                || f.link_to.is_some()
+                || !f.path.symlink_metadata().is_ok()
+            {
+                continue;
+            }
+            if let Err(e) = meta::apply(&f.path, &f.node, self.is_root) {
+                report.errors.push((f.path.clone(), e.to_string()));
+            }
+        }
+        for (path, node) in self.dirs.iter().rev() {
+            if let Err(e) = meta::apply(path, node, self.is_root) {
+                report.errors.push((path.clone(), e.to_string()));
+            }
+        }
+        Ok(())
+    }
+}
