@@ -1,0 +1,160 @@
+//! `ibars backup`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use ibars_core::compress::Compression;
+use ibars_core::ops::backup::{backup, BackupOptions, StdinSource};
+use ibars_core::ops::filter::PathFilter;
+use ibars_core::snapshot::BackupType;
+
+use super::output::{bytes, duration};
+use super::progress::CliProgress;
+use super::{code, GlobalArgs};
+
+/// Back up files and directories. Unchanged files (same size, mtime, ctime and inode as in
+/// the parent snapshot) are not read again.
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Files and directories to back up.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Add a tag to the snapshot (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Host name recorded in the snapshot (default: this machine's).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Compression: auto (default: zstd, raw where it does not pay), off, fast or max.
+    #[arg(long)]
+    pub compression: Option<Compression>,
+    /// full: read everything; incremental: parent is the latest snapshot of the same host and
+    /// paths; differential: parent is the latest full one.
+    #[arg(long = "type", default_value = "incremental", value_name = "TYPE")]
+    pub backup_type: BackupType,
+    /// Exclude paths matching a glob (repeatable). `*.tmp` matches anywhere, `/var/cache`
+    /// only there, `**` crosses directories.
+    #[arg(short = 'e', long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Read exclude globs from a file, one per line (repeatable).
+    #[arg(long = "exclude-file", value_name = "FILE")]
+    pub exclude_files: Vec<PathBuf>,
+    /// Skip directories that contain a file of this name, such as CACHEDIR.TAG (repeatable).
+    #[arg(long = "exclude-if-present", value_name = "NAME")]
+    pub exclude_if_present: Vec<String>,
+    /// Do not cross file system boundaries.
+    #[arg(short = 'x', long)]
+    pub one_file_system: bool,
+    /// Back up standard input as one file.
+    #[arg(long, conflicts_with = "paths")]
+    pub stdin: bool,
+    /// File name for --stdin.
+    #[arg(long, default_value = "stdin", value_name = "NAME")]
+    pub stdin_filename: String,
+}
+
+pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
+    if a.paths.is_empty() && !a.stdin {
+        anyhow::bail!("nothing to back up: give one or more paths, or --stdin");
+    }
+    if a.stdin && (a.stdin_filename.is_empty() || a.stdin_filename.contains('/')) {
+        anyhow::bail!("--stdin-filename must be a plain file name");
+    }
+    let mut excludes = a.excludes.clone();
+    for f in &a.exclude_files {
+        excludes.extend(
+            PathFilter::read_file(f)
+                .with_context(|| format!("reading exclude file {}", f.display()))?,
+        );
+    }
+    let repo = g.open()?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    install_interrupt(&cancel);
+    let progress = CliProgress::new("backup", g.json, g.quiet);
+    let opts = BackupOptions {
+        paths: a.paths.clone(),
+        stdin: a.stdin.then(|| StdinSource {
+            name: a.stdin_filename.clone(),
+            reader: Box::new(std::io::stdin()),
+        }),
+        tags: a.tags.clone(),
+        host: a.host.clone(),
+        compression: a.compression,
+        backup_type: a.backup_type,
+        excludes,
+        exclude_if_present: a.exclude_if_present.clone(),
+        one_file_system: a.one_file_system,
+        skip_paths: g.local_repo_dir().into_iter().collect(),
+        cancel: Arc::clone(&cancel),
+        estimate: !g.quiet,
+    };
+    let report = backup(&repo, opts, &progress);
+    progress.finish();
+    let report = report?;
+    let s = &report.snapshot.summary;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "message_type": "summary",
+                "snapshot_id": report.id,
+                "parent": report.snapshot.parent,
+                "backup_type": report.snapshot.backup_type,
+                "summary": s,
+                "errors": report.errors.iter().map(|(p, e)| serde_json::json!({"path": p, "error": e})).collect::<Vec<_>>(),
+                "changed_while_read": report.changed_while_read,
+            })
+        );
+    } else if !g.quiet {
+        println!(
+            "Files:       {} new, {} changed, {} unchanged",
+            s.files_new, s.files_changed, s.files_unchanged
+        );
+        println!(
+            "Dirs:        {} new, {} changed, {} unchanged",
+            s.dirs_new, s.dirs_changed, s.dirs_unchanged
+        );
+        println!(
+            "Added:       {} ({} stored after compression)",
+            bytes(s.bytes_added),
+            bytes(s.bytes_stored)
+        );
+        println!(
+            "Processed:   {} files, {} in {} ({} read)",
+            s.files_new + s.files_changed + s.files_unchanged,
+            bytes(s.bytes_total),
+            duration(s.duration_ms),
+            bytes(s.bytes_read)
+        );
+        println!(
+            "snapshot {} saved ({})",
+            report.id.short(),
+            report.snapshot.backup_type
+        );
+    }
+    if !report.errors.is_empty() {
+        eprintln!(
+            "warning: {} path(s) could not be read and are missing from the snapshot:",
+            report.errors.len()
+        );
+        for (p, e) in report.errors.iter().take(20) {
+            eprintln!("  {}: {e}", p.display());
+        }
+        return Ok(code::PARTIAL);
+    }
+    Ok(code::OK)
+}
+
+/// First Ctrl-C (or SIGTERM) asks the operation to stop cleanly; a second one exits at once.
+pub fn install_interrupt(cancel: &Arc<AtomicBool>) {
+    let c = Arc::clone(cancel);
+    let _ = ctrlc::set_handler(move || {
+        if c.swap(true, Ordering::SeqCst) {
+            std::process::exit(code::INTERRUPTED as i32);
+        }
+        eprintln!("\ninterrupted: stopping (press Ctrl-C again to quit at once)");
+    });
+}

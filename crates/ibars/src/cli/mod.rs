@@ -1,0 +1,140 @@
+//! Command-line parsing and dispatch. Each command lives in its own module.
+
+mod backup;
+mod keys;
+mod open;
+mod output;
+mod progress;
+mod restore;
+mod snapshots;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use ibars_core::Error;
+
+pub use open::GlobalArgs;
+
+/// Exit codes, as documented in `ibars --help` and the README.
+pub mod code {
+    pub const OK: u8 = 0;
+    pub const FATAL: u8 = 1;
+    pub const PARTIAL: u8 = 3;
+    pub const NO_REPOSITORY: u8 = 10;
+    pub const LOCKED: u8 = 11;
+    pub const WRONG_PASSWORD: u8 = 12;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    fatal error: nothing was done, or the operation stopped (no snapshot is saved)
+  2    invalid command line
+  3    partial success: some files could not be read (backup; the snapshot was saved
+       without them) or could not be restored or verified (restore)
+  10   no repository at the given location
+  11   the repository is locked by another process
+  12   wrong password
+  130  interrupted (Ctrl-C or SIGTERM); the repository is left consistent
+
+Environment:
+  IBARS_REPOSITORY        repository location (default $XDG_DATA_HOME/ibars/repo)
+  IBARS_PASSWORD          the password
+  IBARS_PASSWORD_FILE     file holding the password
+  IBARS_PASSWORD_COMMAND  command printing the password
+  IBARS_LOG               log filter (error, warn, info, debug)";
+
+/// ibars: encrypted, deduplicating backups that verify themselves.
+#[derive(Parser, Debug)]
+#[command(name = "ibars", version, about, long_about = None, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Narrow which snapshots `latest` or an id prefix may match.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SnapshotFilterArgs {
+    /// Only snapshots of this host (repeatable).
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Only snapshots with these tags; `a,b` needs both (repeatable: any may match).
+    #[arg(long = "tag", value_name = "TAGS")]
+    pub tags: Vec<String>,
+    /// Only snapshots of exactly these paths (repeatable).
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new repository.
+    Init(open::InitArgs),
+    /// Back up files and directories, or standard input, into a new snapshot.
+    Backup(backup::BackupArgs),
+    /// List snapshots.
+    Snapshots(snapshots::SnapshotsArgs),
+    /// List the contents of a snapshot.
+    Ls(snapshots::LsArgs),
+    /// Show what changed between two snapshots.
+    Diff(snapshots::DiffArgs),
+    /// Restore a snapshot, whole or in part.
+    Restore(restore::RestoreArgs),
+    /// Manage keys: the passwords that open the repository.
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
+    /// Remove stale locks left by processes that died.
+    Unlock {
+        /// Remove all locks, not only stale ones. Only when no other ibars process runs!
+        #[arg(long)]
+        remove_all: bool,
+    },
+}
+
+/// Run a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Init(a) => open::init(g, &a),
+        Command::Backup(a) => backup::run(g, a),
+        Command::Snapshots(a) => snapshots::list(g, &a),
+        Command::Ls(a) => snapshots::ls(g, &a),
+        Command::Diff(a) => snapshots::diff(g, &a),
+        Command::Restore(a) => restore::run(g, &a),
+        Command::Key(k) => keys::run(g, k),
+        Command::Unlock { remove_all } => keys::unlock(g, remove_all),
+    }
+}
+
+fn core_error(e: &anyhow::Error) -> Option<&Error> {
+    e.chain().find_map(|c| c.downcast_ref::<Error>())
+}
+
+/// The exit code for an error.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    match core_error(e) {
+        Some(Error::NoRepository(_)) => code::NO_REPOSITORY,
+        Some(Error::Locked(_)) => code::LOCKED,
+        Some(Error::WrongPassword(_)) => code::WRONG_PASSWORD,
+        Some(Error::Interrupted) => code::INTERRUPTED,
+        _ => code::FATAL,
+    }
+}
+
+/// A one-line description of an error, with a hint where one helps.
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut s = format!("{e:#}");
+    match core_error(e) {
+        Some(Error::NoRepository(_)) => {
+            s += " (create one with `ibars init`, or set -r / IBARS_REPOSITORY)"
+        }
+        Some(Error::Locked(_)) => s +=
+            " (if that process is gone, the lock goes stale; `ibars unlock` removes stale locks)",
+        Some(e) if e.is_disk_full() => s += " (the disk is full)",
+        _ => {}
+    }
+    s
+}
