@@ -148,7 +148,8 @@ class TextGen:
         window = self._window(rng, self.code_pool, size // 72)
         parts, n = [], 0
         while n < size:
-            blk = "\n".join(rng.choices(window, k=2048)) + "\n"
+            # Lines per round sized to the file so tiny files stay cheap.
+            blk = "\n".join(rng.choices(window, k=min(2048, (size - n) // 30 + 1))) + "\n"
             parts.append(blk)
             n += len(blk)
         return "".join(parts).encode()[:size]
@@ -161,7 +162,7 @@ class TextGen:
         t = rng.randrange(10**10)
         parts, n = [], 0
         while n < size:
-            k = 2048
+            k = min(2048, (size - n) // 80 + 1)
             hx = rng.randbytes(6 * k).hex()
             ts = list(itertools.accumulate(rng.choices(range(1, 3000), k=k), initial=t))[1:]
             t = ts[-1]

@@ -84,7 +84,9 @@ fi
 
 if has_tool rustic; then
     RUSTIC_BIN=$(command -v rustic || true)
-    [[ -n $RUSTIC_BIN ]] || { [[ -x $HOME/.cargo/bin/rustic ]] && RUSTIC_BIN=$HOME/.cargo/bin/rustic; }
+    if [[ -z $RUSTIC_BIN && -x $HOME/.cargo/bin/rustic ]]; then
+        RUSTIC_BIN=$HOME/.cargo/bin/rustic
+    fi
     if [[ -z $RUSTIC_BIN ]]; then
         log "installing rustic (cargo install rustic-rs --locked; this takes a while)"
         cargo install rustic-rs --locked
@@ -96,7 +98,9 @@ if has_tool ibars; then
     if [[ -z ${IBARS_BIN:-} ]]; then
         log "building ibars (cargo build --release -p ibars)"
         (cd "$REPO_ROOT" && cargo build --release -p ibars)
-        IBARS_BIN=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/ibars
+        target_dir=${CARGO_TARGET_DIR:-target}
+        [[ $target_dir == /* ]] || target_dir=$REPO_ROOT/$target_dir
+        IBARS_BIN=$target_dir/release/ibars
     fi
     [[ -x $IBARS_BIN ]] || die "ibars binary not found at $IBARS_BIN"
 fi
@@ -184,7 +188,7 @@ tool_cmd() {
     rustic)
         # rustic merges config profiles from /etc/rustic, ~/.config/rustic and
         # the cwd. Point HOME/XDG at an empty dir, run from an empty cwd (see
-        # run_in), and name a profile that cannot exist anywhere.
+        # measure), and name a profile that cannot exist anywhere.
         local base=(env HOME="$WORK/home" XDG_CONFIG_HOME="$WORK/home/.config"
             XDG_CACHE_HOME="$WORK/home/.cache"
             "$RUSTIC_BIN" -P ibars-bench-no-such-profile -r "$repo" --password "$PASSWORD"
@@ -222,9 +226,10 @@ measure() {
     local rc=0
     (cd "$WORK/home" && /usr/bin/time -v -o "$out.time" "$@") >"$out.out" 2>&1 || rc=$?
     local wall rss
-    wall=$(awk -F': ' '/Elapsed \(wall clock\)/{print $2}' "$out.time" |
-        awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else if (NF == 2) print $1*60 + $2 }')
-    rss=$(awk -F': ' '/Maximum resident set size/{print $2}' "$out.time")
+    # "|| true": a command that could not even start leaves no usable report.
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/{print $2}' "$out.time" 2>/dev/null |
+        awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else if (NF == 2) print $1*60 + $2 }' || true)
+    rss=$(awk -F': ' '/Maximum resident set size/{print $2}' "$out.time" 2>/dev/null || true)
     result "$tool" "wall_$label" "$wall"
     result "$tool" "rss_kb_$label" "$rss"
     result "$tool" "rc_$label" "$rc"
@@ -235,7 +240,7 @@ measure() {
         EXIT=1
         return 1
     fi
-    printf '   %-7s %-8s %8ss  %6s MiB\n' "$tool" "$label" "$wall" "$((rss / 1024))" >&2
+    printf '   %-7s %-8s %8ss  %6s MiB\n' "$tool" "$label" "$wall" "$((${rss:-0} / 1024))" >&2
 }
 
 # Runs PHASE for every tool that has not failed yet.
@@ -293,7 +298,7 @@ verify_restore() {
     if diff <(file_meta "$DATA") <(file_meta "$root") >"$m"; then
         result "$tool" meta_check ok
     else
-        result "$tool" meta_check "$(grep -c '^<' "$m") files differ"
+        result "$tool" meta_check "$(grep -c '^[<>]' "$m") entries differ"
         echo "   $tool restore: mode/mtime differences, see $m" >&2
     fi
 }

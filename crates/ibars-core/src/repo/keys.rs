@@ -46,7 +46,7 @@ impl Repository {
                 created: kf.created,
             });
         }
-        out.sort_by(|a, b| a.created.cmp(&b.created));
+        out.sort_by_key(|k| k.created);
         Ok(out)
     }
 

@@ -160,19 +160,14 @@ impl Repository {
             .name("ibars-lock".into())
             .spawn(move || {
                 let mut current = mine;
-                loop {
-                    match rx.recv_timeout(REFRESH_EVERY) {
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            info.refreshed = jiff::Timestamp::now();
-                            match write_lock(backend.as_ref(), &key, &info) {
-                                Ok(new) => {
-                                    let _ = backend.remove(FileKind::Lock, &current);
-                                    current = new;
-                                }
-                                Err(e) => tracing::warn!("could not refresh lock: {e}"),
-                            }
+                while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(REFRESH_EVERY) {
+                    info.refreshed = jiff::Timestamp::now();
+                    match write_lock(backend.as_ref(), &key, &info) {
+                        Ok(new) => {
+                            let _ = backend.remove(FileKind::Lock, &current);
+                            current = new;
                         }
-                        _ => break,
+                        Err(e) => tracing::warn!("could not refresh lock: {e}"),
                     }
                 }
                 let _ = backend.remove(FileKind::Lock, &current);

@@ -12,10 +12,13 @@ use crate::index::Index;
 use crate::pack::{self, BlobKind};
 use crate::tree::Tree;
 
+/// Packs by id, their insertion order, and the bytes they hold.
+type Cached = (HashMap<PackId, Arc<Vec<u8>>>, VecDeque<PackId>, usize);
+
 /// Cache of whole tree packs, evicted oldest first beyond a byte budget.
 pub struct TreeCache {
     budget: usize,
-    inner: Mutex<(HashMap<PackId, Arc<Vec<u8>>>, VecDeque<PackId>, usize)>,
+    inner: Mutex<Cached>,
 }
 
 impl TreeCache {

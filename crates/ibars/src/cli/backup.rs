@@ -20,7 +20,7 @@ use super::{code, GlobalArgs};
 #[derive(Args, Debug)]
 pub struct BackupArgs {
     /// Files and directories to back up.
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", required_unless_present = "stdin")]
     pub paths: Vec<PathBuf>,
     /// Add a tag to the snapshot (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
@@ -57,9 +57,6 @@ pub struct BackupArgs {
 }
 
 pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
-    if a.paths.is_empty() && !a.stdin {
-        anyhow::bail!("nothing to back up: give one or more paths, or --stdin");
-    }
     if a.stdin && (a.stdin_filename.is_empty() || a.stdin_filename.contains('/')) {
         anyhow::bail!("--stdin-filename must be a plain file name");
     }

@@ -101,6 +101,11 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// Paths with what went wrong reading them.
+type PathErrors = Vec<(PathBuf, String)>;
+/// The walk's result: where the root tree id will arrive, and the paths it could not read.
+type Walked = (crossbeam_channel::Receiver<crate::id::BlobId>, PathErrors);
+
 /// Run a backup.
 pub fn backup(
     repo: &Repository,
@@ -161,106 +166,114 @@ pub fn backup(
         .unwrap_or(2);
     let stdin = opts.stdin.take();
 
-    let outcome: Result<(crate::id::BlobId, FinishStats, Vec<(PathBuf, String)>)> =
-        std::thread::scope(|s| {
-            let (work_tx, work_rx) = bounded(cores * 2);
-            let (up_tx, up_rx) = bounded(1);
-            let (file_tx, file_rx) = bounded::<reader::FileJob>(256);
-            let (dir_tx, dir_rx) = bounded(256);
-            let saver = &saver;
-            let cancel = &*opts.cancel;
+    let outcome: Result<(crate::id::BlobId, FinishStats, PathErrors)> = std::thread::scope(|s| {
+        let (work_tx, work_rx) = bounded(cores * 2);
+        let (up_tx, up_rx) = bounded(1);
+        let (file_tx, file_rx) = bounded::<reader::FileJob>(256);
+        let (dir_tx, dir_rx) = bounded(256);
+        let saver = &saver;
+        let cancel = &*opts.cancel;
 
-            let uploaders: Vec<_> = (0..2)
-                .map(|_| {
-                    let rx = up_rx.clone();
-                    s.spawn(move || saver.upload_worker(rx))
-                })
-                .collect();
-            drop(up_rx);
-            let workers: Vec<_> = (0..cores)
-                .map(|_| {
-                    let (rx, up) = (work_rx.clone(), up_tx.clone());
-                    s.spawn(move || saver.compress_worker(rx, up))
-                })
-                .collect();
-            drop(work_rx);
-            let readers: Vec<_> = (0..2)
-                .map(|_| {
-                    let (rx, tx) = (file_rx.clone(), work_tx.clone());
-                    s.spawn(move || {
-                        for job in rx {
-                            let r = reader::read_file(
-                                saver, &tx, &chunker, &job.path, cancel, progress,
-                            );
-                            let _ = job.reply.send(r);
-                        }
-                    })
-                })
-                .collect();
-            drop(file_rx);
-            let fin_tx = work_tx.clone();
-            let finisher = s.spawn(move || walker::finisher(saver, fin_tx, dir_rx, progress));
-            if opts.estimate && stdin.is_none() {
-                let (paths, filter) = (&paths, &filter);
-                s.spawn(move || estimate(paths, filter, cancel, progress));
-            }
-
-            let walked = match stdin {
-                Some(src) => stdin_root(
+        let uploaders: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = up_rx.clone();
+                s.spawn(move || saver.upload_worker(rx))
+            })
+            .collect();
+        drop(up_rx);
+        let workers: Vec<_> = (0..cores)
+            .map(|_| {
+                let (rx, up) = (work_rx.clone(), up_tx.clone());
+                s.spawn(move || saver.compress_worker(rx, up))
+            })
+            .collect();
+        drop(work_rx);
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = file_rx.clone();
+                let ctx = reader::ReadCtx {
                     saver,
-                    &work_tx,
-                    &chunker,
-                    src,
+                    tx: work_tx.clone(),
+                    chunker,
                     cancel,
                     progress,
-                    dir_tx.clone(),
-                ),
-                None => {
-                    let mut w = Walker {
-                        repo,
-                        index: &index,
-                        cache: &cache,
+                };
+                s.spawn(move || {
+                    for job in rx {
+                        let r = reader::read_file(&ctx, &job.path);
+                        let _ = job.reply.send(r);
+                    }
+                })
+            })
+            .collect();
+        drop(file_rx);
+        let fin_tx = work_tx.clone();
+        let finisher = s.spawn(move || walker::finisher(saver, fin_tx, dir_rx, progress));
+        if opts.estimate && stdin.is_none() {
+            let (paths, filter) = (&paths, &filter);
+            s.spawn(move || estimate(paths, filter, cancel, progress));
+        }
+
+        let walked = match stdin {
+            Some(src) => {
+                drop(file_tx);
+                stdin_root(
+                    &reader::ReadCtx {
                         saver,
-                        filter: &filter,
-                        exclude_if_present: &opts.exclude_if_present,
-                        one_file_system: opts.one_file_system,
-                        skip: &opts.skip_paths,
-                        reread_all: opts.backup_type == BackupType::Full,
-                        names: Default::default(),
-                        file_tx,
-                        dir_tx: dir_tx.clone(),
+                        tx: work_tx.clone(),
+                        chunker,
                         cancel,
                         progress,
-                        errors: vec![],
-                    };
-                    let root = virtual_root(&paths);
-                    w.walk_root(&root, parent_root)
-                        .map(|rx| (rx, std::mem::take(&mut w.errors)))
-                }
-            };
-            drop(dir_tx);
-            let fin = finisher
-                .join()
-                .unwrap_or_else(|_| Err(Error::Invalid("finisher panicked".into())));
-            for r in readers {
-                let _ = r.join();
+                    },
+                    src,
+                )
             }
-            drop(work_tx);
-            for w in workers {
-                let _ = w.join();
+            None => {
+                let mut w = Walker {
+                    repo,
+                    index: &index,
+                    cache: &cache,
+                    saver,
+                    filter: &filter,
+                    exclude_if_present: &opts.exclude_if_present,
+                    one_file_system: opts.one_file_system,
+                    skip: &opts.skip_paths,
+                    reread_all: opts.backup_type == BackupType::Full,
+                    names: Default::default(),
+                    file_tx,
+                    dir_tx: dir_tx.clone(),
+                    cancel,
+                    progress,
+                    errors: vec![],
+                };
+                let root = virtual_root(&paths);
+                w.walk_root(&root, parent_root)
+                    .map(|rx| (rx, std::mem::take(&mut w.errors)))
             }
-            saver.flush(&up_tx);
-            drop(up_tx);
-            for u in uploaders {
-                let _ = u.join();
-            }
-            let (rx, walk_errors) = walked?;
-            let stats = fin?;
-            let root = rx
-                .recv()
-                .map_err(|_| Error::Invalid("root tree missing".into()))?;
-            Ok((root, stats, walk_errors))
-        });
+        };
+        drop(dir_tx);
+        let fin = finisher
+            .join()
+            .unwrap_or_else(|_| Err(Error::Invalid("finisher panicked".into())));
+        for r in readers {
+            let _ = r.join();
+        }
+        drop(work_tx);
+        for w in workers {
+            let _ = w.join();
+        }
+        saver.flush(&up_tx);
+        drop(up_tx);
+        for u in uploaders {
+            let _ = u.join();
+        }
+        let (rx, walk_errors) = walked?;
+        let stats = fin?;
+        let root = rx
+            .recv()
+            .map_err(|_| Error::Invalid("root tree missing".into()))?;
+        Ok((root, stats, walk_errors))
+    });
 
     // Index whatever was uploaded, even after a failure, so that the next backup reuses it.
     let written = saver.take_written();
@@ -332,32 +345,10 @@ fn same_paths(a: &[Bytes], b: &[Bytes]) -> bool {
 }
 
 /// The tree for a standard-input backup: one file at the root.
-#[allow(clippy::too_many_arguments)]
-fn stdin_root(
-    saver: &Saver<'_>,
-    tx: &crossbeam_channel::Sender<saver::BlobJob>,
-    chunker: &crate::chunker::ChunkerParams,
-    src: StdinSource,
-    cancel: &AtomicBool,
-    progress: &dyn Progress,
-    dir_tx: crossbeam_channel::Sender<walker::DirItem>,
-) -> Result<(
-    crossbeam_channel::Receiver<crate::id::BlobId>,
-    Vec<(PathBuf, String)>,
-)> {
-    drop(dir_tx);
+fn stdin_root(ctx: &reader::ReadCtx<'_, '_>, src: StdinSource) -> Result<Walked> {
     let name = PathBuf::from(&src.name);
     let mut content: Vec<ContentPart> = Vec::new();
-    let size = reader::chunk_stream(
-        saver,
-        tx,
-        chunker,
-        src.reader,
-        &name,
-        cancel,
-        progress,
-        &mut content,
-    )?;
+    let size = reader::chunk_stream(ctx, src.reader, &name, &mut content)?;
     let now = jiff::Timestamp::now().as_nanosecond() as i64;
     let node = Node {
         name: Bytes(src.name.into_bytes()),
@@ -380,8 +371,8 @@ fn stdin_root(
         rdev: 0,
         xattrs: vec![],
     };
-    let id = saver.submit(
-        tx,
+    let id = ctx.saver.submit(
+        &ctx.tx,
         crate::pack::BlobKind::Tree,
         Tree::new(vec![node]).to_bytes(),
     )?;

@@ -32,17 +32,29 @@ pub(crate) struct ReadFile {
     pub changed_while_read: bool,
 }
 
+/// What a reader thread needs: where blobs go, how to cut them, when to stop.
+pub(crate) struct ReadCtx<'a, 'b> {
+    pub saver: &'a Saver<'b>,
+    pub tx: Sender<BlobJob>,
+    pub chunker: ChunkerParams,
+    pub cancel: &'a AtomicBool,
+    pub progress: &'a dyn Progress,
+}
+
 /// Chunk any reader into data blobs.
 pub(crate) fn chunk_stream<R: Read>(
-    saver: &Saver<'_>,
-    tx: &Sender<BlobJob>,
-    chunker: &ChunkerParams,
+    ctx: &ReadCtx<'_, '_>,
     src: R,
     what: &std::path::Path,
-    cancel: &AtomicBool,
-    progress: &dyn Progress,
     content: &mut Vec<ContentPart>,
 ) -> Result<u64> {
+    let ReadCtx {
+        saver,
+        tx,
+        chunker,
+        cancel,
+        progress,
+    } = ctx;
     let mut n = 0u64;
     for chunk in chunker.chunks(src) {
         if cancel.load(Ordering::Relaxed) {
@@ -62,14 +74,7 @@ pub(crate) fn chunk_stream<R: Read>(
 }
 
 /// Read a file into blobs.
-pub(crate) fn read_file(
-    saver: &Saver<'_>,
-    tx: &Sender<BlobJob>,
-    chunker: &ChunkerParams,
-    path: &std::path::Path,
-    cancel: &AtomicBool,
-    progress: &dyn Progress,
-) -> Result<ReadFile> {
+pub(crate) fn read_file(ctx: &ReadCtx<'_, '_>, path: &std::path::Path) -> Result<ReadFile> {
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let md = f.metadata().map_err(|e| Error::io(path, e))?;
     let mut content = Vec::new();
@@ -82,16 +87,7 @@ pub(crate) fn read_file(
         }
         f.seek(SeekFrom::Start(off))
             .map_err(|e| Error::io(path, e))?;
-        let got = chunk_stream(
-            saver,
-            tx,
-            chunker,
-            (&f).take(len),
-            path,
-            cancel,
-            progress,
-            &mut content,
-        )?;
+        let got = chunk_stream(ctx, (&f).take(len), path, &mut content)?;
         bytes_read += got;
         pos = off + got;
         if got < len {

@@ -215,7 +215,7 @@ impl Walker<'_> {
         let mut nodes = Vec::with_capacity(names.len());
         for name in names {
             let full = dir.join(&name);
-            if self.filter.matches(&full) || self.skip.iter().any(|s| *s == full) {
+            if self.filter.matches(&full) || self.skip.contains(&full) {
                 continue;
             }
             let md = match std::fs::symlink_metadata(&full) {

@@ -348,7 +348,7 @@ impl Plan {
         for f in &self.files {
             if f.node.kind == NodeType::Socket
                 || f.link_to.is_some()
-                || !f.path.symlink_metadata().is_ok()
+                || f.path.symlink_metadata().is_err()
             {
                 continue;
             }

@@ -1,0 +1,297 @@
+//! Bad input: each gets a clear error, a documented exit code, and leaves the repository as
+//! it was.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command as StdCommand, Stdio};
+
+use common::*;
+use predicates::prelude::*;
+
+#[test]
+fn wrong_password_is_exit_12() {
+    let e = Env::new();
+    e.cmd()
+        .env("IBARS_PASSWORD", "nope")
+        .arg("snapshots")
+        .assert()
+        .code(12)
+        .stderr(predicate::str::contains("wrong password"));
+}
+
+#[test]
+fn missing_repository_is_exit_10() {
+    let e = Env::empty();
+    e.cmd().arg("snapshots").assert().code(10).stderr(
+        predicate::str::contains("no repository").and(predicate::str::contains("ibars init")),
+    );
+    assert!(
+        !e.repo.exists(),
+        "opening must not create the repository directory"
+    );
+    std::fs::create_dir_all(&e.repo).unwrap();
+    e.cmd()
+        .arg("snapshots")
+        .assert()
+        .code(10)
+        .stderr(predicate::str::contains("no config"));
+    // init twice is refused.
+    e.cmd().arg("init").assert().success();
+    e.cmd()
+        .arg("init")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("already exists"));
+}
+
+#[test]
+fn corrupt_config_is_named() {
+    let e = Env::new();
+    let cfg = e.repo.join("config");
+    let mut bytes = std::fs::read(&cfg).unwrap();
+    bytes[40] ^= 0xff;
+    std::fs::write(&cfg, &bytes).unwrap();
+    e.cmd()
+        .arg("snapshots")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("corrupt config"));
+    std::fs::write(&cfg, b"").unwrap();
+    e.cmd()
+        .arg("snapshots")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("config"));
+}
+
+#[test]
+fn missing_source_path_fails_cleanly() {
+    let e = Env::new();
+    let missing = e.path("does/not/exist");
+    e.cmd().arg("backup").arg(&missing).assert().code(1).stderr(
+        predicate::str::contains("does/not/exist").and(predicate::str::contains("No such file")),
+    );
+    assert!(e.snapshot_ids().is_empty());
+}
+
+/// Root reads everything, so the unreadable directory test runs ibars as `nobody`.
+fn as_unprivileged(e: &Env) -> assert_cmd::Command {
+    let mut c = if nix::unistd::geteuid().is_root() {
+        let mut c = assert_cmd::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(assert_cmd::cargo::cargo_bin("ibars"));
+        c
+    } else {
+        assert_cmd::Command::cargo_bin("ibars").unwrap()
+    };
+    c.arg("-r")
+        .arg(&e.repo)
+        .env("IBARS_PASSWORD", "pw")
+        .env("HOME", e.dir.path());
+    c
+}
+
+fn open_up(p: &std::path::Path) {
+    let _ = StdCommand::new("chmod")
+        .args(["-R", "a+rwX"])
+        .arg(p)
+        .status();
+}
+
+#[test]
+fn unreadable_directory_is_exit_3_and_snapshot_is_saved() {
+    let e = Env::new();
+    let src = e.path("src");
+    write(&src.join("ok/a.txt"), "a");
+    write(&src.join("secret/b.txt"), "b");
+    write(&src.join("z.txt"), "z");
+    open_up(e.dir.path());
+    std::fs::set_permissions(e.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(src.join("secret"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    as_unprivileged(&e)
+        .arg("backup")
+        .arg(&src)
+        .assert()
+        .code(3)
+        .stderr(
+            predicate::str::contains("secret").and(predicate::str::contains("Permission denied")),
+        );
+    std::fs::set_permissions(src.join("secret"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ids = e.snapshot_ids();
+    assert_eq!(
+        ids.len(),
+        1,
+        "the snapshot is saved without the unreadable directory"
+    );
+    let target = e.path("r");
+    e.cmd()
+        .args(["restore", "latest", "--target"])
+        .arg(&target)
+        .assert()
+        .success();
+    let r = restored(&target, &src);
+    assert_eq!(std::fs::read_to_string(r.join("ok/a.txt")).unwrap(), "a");
+    assert_eq!(std::fs::read_to_string(r.join("z.txt")).unwrap(), "z");
+    assert!(!r.join("secret/b.txt").exists());
+}
+
+#[test]
+fn corrupt_blob_names_file_and_pack() {
+    let e = Env::new();
+    let src = e.path("src");
+    write(&src.join("good.txt"), "good");
+    write(&src.join("bad.bin"), random_bytes(200_000, 3));
+    e.cmd().arg("backup").arg(&src).assert().success();
+    // Damage the data pack holding bad.bin: the largest pack.
+    let mut packs: Vec<_> = walk_files(&e.repo.join("data"));
+    packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let pack = packs.last().unwrap().clone();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[1000] ^= 0x01;
+    std::fs::write(&pack, &bytes).unwrap();
+    let pack_name = pack.file_name().unwrap().to_str().unwrap().to_string();
+    let target = e.path("r");
+    e.cmd()
+        .args(["restore", "latest", "--target"])
+        .arg(&target)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("bad.bin").and(predicate::str::contains(&pack_name)));
+    // Everything intact was still restored.
+    assert_eq!(
+        std::fs::read_to_string(restored(&target, &src).join("good.txt")).unwrap(),
+        "good"
+    );
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn full_disk_during_restore_is_reported() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let e = Env::new();
+    let src = e.path("src");
+    write(&src.join("big.bin"), random_bytes(3 << 20, 5));
+    e.cmd().arg("backup").arg(&src).assert().success();
+    let mnt = e.path("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let ok = StdCommand::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount tmpfs");
+    let out = e
+        .cmd()
+        .args(["restore", "latest", "--target"])
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    let _ = StdCommand::new("umount").arg(&mnt).status();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("big.bin") && stderr.contains("disk is full"),
+        "{stderr}"
+    );
+    // The repository is untouched: a restore elsewhere works.
+    e.cmd()
+        .args(["restore", "latest", "--verify", "--target"])
+        .arg(e.path("r"))
+        .assert()
+        .success();
+}
+
+#[test]
+fn interrupted_backup_leaves_no_snapshot_and_next_backup_works() {
+    let e = Env::new();
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("ibars"))
+        .arg("-r")
+        .arg(&e.repo)
+        .args(["backup", "--stdin"])
+        .env("IBARS_PASSWORD", "pw")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write;
+    stdin.write_all(&random_bytes(2 << 20, 1)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // More input wakes the reader, which then sees the interruption.
+    let _ = stdin.write_all(&random_bytes(1 << 20, 2));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(e.snapshot_ids().is_empty(), "no half snapshot");
+    assert!(
+        std::fs::read_dir(e.repo.join("locks"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0,
+        "lock released"
+    );
+    let src = e.path("src");
+    write(&src.join("f"), "x");
+    e.cmd().arg("backup").arg(&src).assert().success();
+    assert_eq!(e.snapshot_ids().len(), 1);
+}
+
+#[test]
+fn killed_backup_leaves_stale_lock_that_is_ignored() {
+    let e = Env::new();
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("ibars"))
+        .arg("-r")
+        .arg(&e.repo)
+        .args(["backup", "--stdin"])
+        .env("IBARS_PASSWORD", "pw")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write;
+    stdin.write_all(&random_bytes(1 << 20, 1)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    assert!(e.snapshot_ids().is_empty());
+    let src = e.path("src");
+    write(&src.join("f"), "x");
+    e.cmd().arg("backup").arg(&src).assert().success();
+    e.cmd()
+        .args(["restore", "latest", "--verify", "--target"])
+        .arg(e.path("r"))
+        .assert()
+        .success();
+}

@@ -1,0 +1,309 @@
+//! The commands a user runs, end to end through the binary.
+
+mod common;
+
+use common::*;
+use predicates::prelude::*;
+
+#[test]
+fn backup_restore_verify_round_trip() {
+    let e = Env::new();
+    let src = e.path("src");
+    write(&src.join("a.txt"), "hello");
+    write(&src.join("dir/b.bin"), random_bytes(300_000, 1));
+    write(&src.join("dir/c.txt"), "text ".repeat(50_000));
+    std::os::unix::fs::symlink("a.txt", src.join("link")).unwrap();
+    std::fs::create_dir_all(src.join("empty")).unwrap();
+
+    let s = e.json(&["backup", src.to_str().unwrap(), "--tag", "first"]);
+    assert_eq!(s["message_type"], "summary");
+    assert_eq!(s["summary"]["files_new"], 3);
+    assert!(
+        s["summary"]["bytes_stored"].as_u64().unwrap()
+            < s["summary"]["bytes_added"].as_u64().unwrap()
+    );
+
+    // Unchanged re-backup reads nothing.
+    let s2 = e.json(&["backup", src.to_str().unwrap()]);
+    assert_eq!(s2["summary"]["bytes_read"], 0);
+    assert_eq!(s2["summary"]["files_unchanged"], 3);
+    assert_eq!(s2["parent"], s["snapshot_id"]);
+
+    let target = e.path("restore");
+    e.cmd()
+        .args(["restore", "latest", "--verify", "--target"])
+        .arg(&target)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("verified 3 files: 0 mismatches"));
+    assert!(same_tree(&src, &restored(&target, &src)));
+
+    // Restoring again skips every file and says so.
+    e.cmd()
+        .args(["restore", "latest", "--target"])
+        .arg(&target)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "0 files written, 3 already matched",
+        ));
+}
+
+#[test]
+fn snapshots_ls_diff_and_references() {
+    let e = Env::new();
+    let src = e.path("src");
+    write(&src.join("keep.txt"), "keep");
+    write(&src.join("gone.txt"), "gone");
+    write(&src.join("change.txt"), "v1");
+    e.cmd()
+        .args(["backup", "--tag", "a", "--host", "h1"])
+        .arg(&src)
+        .assert()
+        .success();
+    std::fs::remove_file(src.join("gone.txt")).unwrap();
+    write(&src.join("change.txt"), "version two");
+    write(&src.join("new.txt"), "new");
+    e.cmd()
+        .args(["backup", "--tag", "b", "--host", "h2"])
+        .arg(&src)
+        .assert()
+        .success();
+
+    let ids = e.snapshot_ids();
+    assert_eq!(ids.len(), 2);
+    e.cmd()
+        .arg("snapshots")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(&ids[0][..8]));
+
+    // latest, prefixes, and filters.
+    let first = e.json_lines(&["ls", "latest", "--host", "h1"]);
+    assert_eq!(first[0]["message_type"], "snapshot");
+    assert_eq!(first[0]["id"].as_str().unwrap(), ids[0]);
+    assert!(first
+        .iter()
+        .any(|l| l["path"].as_str().is_some_and(|p| p.ends_with("gone.txt"))));
+    e.cmd()
+        .args(["ls", &ids[1][..6]])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("new.txt").and(predicate::str::contains("gone.txt").not()),
+        );
+    e.cmd()
+        .args(["ls", "latest", "--tag", "a"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("gone.txt"));
+    e.cmd()
+        .args(["ls", "latest", "--host", "nohost"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no snapshot matches"));
+    let sub = src.join("change.txt");
+    e.cmd()
+        .args(["ls", "-l", "latest"])
+        .arg(&sub)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("11"));
+
+    let d = e.json(&["diff", &ids[0], &ids[1]]);
+    assert_eq!(d["stats"]["added_files"], 1);
+    assert_eq!(d["stats"]["removed_files"], 1);
+    assert_eq!(d["stats"]["modified_files"], 1);
+    e.cmd()
+        .args(["diff", &ids[0][..8], &ids[1][..8]])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("+    ")
+                .and(predicate::str::contains("-    "))
+                .and(predicate::str::contains("M    ")),
+        );
+}
+
+#[test]
+fn excludes_and_partial_restore() {
+    let e = Env::new();
+    let src = e.path("src");
+    write(&src.join("a.txt"), "a");
+    write(&src.join("b.tmp"), "b");
+    write(&src.join("cache/CACHEDIR.TAG"), "tag");
+    write(&src.join("cache/data"), "d");
+    write(&src.join("docs/x.md"), "x");
+    write(&src.join("docs/y.md"), "y");
+    let exfile = e.path("excludes");
+    std::fs::write(&exfile, "# comment\n*.md\n").unwrap();
+    e.cmd()
+        .args([
+            "backup",
+            "--exclude",
+            "*.tmp",
+            "--exclude-if-present",
+            "CACHEDIR.TAG",
+            "--exclude-file",
+        ])
+        .arg(&exfile)
+        .arg(&src)
+        .assert()
+        .success();
+    let listing = e.cmd().args(["ls", "latest"]).output().unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert!(listing.contains("a.txt"));
+    assert!(!listing.contains("b.tmp") && !listing.contains("cache") && !listing.contains("x.md"));
+
+    // Partial restore.
+    write(&src.join("docs/x.md"), "x");
+    e.cmd().arg("backup").arg(&src).assert().success();
+    let target = e.path("r");
+    e.cmd()
+        .args([
+            "restore",
+            "latest",
+            "--include",
+            "docs",
+            "--exclude",
+            "y.md",
+            "--target",
+        ])
+        .arg(&target)
+        .assert()
+        .success();
+    let r = restored(&target, &src);
+    assert!(r.join("docs/x.md").exists());
+    assert!(!r.join("docs/y.md").exists());
+    assert!(!r.join("a.txt").exists());
+}
+
+#[test]
+fn stdin_backup_and_types() {
+    let e = Env::new();
+    let data = random_bytes(200_000, 9);
+    let out = e
+        .cmd()
+        .args([
+            "--json",
+            "backup",
+            "--stdin",
+            "--stdin-filename",
+            "dump.sql",
+        ])
+        .write_stdin(data.clone())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let target = e.path("r");
+    e.cmd()
+        .args(["restore", "latest", "--target"])
+        .arg(&target)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(target.join("dump.sql")).unwrap(), data);
+
+    let src = e.path("src");
+    write(&src.join("f"), "1");
+    e.cmd().args(["backup", "--type", "full"]).assert().code(2);
+    let f1 = e.json(&["backup", "--type", "full", src.to_str().unwrap()]);
+    assert_eq!(f1["backup_type"], "full");
+    let i1 = e.json(&["backup", src.to_str().unwrap()]);
+    assert_eq!(i1["parent"], f1["snapshot_id"]);
+    write(&src.join("f"), "22");
+    let i2 = e.json(&["backup", src.to_str().unwrap()]);
+    assert_eq!(i2["parent"], i1["snapshot_id"]);
+    let d = e.json(&["backup", "--type", "differential", src.to_str().unwrap()]);
+    assert_eq!(d["parent"], f1["snapshot_id"]);
+    assert_eq!(d["backup_type"], "differential");
+    // A full backup re-reads everything.
+    let f2 = e.json(&["backup", "--type", "full", src.to_str().unwrap()]);
+    assert_eq!(f2["summary"]["bytes_read"], 2);
+    assert!(f2["parent"].is_null());
+}
+
+#[test]
+fn keys_add_list_passwd_remove() {
+    let e = Env::new();
+    let pwfile = e.path("pw2");
+    std::fs::write(&pwfile, "second\n").unwrap();
+    e.cmd()
+        .args(["key", "add", "--new-password-file"])
+        .arg(&pwfile)
+        .assert()
+        .success();
+    let keys = e.json(&["key", "list"]);
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    // The new password opens the repository, read from a file and from a command.
+    e.cmd()
+        .env_remove("IBARS_PASSWORD")
+        .arg("--password-file")
+        .arg(&pwfile)
+        .arg("snapshots")
+        .assert()
+        .success();
+    e.cmd()
+        .env_remove("IBARS_PASSWORD")
+        .args(["--password-command", "echo second", "snapshots"])
+        .assert()
+        .success();
+    // Change the first password.
+    let pw3 = e.path("pw3");
+    std::fs::write(&pw3, "third").unwrap();
+    e.cmd()
+        .args(["key", "passwd", "--new-password-file"])
+        .arg(&pw3)
+        .assert()
+        .success();
+    e.cmd().arg("snapshots").assert().code(12);
+    e.cmd()
+        .env("IBARS_PASSWORD", "third")
+        .arg("snapshots")
+        .assert()
+        .success();
+    // The key in use cannot be removed; the other one can.
+    let mut list = e.cmd();
+    let out = list
+        .env("IBARS_PASSWORD", "third")
+        .args(["--json", "key", "list"])
+        .output()
+        .unwrap();
+    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    let id = |current: bool| {
+        keys.iter().find(|k| k["current"] == current).unwrap()["id"]
+            .as_str()
+            .unwrap()[..8]
+            .to_string()
+    };
+    e.cmd()
+        .env("IBARS_PASSWORD", "third")
+        .args(["key", "remove", &id(true)])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("key in use"));
+    e.cmd()
+        .env("IBARS_PASSWORD", "third")
+        .args(["key", "remove", &id(false)])
+        .assert()
+        .success();
+    e.cmd()
+        .env("IBARS_PASSWORD", "second")
+        .arg("snapshots")
+        .assert()
+        .code(12);
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let e = Env::empty();
+    e.cmd().arg("--help").assert().success().stdout(
+        predicate::str::contains("Exit codes").and(predicate::str::contains("12   wrong password")),
+    );
+    e.cmd()
+        .args(["backup", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--exclude-if-present"));
+}

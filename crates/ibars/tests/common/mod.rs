@@ -1,0 +1,121 @@
+//! Helpers shared by the CLI tests: a scratch repository and an `ibars` command bound to it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub repo: PathBuf,
+}
+
+impl Env {
+    /// A new scratch directory with an initialized repository (password "pw").
+    pub fn new() -> Self {
+        let e = Self::empty();
+        e.cmd()
+            .args(["init", "--pack-size", "1MiB", "--chunk-size", "64KiB"])
+            .assert()
+            .success();
+        e
+    }
+
+    /// A scratch directory without a repository.
+    pub fn empty() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        Self { dir, repo }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `ibars -r REPO` with the password in the environment.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("ibars").unwrap();
+        c.arg("-r")
+            .arg(&self.repo)
+            .env("IBARS_PASSWORD", "pw")
+            .env_remove("IBARS_REPOSITORY");
+        c
+    }
+
+    /// Run a command and parse its stdout as JSON.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.cmd().arg("--json").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let last = text
+            .lines()
+            .rfind(|l| !l.trim().is_empty())
+            .unwrap_or("null")
+            .to_string();
+        serde_json::from_str(&text)
+            .or_else(|_| serde_json::from_str(&last))
+            .unwrap()
+    }
+
+    /// Run a command with `--json` and parse each line of its stdout.
+    pub fn json_lines(&self, args: &[&str]) -> Vec<serde_json::Value> {
+        let out = self.cmd().arg("--json").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Ids of all snapshots, oldest first.
+    pub fn snapshot_ids(&self) -> Vec<String> {
+        self.json(&["snapshots"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// Write a file, creating parent directories.
+pub fn write(path: &Path, data: impl AsRef<[u8]>) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, data).unwrap();
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn random_bytes(len: usize, seed: u8) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    blake3::Hasher::new()
+        .update(&[seed])
+        .finalize_xof()
+        .fill(&mut out);
+    out
+}
+
+/// Where a restore puts `src` under `target`.
+pub fn restored(target: &Path, src: &Path) -> PathBuf {
+    target.join(src.strip_prefix("/").unwrap())
+}
+
+/// Compare two trees by content (recursive `diff -r`).
+pub fn same_tree(a: &Path, b: &Path) -> bool {
+    std::process::Command::new("diff")
+        .arg("-r")
+        .arg("--no-dereference")
+        .arg(a)
+        .arg(b)
+        .status()
+        .unwrap()
+        .success()
+}
