@@ -74,7 +74,9 @@ apt_install() {
 }
 
 [[ -x /usr/bin/time ]] || { log "installing GNU time"; apt_install time; }
-/usr/bin/time -v true 2>&1 | grep -q 'Maximum resident set size' ||
+# Capture first: `grep -q` closing the pipe early would fail the pipeline under pipefail.
+time_probe=$(/usr/bin/time -v true 2>&1 || true)
+grep -q 'Maximum resident set size' <<<"$time_probe" ||
     die "/usr/bin/time is not GNU time (need -v for peak RSS)"
 
 if has_tool restic; then

@@ -2,10 +2,83 @@
 
 use std::io::Read;
 
-use fastcdc::v2020::{self, Normalization, StreamCDC};
+use fastcdc::v2020::{self, FastCDC, Normalization, StreamCDC};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+
+/// Streams readers through FastCDC with one buffer reused across files: no allocation or
+/// zeroing per file, and each chunk is handed out as a slice of the buffer.
+pub struct StreamChunker {
+    params: ChunkerParams,
+    buf: Vec<u8>,
+}
+
+impl StreamChunker {
+    pub fn new(params: ChunkerParams) -> Self {
+        Self {
+            params,
+            buf: vec![0u8; params.max_size as usize + (1 << 20)],
+        }
+    }
+
+    /// Cut everything `src` yields into chunks and pass each to `emit`, in order. Returns the
+    /// bytes read. `what` names the source in read errors.
+    pub fn run<R: Read>(
+        &mut self,
+        mut src: R,
+        what: &std::path::Path,
+        mut emit: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<u64> {
+        let p = self.params;
+        let max = p.max_size as usize;
+        let (mut start, mut end, mut eof, mut total) = (0usize, 0usize, false, 0u64);
+        loop {
+            if !eof && end - start < max {
+                self.buf.copy_within(start..end, 0);
+                end -= start;
+                start = 0;
+                while end < self.buf.len() {
+                    match src.read(&mut self.buf[end..]) {
+                        Ok(0) => {
+                            eof = true;
+                            break;
+                        }
+                        Ok(n) => {
+                            end += n;
+                            total += n as u64;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(Error::io(what, e)),
+                    }
+                }
+            }
+            if start == end {
+                return Ok(total);
+            }
+            let window = &self.buf[start..end];
+            let cdc = FastCDC::with_level_and_seed(
+                window,
+                p.min_size,
+                p.avg_size,
+                p.max_size,
+                Normalization::Level1,
+                p.seed,
+            );
+            let mut consumed = 0;
+            for c in cdc {
+                // A cut at the window's end may only be the end of what was read so far,
+                // unless the input ended or the chunk has the maximum size anyway.
+                if c.offset + c.length == window.len() && !eof && c.length < max {
+                    break;
+                }
+                emit(&window[c.offset..c.offset + c.length])?;
+                consumed = c.offset + c.length;
+            }
+            start += consumed;
+        }
+    }
+}
 
 /// Chunker parameters, fixed in the repository config at init.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +131,8 @@ impl ChunkerParams {
         }
     }
 
-    /// Chunks of `source`, streamed; memory stays at about `max_size`.
+    /// Chunks of `source`, streamed by fastcdc itself (a buffer per call); see
+    /// [`StreamChunker`] for the reusable one.
     pub fn chunks<R: Read>(&self, source: R) -> StreamCDC<R> {
         StreamCDC::with_level_and_seed(
             source,
@@ -88,5 +162,39 @@ mod tests {
         }
         assert_eq!(joined, data);
         assert!(ChunkerParams::with_avg(3000, 0).is_err());
+        // The reusable streamer cuts exactly where fastcdc's own streamer does, whatever
+        // the read sizes.
+        let expected: Vec<Vec<u8>> = p.chunks(&data[..]).map(|c| c.unwrap().data).collect();
+        let mut sc = StreamChunker::new(p);
+        for step in [1usize, 7, 4096, 100_000] {
+            let mut got = Vec::new();
+            let reader = Trickle {
+                data: &data,
+                pos: 0,
+                step,
+            };
+            let n = sc.run(reader, std::path::Path::new("t"), |c| {
+                got.push(c.to_vec());
+                Ok(())
+            });
+            assert_eq!(n.unwrap(), data.len() as u64);
+            assert_eq!(got, expected, "step {step}");
+        }
+    }
+
+    /// A reader that returns at most `step` bytes per call.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        pos: usize,
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
     }
 }

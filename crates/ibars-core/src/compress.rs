@@ -55,10 +55,11 @@ pub const MAX_DECOMPRESSED: usize = 256 << 20;
 
 const SAMPLE: usize = 64 * 1024;
 
-/// Compress `data` per `mode`. Returns the codec used and the bytes to store.
-pub fn compress(data: &[u8], mode: Compression) -> (Codec, Vec<u8>) {
+/// Compress `data` per `mode`: `Some(compressed)` to store with codec zstd, `None` to store
+/// the data as it is (mode off, or compression did not pay).
+pub fn compress(data: &[u8], mode: Compression) -> Option<Vec<u8>> {
     let level = match mode {
-        Compression::Off => return (Codec::Raw, data.to_vec()),
+        Compression::Off => return None,
         Compression::Fast => 1,
         Compression::Auto => {
             // Probe a sample first: for incompressible data (media, archives, encrypted
@@ -66,7 +67,7 @@ pub fn compress(data: &[u8], mode: Compression) -> (Codec, Vec<u8>) {
             if data.len() > 2 * SAMPLE {
                 let probe = zstd::bulk::compress(&data[..SAMPLE], 1).unwrap_or_default();
                 if probe.is_empty() || probe.len() * 100 > SAMPLE * 97 {
-                    return (Codec::Raw, data.to_vec());
+                    return None;
                 }
             }
             3
@@ -74,8 +75,62 @@ pub fn compress(data: &[u8], mode: Compression) -> (Codec, Vec<u8>) {
         Compression::Max => 19,
     };
     match zstd::bulk::compress(data, level) {
-        Ok(c) if c.len() * 100 <= data.len() * 98 || mode != Compression::Auto => (Codec::Zstd, c),
-        _ => (Codec::Raw, data.to_vec()),
+        Ok(c) if c.len() * 100 <= data.len() * 98 || mode != Compression::Auto => Some(c),
+        _ => None,
+    }
+}
+
+/// Reusable compression state for one thread: zstd contexts and output buffers, so that the
+/// hot path allocates nothing per blob.
+pub struct Compressor {
+    mode: Compression,
+    probe: zstd::bulk::Compressor<'static>,
+    main: zstd::bulk::Compressor<'static>,
+    scratch: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Compressor {
+    pub fn new(mode: Compression) -> Self {
+        let level = match mode {
+            Compression::Fast => 1,
+            Compression::Max => 19,
+            _ => 3,
+        };
+        Self {
+            mode,
+            probe: zstd::bulk::Compressor::new(1).expect("zstd level 1"),
+            main: zstd::bulk::Compressor::new(level).expect("zstd level"),
+            scratch: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// As [`compress`]: `Some(compressed)` to store with codec zstd, `None` to store raw.
+    pub fn compress(&mut self, data: &[u8]) -> Option<&[u8]> {
+        if self.mode == Compression::Off {
+            return None;
+        }
+        if self.mode == Compression::Auto && data.len() > 2 * SAMPLE {
+            self.scratch.clear();
+            self.scratch
+                .reserve(zstd::zstd_safe::compress_bound(SAMPLE));
+            match self
+                .probe
+                .compress_to_buffer(&data[..SAMPLE], &mut self.scratch)
+            {
+                Ok(n) if n * 100 <= SAMPLE * 97 => {}
+                _ => return None,
+            }
+        }
+        self.out.clear();
+        self.out
+            .reserve(zstd::zstd_safe::compress_bound(data.len()));
+        let n = self.main.compress_to_buffer(data, &mut self.out).ok()?;
+        if self.mode == Compression::Auto && n * 100 > data.len() * 98 {
+            return None;
+        }
+        Some(&self.out)
     }
 }
 
@@ -130,16 +185,19 @@ mod tests {
         let text = b"hello world ".repeat(20000);
         let w = || "t".to_string();
         for m in [Compression::Auto, Compression::Fast, Compression::Max] {
-            let (c, z) = compress(&text, m);
-            assert_eq!(c, Codec::Zstd);
+            let z = compress(&text, m).unwrap();
             assert!(z.len() < text.len() / 10);
-            assert_eq!(decompress(c, z, text.len(), &w).unwrap(), text);
+            assert_eq!(decompress(Codec::Zstd, z, text.len(), &w).unwrap(), text);
         }
-        let (c, _) = compress(&text, Compression::Off);
-        assert_eq!(c, Codec::Raw);
+        assert!(compress(&text, Compression::Off).is_none());
         let mut random = vec![0u8; 300_000];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
-        assert_eq!(compress(&random, Compression::Auto).0, Codec::Raw);
+        assert!(compress(&random, Compression::Auto).is_none());
+        let mut c = Compressor::new(Compression::Auto);
+        assert!(c.compress(&random).is_none());
+        let z = c.compress(&text).unwrap().to_vec();
+        assert_eq!(decompress(Codec::Zstd, z, text.len(), &w).unwrap(), text);
+        assert!(Compressor::new(Compression::Off).compress(&text).is_none());
         assert!(decompress(Codec::Zstd, b"junk".to_vec(), 10, &w).is_err());
     }
 }

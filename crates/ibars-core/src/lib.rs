@@ -2,6 +2,7 @@
 //! format and ARCHITECTURE.md for how the pieces fit.
 
 pub mod backend;
+pub mod bufpool;
 pub mod chunker;
 pub mod compress;
 pub mod crypto;

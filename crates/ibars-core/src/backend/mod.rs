@@ -59,11 +59,12 @@ pub trait Backend: Send + Sync {
     /// All objects of a kind, in no particular order.
     fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>>;
     /// The whole object.
-    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>>;
+    fn read(&self, kind: FileKind, name: &str) -> Result<bytes::Bytes>;
     /// `len` bytes at `offset`. Returns fewer bytes only if the object is shorter.
-    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
+    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64)
+        -> Result<bytes::Bytes>;
     /// Store an object under a new name. Overwriting is never needed; see the contract above.
-    fn write(&self, kind: FileKind, name: &str, data: Vec<u8>) -> Result<()>;
+    fn write(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()>;
     /// Delete an object. Deleting a missing object is not an error.
     fn remove(&self, kind: FileKind, name: &str) -> Result<()>;
     /// Size of an object, or a not-found error.

@@ -103,23 +103,29 @@ impl Backend for OpendalBackend {
         Ok(out)
     }
 
-    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+    fn read(&self, kind: FileKind, name: &str) -> Result<bytes::Bytes> {
         let path = kind.path(name);
         self.rt
             .block_on(self.op.read(&path))
-            .map(|b| b.to_vec())
+            .map(|b| b.to_bytes())
             .map_err(|e| map_err("read", &path, e))
     }
 
-    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+    fn read_range(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<bytes::Bytes> {
         let path = kind.path(name);
         self.rt
             .block_on(async { self.op.read_with(&path).range(offset..offset + len).await })
-            .map(|b| b.to_vec())
+            .map(|b| b.to_bytes())
             .map_err(|e| map_err("read", &path, e))
     }
 
-    fn write(&self, kind: FileKind, name: &str, data: Vec<u8>) -> Result<()> {
+    fn write(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
         let path = kind.path(name);
         self.rt
             .block_on(self.op.write(&path, data))
@@ -153,10 +159,17 @@ mod tests {
     fn memory_round_trip() {
         let b = OpendalBackend::memory().unwrap();
         let name = "ab".repeat(32);
-        b.write(FileKind::Pack, &name, b"hello world".to_vec())
-            .unwrap();
-        assert_eq!(b.read(FileKind::Pack, &name).unwrap(), b"hello world");
-        assert_eq!(b.read_range(FileKind::Pack, &name, 6, 5).unwrap(), b"world");
+        b.write(
+            FileKind::Pack,
+            &name,
+            bytes::Bytes::from_static(b"hello world"),
+        )
+        .unwrap();
+        assert_eq!(&b.read(FileKind::Pack, &name).unwrap()[..], b"hello world");
+        assert_eq!(
+            &b.read_range(FileKind::Pack, &name, 6, 5).unwrap()[..],
+            b"world"
+        );
         let l = b.list(FileKind::Pack).unwrap();
         assert_eq!(
             l,

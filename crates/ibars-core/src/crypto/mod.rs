@@ -3,7 +3,7 @@
 
 pub mod keyfile;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -61,6 +61,45 @@ impl MasterKey {
         encrypt_with(&self.cipher, plaintext, aad)
     }
 
+    /// Append `nonce || ciphertext || tag` of `plaintext` to `out`, encrypting in place there:
+    /// the one copy is the plaintext into `out`.
+    pub fn encrypt_into(&self, out: &mut Vec<u8>, plaintext: &[u8], aad: &[u8]) {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        out.reserve(OVERHEAD + plaintext.len());
+        out.extend_from_slice(&nonce);
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        let tag = self
+            .cipher
+            .encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, &mut out[start..])
+            .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
+        out.extend_from_slice(&tag);
+    }
+
+    /// Decrypt `nonce || ciphertext || tag` into `out` (cleared first), in place there.
+    pub fn decrypt_into(
+        &self,
+        out: &mut Vec<u8>,
+        data: &[u8],
+        aad: &[u8],
+        what: &dyn Fn() -> String,
+    ) -> Result<()> {
+        if data.len() < OVERHEAD {
+            return Err(Error::corrupt(
+                what(),
+                format!("too short ({} bytes)", data.len()),
+            ));
+        }
+        let (nonce, rest) = data.split_at(NONCE_LEN);
+        let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+        out.clear();
+        out.extend_from_slice(ct);
+        self.cipher
+            .decrypt_in_place_detached(XNonce::from_slice(nonce), aad, out, tag.into())
+            .map_err(|_| Error::corrupt(what(), "authentication failed"))
+    }
+
     /// Inverse of [`MasterKey::encrypt`]; `what` names the object in the error.
     pub fn decrypt(&self, data: &[u8], aad: &[u8], what: &dyn Fn() -> String) -> Result<Vec<u8>> {
         decrypt_with(&self.cipher, data, aad, what)
@@ -111,6 +150,12 @@ mod tests {
     fn encrypt_round_trip_and_tamper() {
         let k = MasterKey::random();
         let ct = k.encrypt(b"secret", b"aad");
+        let mut into = b"prefix".to_vec();
+        k.encrypt_into(&mut into, b"secret", b"aad");
+        assert_eq!(
+            k.decrypt(&into[6..], b"aad", &|| "t".into()).unwrap(),
+            b"secret"
+        );
         assert_eq!(ct.len(), 6 + OVERHEAD);
         let what = || "test".to_string();
         assert_eq!(k.decrypt(&ct, b"aad", &what).unwrap(), b"secret");

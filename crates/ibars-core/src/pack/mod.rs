@@ -66,6 +66,63 @@ pub fn decrypt_blob(
     Ok(plain)
 }
 
+/// Decrypts, decompresses and verifies blobs with buffers and a zstd context reused across
+/// calls: one per restore worker.
+pub struct BlobDecoder {
+    body: Vec<u8>,
+    raw: Vec<u8>,
+    dctx: zstd::bulk::Decompressor<'static>,
+}
+
+impl Default for BlobDecoder {
+    fn default() -> Self {
+        Self {
+            body: Vec::new(),
+            raw: Vec::new(),
+            dctx: zstd::bulk::Decompressor::new().expect("zstd decompression context"),
+        }
+    }
+}
+
+impl BlobDecoder {
+    /// As [`decrypt_blob`], into this decoder's buffers.
+    pub fn decode(
+        &mut self,
+        key: &MasterKey,
+        pack: &PackId,
+        e: &PackEntry,
+        stored: &[u8],
+    ) -> Result<&[u8]> {
+        let what = || format!("blob {} in pack {}", e.id, pack);
+        key.decrypt_into(&mut self.body, stored, &blob_aad(e.kind, &e.id), &what)?;
+        let raw_len = e.raw_length as usize;
+        let plain: &[u8] = match e.codec {
+            Codec::Raw => &self.body,
+            Codec::Zstd => {
+                if raw_len > crate::compress::MAX_DECOMPRESSED {
+                    return Err(Error::corrupt(what(), "declared size too large"));
+                }
+                self.raw.clear();
+                self.raw.reserve(raw_len);
+                self.dctx
+                    .decompress_to_buffer(&self.body, &mut self.raw)
+                    .map_err(|err| Error::corrupt(what(), format!("zstd: {err}")))?;
+                &self.raw
+            }
+        };
+        if plain.len() != raw_len {
+            return Err(Error::corrupt(
+                what(),
+                format!("length {} differs from the index's {raw_len}", plain.len()),
+            ));
+        }
+        if key.blob_id(plain) != e.id {
+            return Err(Error::corrupt(what(), "content does not match its id"));
+        }
+        Ok(plain)
+    }
+}
+
 /// Accumulates blobs of one kind into a pack in memory.
 pub struct PackWriter {
     kind: BlobKind,
@@ -83,14 +140,41 @@ pub struct FinishedPack {
 
 impl PackWriter {
     pub fn new(kind: BlobKind, capacity: usize) -> Self {
+        Self::with_buffer(kind, Vec::with_capacity(capacity))
+    }
+
+    /// A writer filling `buf` (cleared first), e.g. one recycled from a pool.
+    pub fn with_buffer(kind: BlobKind, mut buf: Vec<u8>) -> Self {
+        buf.clear();
         Self {
             kind,
-            buf: Vec::with_capacity(capacity),
+            buf,
             entries: Vec::new(),
         }
     }
 
-    /// Append an encrypted blob.
+    /// Encrypt a blob body straight into the pack.
+    pub fn add_plain(
+        &mut self,
+        key: &MasterKey,
+        id: BlobId,
+        codec: Codec,
+        raw_length: u32,
+        body: &[u8],
+    ) {
+        let offset = self.buf.len();
+        key.encrypt_into(&mut self.buf, body, &blob_aad(self.kind, &id));
+        self.entries.push(PackEntry {
+            kind: self.kind,
+            codec,
+            id,
+            offset: offset as u32,
+            length: (self.buf.len() - offset) as u32,
+            raw_length,
+        });
+    }
+
+    /// Append an already encrypted blob.
     pub fn add(&mut self, id: BlobId, codec: Codec, raw_length: u32, stored: &[u8]) {
         self.entries.push(PackEntry {
             kind: self.kind,
@@ -202,23 +286,32 @@ mod tests {
         let key = MasterKey::random();
         let mut w = PackWriter::new(BlobKind::Data, 1024);
         let blobs: Vec<Vec<u8>> = vec![b"one".to_vec(), b"two two two two two".repeat(50), vec![]];
-        for b in &blobs {
+        for (i, b) in blobs.iter().enumerate() {
             let id = key.blob_id(b);
-            let (codec, body) = compress(b, Compression::Auto);
-            w.add(
-                id,
-                codec,
-                b.len() as u32,
-                &encrypt_blob(&key, BlobKind::Data, &id, &body),
-            );
+            let (codec, body) = match compress(b, Compression::Auto) {
+                Some(z) => (Codec::Zstd, z),
+                None => (Codec::Raw, b.clone()),
+            };
+            if i % 2 == 0 {
+                w.add(
+                    id,
+                    codec,
+                    b.len() as u32,
+                    &encrypt_blob(&key, BlobKind::Data, &id, &body),
+                );
+            } else {
+                w.add_plain(&key, id, codec, b.len() as u32, &body);
+            }
         }
         let p = w.finish(&key);
         assert_eq!(p.id, PackId::of_content(&p.bytes));
         let parsed = parse_header(&key, &p.id, &p.bytes, p.bytes.len() as u64).unwrap();
         assert_eq!(parsed, p.entries);
+        let mut dec = BlobDecoder::default();
         for (e, b) in parsed.iter().zip(&blobs) {
             let stored = &p.bytes[e.offset as usize..(e.offset + e.length) as usize];
             assert_eq!(&decrypt_blob(&key, &p.id, e, stored).unwrap(), b);
+            assert_eq!(dec.decode(&key, &p.id, e, stored).unwrap(), &b[..]);
         }
         // Wrong entry (other blob's id) fails.
         let mut bad = parsed[0];

@@ -25,7 +25,8 @@ impl Repository {
         let kf = KeyFile::create(&self.key, password, self.kdf, &hostname(), &username())?;
         let bytes = kf.to_bytes();
         let id = KeyId::of_content(&bytes);
-        self.backend.write(FileKind::Key, &id.to_hex(), bytes)?;
+        self.backend
+            .write(FileKind::Key, &id.to_hex(), bytes.into())?;
         Ok(id)
     }
 

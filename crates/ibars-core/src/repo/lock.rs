@@ -76,7 +76,7 @@ fn write_lock(backend: &dyn Backend, key: &MasterKey, info: &LockInfo) -> Result
     let payload = serde_json::to_vec(info).expect("lock serializes");
     let bytes = sealed::seal(key, ObjectKind::Lock, &payload, false);
     let name = blake3::hash(&bytes).to_hex().to_string();
-    backend.write(FileKind::Lock, &name, bytes)?;
+    backend.write(FileKind::Lock, &name, bytes.into())?;
     Ok(name)
 }
 

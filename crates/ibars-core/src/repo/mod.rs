@@ -102,12 +102,12 @@ impl Repository {
         let kbytes = kf.to_bytes();
         let key_id = KeyId::of_content(&kbytes);
         // Key first: a config without a key would be a repository nobody can open.
-        backend.write(FileKind::Key, &key_id.to_hex(), kbytes)?;
+        backend.write(FileKind::Key, &key_id.to_hex(), kbytes.into())?;
         let payload = serde_json::to_vec(&config).expect("config serializes");
         backend.write(
             FileKind::Config,
             "config",
-            sealed::seal(&key, ObjectKind::Config, &payload, false),
+            sealed::seal(&key, ObjectKind::Config, &payload, false).into(),
         )?;
         Ok(Self {
             backend,
@@ -204,7 +204,7 @@ impl Repository {
     ) -> Result<[u8; 32]> {
         let bytes = sealed::seal(&self.key, kind, payload, compress);
         let id = *blake3::hash(&bytes).as_bytes();
-        self.backend.write(file, &hex::encode(id), bytes)?;
+        self.backend.write(file, &hex::encode(id), bytes.into())?;
         Ok(id)
     }
 

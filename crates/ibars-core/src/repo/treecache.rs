@@ -2,7 +2,7 @@
 //! (a whole snapshot walk), so one read of a tree pack serves many trees.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use super::Repository;
 use crate::backend::FileKind;
@@ -13,7 +13,7 @@ use crate::pack::{self, BlobKind};
 use crate::tree::Tree;
 
 /// Packs by id, their insertion order, and the bytes they hold.
-type Cached = (HashMap<PackId, Arc<Vec<u8>>>, VecDeque<PackId>, usize);
+type Cached = (HashMap<PackId, bytes::Bytes>, VecDeque<PackId>, usize);
 
 /// Cache of whole tree packs, evicted oldest first beyond a byte budget.
 pub struct TreeCache {
@@ -29,7 +29,7 @@ impl TreeCache {
         }
     }
 
-    fn get(&self, repo: &Repository, pack: &PackId) -> Result<Arc<Vec<u8>>> {
+    fn get(&self, repo: &Repository, pack: &PackId) -> Result<bytes::Bytes> {
         if let Some(b) = self
             .inner
             .lock()
@@ -37,12 +37,12 @@ impl TreeCache {
             .0
             .get(pack)
         {
-            return Ok(Arc::clone(b));
+            return Ok(b.clone());
         }
-        let bytes = Arc::new(repo.backend.read(FileKind::Pack, &pack.to_hex())?);
+        let bytes = repo.backend.read(FileKind::Pack, &pack.to_hex())?;
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (map, order, used) = &mut *g;
-        if map.insert(*pack, Arc::clone(&bytes)).is_none() {
+        if map.insert(*pack, bytes.clone()).is_none() {
             order.push_back(*pack);
             *used += bytes.len();
         }

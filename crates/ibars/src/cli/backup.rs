@@ -87,6 +87,7 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
         skip_paths: g.local_repo_dir().into_iter().collect(),
         cancel: Arc::clone(&cancel),
         estimate: !g.quiet,
+        upload_threads: 1,
     };
     let report = backup(&repo, opts, &progress);
     progress.finish();

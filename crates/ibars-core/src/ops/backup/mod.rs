@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use crossbeam_channel::bounded;
 
+use crate::chunker::StreamChunker;
 use crate::compress::Compression;
 use crate::error::{Error, Result};
 use crate::id::SnapshotId;
@@ -53,6 +54,8 @@ pub struct BackupOptions {
     pub cancel: Arc<AtomicBool>,
     /// Walk the sources once more in the background to estimate totals for progress.
     pub estimate: bool,
+    /// Packs written at once: one suits a local disk; object stores want more.
+    pub upload_threads: usize,
 }
 
 impl Default for BackupOptions {
@@ -70,6 +73,7 @@ impl Default for BackupOptions {
             skip_paths: vec![],
             cancel: Arc::new(AtomicBool::new(false)),
             estimate: false,
+            upload_threads: 1,
         }
     }
 }
@@ -167,14 +171,15 @@ pub fn backup(
     let stdin = opts.stdin.take();
 
     let outcome: Result<(crate::id::BlobId, FinishStats, PathErrors)> = std::thread::scope(|s| {
-        let (work_tx, work_rx) = bounded(cores * 2);
-        let (up_tx, up_rx) = bounded(1);
+        let (work_tx, work_rx) = bounded(cores);
+        // Rendezvous: a full pack waits in its worker, not in a queue, to bound memory.
+        let (up_tx, up_rx) = bounded(0);
         let (file_tx, file_rx) = bounded::<reader::FileJob>(256);
         let (dir_tx, dir_rx) = bounded(256);
         let saver = &saver;
         let cancel = &*opts.cancel;
 
-        let uploaders: Vec<_> = (0..2)
+        let uploaders: Vec<_> = (0..opts.upload_threads.max(1))
             .map(|_| {
                 let rx = up_rx.clone();
                 s.spawn(move || saver.upload_worker(rx))
@@ -191,16 +196,17 @@ pub fn backup(
         let readers: Vec<_> = (0..2)
             .map(|_| {
                 let rx = file_rx.clone();
-                let ctx = reader::ReadCtx {
-                    saver,
-                    tx: work_tx.clone(),
-                    chunker,
-                    cancel,
-                    progress,
-                };
+                let tx = work_tx.clone();
                 s.spawn(move || {
+                    let mut ctx = reader::ReadCtx {
+                        saver,
+                        tx,
+                        chunker: StreamChunker::new(chunker),
+                        cancel,
+                        progress,
+                    };
                     for job in rx {
-                        let r = reader::read_file(&ctx, &job.path);
+                        let r = reader::read_file(&mut ctx, &job.path);
                         let _ = job.reply.send(r);
                     }
                 })
@@ -218,10 +224,10 @@ pub fn backup(
             Some(src) => {
                 drop(file_tx);
                 stdin_root(
-                    &reader::ReadCtx {
+                    &mut reader::ReadCtx {
                         saver,
                         tx: work_tx.clone(),
-                        chunker,
+                        chunker: StreamChunker::new(chunker),
                         cancel,
                         progress,
                     },
@@ -262,7 +268,6 @@ pub fn backup(
         for w in workers {
             let _ = w.join();
         }
-        saver.flush(&up_tx);
         drop(up_tx);
         for u in uploaders {
             let _ = u.join();
@@ -345,7 +350,7 @@ fn same_paths(a: &[Bytes], b: &[Bytes]) -> bool {
 }
 
 /// The tree for a standard-input backup: one file at the root.
-fn stdin_root(ctx: &reader::ReadCtx<'_, '_>, src: StdinSource) -> Result<Walked> {
+fn stdin_root(ctx: &mut reader::ReadCtx<'_, '_>, src: StdinSource) -> Result<Walked> {
     let name = PathBuf::from(&src.name);
     let mut content: Vec<ContentPart> = Vec::new();
     let size = reader::chunk_stream(ctx, src.reader, &name, &mut content)?;

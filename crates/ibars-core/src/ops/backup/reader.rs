@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_channel::Sender;
 
 use super::saver::{BlobJob, Saver};
-use crate::chunker::ChunkerParams;
+use crate::chunker::StreamChunker;
 use crate::error::{Error, Result};
 use crate::pack::BlobKind;
 use crate::progress::Progress;
@@ -36,14 +36,14 @@ pub(crate) struct ReadFile {
 pub(crate) struct ReadCtx<'a, 'b> {
     pub saver: &'a Saver<'b>,
     pub tx: Sender<BlobJob>,
-    pub chunker: ChunkerParams,
+    pub chunker: StreamChunker,
     pub cancel: &'a AtomicBool,
     pub progress: &'a dyn Progress,
 }
 
 /// Chunk any reader into data blobs.
 pub(crate) fn chunk_stream<R: Read>(
-    ctx: &ReadCtx<'_, '_>,
+    ctx: &mut ReadCtx<'_, '_>,
     src: R,
     what: &std::path::Path,
     content: &mut Vec<ContentPart>,
@@ -55,26 +55,24 @@ pub(crate) fn chunk_stream<R: Read>(
         cancel,
         progress,
     } = ctx;
-    let mut n = 0u64;
-    for chunk in chunker.chunks(src) {
+    chunker.run(src, what, |chunk| {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
         }
         if saver.failed() {
             return Err(Error::Invalid("backup pipeline stopped".into()));
         }
-        let chunk = chunk.map_err(|e| Error::io(what, std::io::Error::from(e)))?;
-        let len = chunk.data.len() as u64;
-        let id = saver.submit(tx, BlobKind::Data, chunk.data)?;
+        let mut data = saver.chunk_pool.get(chunk.len());
+        data.extend_from_slice(chunk);
+        let id = saver.submit(tx, BlobKind::Data, data)?;
         content.push(ContentPart::Blob(id));
-        n += len;
-        progress.bytes_done(len);
-    }
-    Ok(n)
+        progress.bytes_done(chunk.len() as u64);
+        Ok(())
+    })
 }
 
 /// Read a file into blobs.
-pub(crate) fn read_file(ctx: &ReadCtx<'_, '_>, path: &std::path::Path) -> Result<ReadFile> {
+pub(crate) fn read_file(ctx: &mut ReadCtx<'_, '_>, path: &std::path::Path) -> Result<ReadFile> {
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let md = f.metadata().map_err(|e| Error::io(path, e))?;
     let mut content = Vec::new();

@@ -1,9 +1,10 @@
 //! The back half of the backup pipeline: dedup, compress, encrypt, pack, upload.
 //!
 //! `submit` runs on the caller's thread (hash and dedup only) and hands new blobs to the
-//! compress workers over a bounded channel; workers fill one pack per blob kind and hand full
-//! packs to the uploaders, also over a bounded channel. Memory is bounded by the channel
-//! capacities times the largest blob or pack.
+//! compress workers over a bounded channel. Each worker fills its own pack per blob kind,
+//! encrypting straight into it (no lock, no extra copy), and hands full packs to the uploaders,
+//! also over a bounded channel. Memory is bounded by the channel capacities times the largest
+//! blob or pack.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,11 +13,12 @@ use std::sync::Mutex;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::backend::FileKind;
-use crate::compress::{compress, Compression};
+use crate::bufpool::BufPool;
+use crate::compress::{Codec, Compression, Compressor};
 use crate::error::{Error, Result};
 use crate::id::{BlobId, PackId};
 use crate::index::Index;
-use crate::pack::{encrypt_blob, BlobKind, FinishedPack, PackEntry, PackWriter};
+use crate::pack::{BlobKind, FinishedPack, PackEntry, PackWriter};
 use crate::repo::Repository;
 
 /// A new blob on its way to a pack.
@@ -40,7 +42,10 @@ pub(crate) struct Saver<'a> {
     compression: Compression,
     pack_size: usize,
     added: Mutex<HashSet<BlobId>>,
-    packers: [Mutex<PackWriter>; 2],
+    /// Recycled chunk buffers (reader to compress worker and back).
+    pub chunk_pool: BufPool,
+    /// Recycled pack buffers (compress worker to storage and back).
+    pack_pool: BufPool,
     written: Mutex<Vec<(PackId, Vec<PackEntry>)>>,
     error: Mutex<Option<Error>>,
     failed: AtomicBool,
@@ -56,10 +61,8 @@ impl<'a> Saver<'a> {
             compression,
             pack_size,
             added: Mutex::new(HashSet::new()),
-            packers: [
-                Mutex::new(PackWriter::new(BlobKind::Data, pack_size + (1 << 20))),
-                Mutex::new(PackWriter::new(BlobKind::Tree, 0)),
-            ],
+            chunk_pool: BufPool::new(8),
+            pack_pool: BufPool::new(4),
             written: Mutex::new(Vec::new()),
             error: Mutex::new(None),
             failed: AtomicBool::new(false),
@@ -98,65 +101,73 @@ impl<'a> Saver<'a> {
     /// Hash a blob and queue it for storage unless the repository already has it.
     pub fn submit(&self, tx: &Sender<BlobJob>, kind: BlobKind, data: Vec<u8>) -> Result<BlobId> {
         let id = self.repo.key().blob_id(&data);
-        if !self.is_known(&id) {
+        if self.is_known(&id) {
+            self.chunk_pool.put(data);
+        } else {
             tx.send(BlobJob { kind, id, data })
                 .map_err(|_| Error::Invalid("backup pipeline stopped".into()))?;
         }
         Ok(id)
     }
 
-    /// Compress-worker loop.
+    fn new_packer(&self, kind: BlobKind) -> PackWriter {
+        // Room for the target plus one largest blob, so the buffer never reallocates.
+        let cap = match kind {
+            BlobKind::Data => {
+                self.pack_size + self.repo.config().chunker.max_size as usize + (64 << 10)
+            }
+            BlobKind::Tree => 0,
+        };
+        PackWriter::with_buffer(kind, self.pack_pool.get(cap))
+    }
+
+    /// Compress-worker loop: compress, encrypt into this worker's packs, ship full packs.
     pub fn compress_worker(&self, rx: Receiver<BlobJob>, up: Sender<FinishedPack>) {
+        let mut packers = [
+            self.new_packer(BlobKind::Data),
+            self.new_packer(BlobKind::Tree),
+        ];
+        let tree_mode = match self.compression {
+            Compression::Off => Compression::Off,
+            _ => Compression::Auto,
+        };
+        let mut compressors = [
+            Compressor::new(self.compression),
+            Compressor::new(tree_mode),
+        ];
         for job in rx {
-            let mode = match (job.kind, self.compression) {
-                (BlobKind::Tree, Compression::Off) => Compression::Off,
-                (BlobKind::Tree, _) => Compression::Auto,
-                (_, m) => m,
+            let (codec, body) = match compressors[job.kind as usize].compress(&job.data) {
+                Some(z) => (Codec::Zstd, z),
+                None => (Codec::Raw, job.data.as_slice()),
             };
-            let (codec, body) = compress(&job.data, mode);
-            let stored = encrypt_blob(self.repo.key(), job.kind, &job.id, &body);
-            drop(body);
+            let p = &mut packers[job.kind as usize];
+            let before = p.len();
+            p.add_plain(self.repo.key(), job.id, codec, job.data.len() as u32, body);
             self.stats.blobs_added.fetch_add(1, Ordering::Relaxed);
             self.stats
                 .bytes_added
                 .fetch_add(job.data.len() as u64, Ordering::Relaxed);
             self.stats
                 .bytes_stored
-                .fetch_add(stored.len() as u64, Ordering::Relaxed);
-            let full = {
-                let mut p = self.packers[job.kind as usize]
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                p.add(job.id, codec, job.data.len() as u32, &stored);
-                if p.len() >= self.pack_size {
-                    let cap = if job.kind == BlobKind::Data {
-                        self.pack_size + (1 << 20)
-                    } else {
-                        0
-                    };
-                    Some(std::mem::replace(&mut *p, PackWriter::new(job.kind, cap)))
-                } else {
-                    None
-                }
-            };
-            if let Some(w) = full {
-                if up.send(w.finish(self.repo.key())).is_err() {
-                    self.fail(Error::Invalid("upload pipeline stopped".into()));
-                }
+                .fetch_add((p.len() - before) as u64, Ordering::Relaxed);
+            self.chunk_pool.put(job.data);
+            if p.len() >= self.pack_size {
+                // Ship before taking a new buffer: the pool gets this one back after upload.
+                let full = std::mem::replace(p, PackWriter::new(job.kind, 0));
+                self.ship(full, &up);
+                *p = self.new_packer(job.kind);
+            }
+        }
+        for p in packers {
+            if !p.is_empty() {
+                self.ship(p, &up);
             }
         }
     }
 
-    /// Send the partly filled packs on their way; called once all compress workers are done.
-    pub fn flush(&self, up: &Sender<FinishedPack>) {
-        for (i, kind) in [BlobKind::Data, BlobKind::Tree].into_iter().enumerate() {
-            let w = std::mem::replace(
-                &mut *self.packers[i].lock().unwrap_or_else(|p| p.into_inner()),
-                PackWriter::new(kind, 0),
-            );
-            if !w.is_empty() && up.send(w.finish(self.repo.key())).is_err() {
-                self.fail(Error::Invalid("upload pipeline stopped".into()));
-            }
+    fn ship(&self, w: PackWriter, up: &Sender<FinishedPack>) {
+        if up.send(w.finish(self.repo.key())).is_err() {
+            self.fail(Error::Invalid("upload pipeline stopped".into()));
         }
     }
 
@@ -167,7 +178,11 @@ impl<'a> Saver<'a> {
                 continue;
             }
             let name = pack.id.to_hex();
-            match self.repo.backend().write(FileKind::Pack, &name, pack.bytes) {
+            match self
+                .repo
+                .backend()
+                .write(FileKind::Pack, &name, self.pack_pool.bytes(pack.bytes))
+            {
                 Ok(()) => self
                     .written
                     .lock()

@@ -113,6 +113,13 @@ pub fn restore(
     Ok(report)
 }
 
+/// What each restore worker keeps between jobs: open target files and decode buffers.
+#[derive(Default)]
+struct Worker {
+    handles: HashMap<u32, File>,
+    decoder: pack::BlobDecoder,
+}
+
 /// Damaged files, keyed by file number, with the first reason seen.
 type Damage = Mutex<HashMap<u32, String>>;
 
@@ -132,7 +139,7 @@ fn execute(
     std::thread::scope(|s| {
         for _ in 0..opts.threads.max(1) {
             s.spawn(|| {
-                let mut handles: HashMap<u32, File> = HashMap::new();
+                let mut worker = Worker::default();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= jobs.len()
@@ -146,7 +153,7 @@ fn execute(
                         index,
                         files,
                         &jobs[i],
-                        &mut handles,
+                        &mut worker,
                         &damage,
                         &written,
                         progress,
@@ -179,7 +186,7 @@ fn run_job(
     index: &Index,
     files: &[FileTask],
     job: &ReadJob,
-    handles: &mut HashMap<u32, File>,
+    worker: &mut Worker,
     damage: &Damage,
     written: &AtomicU64,
     progress: &dyn Progress,
@@ -209,7 +216,7 @@ fn run_job(
         let lo = (b.entry.offset as u64 - job.start) as usize;
         let hi = lo + b.entry.length as usize;
         let plain = match data.get(lo..hi) {
-            Some(stored) => pack::decrypt_blob(repo.key(), pack_id, &b.entry, stored),
+            Some(stored) => worker.decoder.decode(repo.key(), pack_id, &b.entry, stored),
             None => Err(Error::corrupt(
                 format!("pack {pack_id}"),
                 format!("truncated before blob {}", b.entry.id),
@@ -223,11 +230,11 @@ fn run_job(
             }
         };
         for &(file, offset) in &b.targets {
-            if handles.len() > 64 {
-                handles.clear();
+            if worker.handles.len() > 64 {
+                worker.handles.clear();
             }
             let task = &files[file as usize];
-            let f = match handles.entry(file) {
+            let f = match worker.handles.entry(file) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => v.insert(
                     std::fs::OpenOptions::new()
@@ -236,7 +243,7 @@ fn run_job(
                         .map_err(|e| Error::io(&task.path, e))?,
                 ),
             };
-            f.write_all_at(&plain, offset)
+            f.write_all_at(plain, offset)
                 .map_err(|e| Error::io(&task.path, e))?;
             written.fetch_add(plain.len() as u64, Ordering::Relaxed);
             progress.bytes_done(plain.len() as u64);

@@ -18,7 +18,7 @@ use crate::snapshot::Snapshot;
 use crate::tree::{ContentPart, Node, NodeType, Tree};
 
 /// Largest single ranged read.
-const MAX_READ: u64 = 32 << 20;
+const MAX_READ: u64 = 8 << 20;
 /// Blobs closer than this in a pack are read in one request.
 const MERGE_GAP: u64 = 256 << 10;
 
@@ -200,9 +200,6 @@ impl Plan {
             report.dirs += 1;
         }
         for f in &self.files {
-            if let Some(parent) = f.path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            }
             match f.node.kind {
                 NodeType::Symlink => {
                     remove_any(&f.path)?;
@@ -263,15 +260,40 @@ impl Plan {
         index: &Index,
         report: &mut RestoreReport,
     ) -> Result<Vec<ReadJob>> {
-        let mut by_pack: HashMap<u32, HashMap<crate::id::BlobId, BlobWrite>> = HashMap::new();
-        for (i, f) in self.files.iter().enumerate() {
-            if f.node.kind != NodeType::File || f.skip || f.link_to.is_some() {
-                continue;
+        let todo: Vec<usize> = (0..self.files.len())
+            .filter(|&i| {
+                let f = &self.files[i];
+                f.node.kind == NodeType::File && !f.skip && f.link_to.is_none()
+            })
+            .collect();
+        // Creating many small files is syscall-bound: spread it over threads, one directory
+        // per thread at a time, since creates in one directory serialize on its lock.
+        let files = &self.files;
+        let mut groups: Vec<&[usize]> = Vec::new();
+        let mut rest = &todo[..];
+        while let Some(&first) = rest.first() {
+            let parent = files[first].path.parent();
+            let n = rest
+                .iter()
+                .take_while(|&&i| files[i].path.parent() == parent)
+                .count();
+            let (g, r) = rest.split_at(n);
+            groups.push(g);
+            rest = r;
+        }
+        parallel_map(&groups, 4, |group| {
+            for &i in *group {
+                let f = &files[i];
+                remove_any(&f.path)?;
+                let file = std::fs::File::create(&f.path).map_err(|e| Error::io(&f.path, e))?;
+                file.set_len(f.node.size)
+                    .map_err(|e| Error::io(&f.path, e))?;
             }
-            remove_any(&f.path)?;
-            let file = std::fs::File::create(&f.path).map_err(|e| Error::io(&f.path, e))?;
-            file.set_len(f.node.size)
-                .map_err(|e| Error::io(&f.path, e))?;
+            Ok(())
+        })?;
+        let mut by_pack: HashMap<u32, HashMap<crate::id::BlobId, BlobWrite>> = HashMap::new();
+        for &i in &todo {
+            let f = &self.files[i];
             report.files_restored += 1;
             let mut offset = 0u64;
             for part in &f.node.content {
@@ -345,17 +367,17 @@ impl Plan {
                 report.links += 1;
             }
         }
-        for f in &self.files {
-            if f.node.kind == NodeType::Socket
-                || f.link_to.is_some()
-                || f.path.symlink_metadata().is_err()
-            {
-                continue;
+        let is_root = self.is_root;
+        let failed = parallel_map(&self.files, 4, |f| {
+            if f.node.kind == NodeType::Socket || f.link_to.is_some() {
+                return Ok(None);
             }
-            if let Err(e) = meta::apply(&f.path, &f.node, self.is_root) {
-                report.errors.push((f.path.clone(), e.to_string()));
-            }
-        }
+            Ok(match meta::apply(&f.path, &f.node, is_root) {
+                Err(e) if !e.is_not_found() => Some((f.path.clone(), e.to_string())),
+                _ => None,
+            })
+        })?;
+        report.errors.extend(failed.into_iter().flatten());
         for (path, node) in self.dirs.iter().rev() {
             if let Err(e) = meta::apply(path, node, self.is_root) {
                 report.errors.push((path.clone(), e.to_string()));
