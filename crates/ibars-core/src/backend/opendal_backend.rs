@@ -19,6 +19,9 @@ pub struct OpendalBackend {
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Local file I/O runs on Tokio's blocking pool; few threads keep the allocator's
+        // per-thread arenas (and so peak memory) few.
+        .max_blocking_threads(4)
         .thread_name("ibars-io")
         .enable_all()
         .build()

@@ -61,7 +61,7 @@ impl<'a> Saver<'a> {
             compression,
             pack_size,
             added: Mutex::new(HashSet::new()),
-            chunk_pool: BufPool::new(8),
+            chunk_pool: BufPool::new(2),
             pack_pool: BufPool::new(4),
             written: Mutex::new(Vec::new()),
             error: Mutex::new(None),

@@ -18,7 +18,7 @@ use crate::snapshot::Snapshot;
 use crate::tree::{ContentPart, Node, NodeType, Tree};
 
 /// Largest single ranged read.
-const MAX_READ: u64 = 8 << 20;
+const MAX_READ: u64 = 2 << 20;
 /// Blobs closer than this in a pack are read in one request.
 const MERGE_GAP: u64 = 256 << 10;
 
