@@ -236,12 +236,18 @@ fn run_job(
             let task = &files[file as usize];
             let f = match worker.handles.entry(file) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => v.insert(
-                    std::fs::OpenOptions::new()
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    // The first writer creates the file; its final length keeps trailing
+                    // holes and is the same whichever worker sets it.
+                    let f = std::fs::OpenOptions::new()
                         .write(true)
+                        .create(true)
+                        .truncate(false)
                         .open(&task.path)
-                        .map_err(|e| Error::io(&task.path, e))?,
-                ),
+                        .map_err(|e| Error::io(&task.path, e))?;
+                    f.set_len(task.node.size).map_err(|e| Error::io(&task.path, e))?;
+                    v.insert(f)
+                }
             };
             f.write_all_at(plain, offset)
                 .map_err(|e| Error::io(&task.path, e))?;

@@ -266,8 +266,10 @@ impl Plan {
                 f.node.kind == NodeType::File && !f.skip && f.link_to.is_none()
             })
             .collect();
-        // Creating many small files is syscall-bound: spread it over threads, one directory
-        // per thread at a time, since creates in one directory serialize on its lock.
+        // Files with data are created by the workers that write it, overlapping creation
+        // with reads; here old entries are cleared and empty or all-hole files made. This
+        // is syscall-bound: spread over threads, one directory per thread at a time, since
+        // creates in one directory serialize on its lock.
         let files = &self.files;
         let mut groups: Vec<&[usize]> = Vec::new();
         let mut rest = &todo[..];
@@ -285,9 +287,10 @@ impl Plan {
             for &i in *group {
                 let f = &files[i];
                 remove_any(&f.path)?;
-                let file = std::fs::File::create(&f.path).map_err(|e| Error::io(&f.path, e))?;
-                file.set_len(f.node.size)
-                    .map_err(|e| Error::io(&f.path, e))?;
+                if f.node.blobs().next().is_none() {
+                    let file = std::fs::File::create(&f.path).map_err(|e| Error::io(&f.path, e))?;
+                    file.set_len(f.node.size).map_err(|e| Error::io(&f.path, e))?;
+                }
             }
             Ok(())
         })?;
