@@ -24,7 +24,7 @@ use crate::pack;
 use crate::progress::Progress;
 use crate::repo::{parallel_map, LockMode, Repository, TreeCache};
 use crate::snapshot::Snapshot;
-use crate::tree::NodeType;
+use crate::tree::{ContentPart, NodeType};
 use plan::{FileTask, Plan, ReadJob};
 
 pub use plan::file_matches;
@@ -99,14 +99,22 @@ pub fn restore(
     };
     progress.set_total(plan.files.len() as u64, report.bytes_total);
 
+    let t = std::time::Instant::now();
+    let phase = |name: &str| tracing::info!("restore: {name} done at {:.3}s", t.elapsed().as_secs_f64());
+    phase("plan");
     plan.create_dirs_and_specials(&mut report)?;
+    phase("directories");
     plan.mark_matching(repo, &index, &opts.cancel, &mut report)?;
+    phase("matching files");
     let jobs = plan.prepare_files(&index, &mut report)?;
+    phase("file preparation");
     execute(repo, &index, &plan.files, jobs, opts, progress, &mut report)?;
+    phase("data");
     if opts.cancel.load(Ordering::Relaxed) {
         return Err(Error::Interrupted);
     }
     plan.finish(&mut report)?;
+    phase("metadata");
     if opts.verify {
         verify(repo, &index, &plan.files, &opts.cancel, &mut report)?;
     }
@@ -237,15 +245,17 @@ fn run_job(
             let f = match worker.handles.entry(file) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    // The first writer creates the file; its final length keeps trailing
-                    // holes and is the same whichever worker sets it.
+                    // The first writer creates the file. Only a trailing hole needs the length
+                    // set; it is the final length, the same whichever worker sets it.
                     let f = std::fs::OpenOptions::new()
                         .write(true)
                         .create(true)
                         .truncate(false)
                         .open(&task.path)
                         .map_err(|e| Error::io(&task.path, e))?;
-                    f.set_len(task.node.size).map_err(|e| Error::io(&task.path, e))?;
+                    if matches!(task.node.content.last(), Some(ContentPart::Hole(_))) {
+                        f.set_len(task.node.size).map_err(|e| Error::io(&task.path, e))?;
+                    }
                     v.insert(f)
                 }
             };
