@@ -115,7 +115,7 @@ def markdown(meta: dict[str, str], tools: dict[str, dict], ratio_rows: list[dict
     L.append("# ibars benchmark results\n")
     L.append(
         f"Dataset: {meta.get('dataset_gib', '?')} GiB requested, {meta.get('dataset_files', '?')} files, "
-        f"{int(meta.get('dataset_bytes', 0)) / MiB:.1f} MiB, seed {meta.get('seed', '?')}  "
+        f"{float(meta.get('dataset_bytes', 0)) / MiB:.1f} MiB, seed {meta.get('seed', '?')}  "
     )
     if meta.get("mutation"):
         L.append(f"Mutation: {meta['mutation']}  ")
