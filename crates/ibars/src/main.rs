@@ -6,7 +6,31 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// glibc's allocator gives each thread that allocates its own heap arena (up to eight per
+/// core) and keeps freed memory there. Restore hands read buffers between I/O and worker
+/// threads, and the arenas then held 30-50 MiB more at peak than two arenas do, at no cost in
+/// speed. The arena limit is read only at process start, so set it by re-executing once.
+fn limit_malloc_arenas() {
+    use std::os::unix::process::CommandExt;
+    const VAR: &str = "MALLOC_ARENA_MAX";
+    if std::env::var_os(VAR).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    // `exec` returns only if it failed; then simply carry on in this process.
+    let _ = std::process::Command::new(&exe)
+        .arg0(arg0)
+        .args(args)
+        .env(VAR, "2")
+        .exec();
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let args = cli::Cli::parse();
     let filter = match args.global.verbose {
         0 => "warn",

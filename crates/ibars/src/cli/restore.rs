@@ -33,7 +33,7 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub verify: bool,
     /// Parallel pack reads.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 3)]
     pub threads: usize,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,

@@ -157,7 +157,7 @@ pub fn backup(
             })
             .max_by(|a, b| a.1.time.cmp(&b.1.time)),
     };
-    let cache = TreeCache::new(64 << 20);
+    let cache = TreeCache::new(32 << 20);
     let parent_root = match parent {
         Some((_, s)) => Some((s.tree, repo.load_tree(&index, &cache, &s.tree)?)),
         None => None,

@@ -47,7 +47,7 @@ impl Default for RestoreOptions {
             includes: vec![],
             excludes: vec![],
             verify: false,
-            threads: 4,
+            threads: 3,
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -93,6 +93,7 @@ pub fn restore(
         &includes,
         &excludes,
     )?;
+    drop(cache); // every tree is read: free their packs before the data phase
     let mut report = RestoreReport {
         bytes_total: plan.files.iter().map(|f| f.node.size).sum(),
         ..Default::default()
@@ -100,7 +101,20 @@ pub fn restore(
     progress.set_total(plan.files.len() as u64, report.bytes_total);
 
     let t = std::time::Instant::now();
-    let phase = |name: &str| tracing::info!("restore: {name} done at {:.3}s", t.elapsed().as_secs_f64());
+    let phase = |name: &str| {
+        let rss = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS"))
+                    .map(|l| l.to_string())
+            })
+            .unwrap_or_default();
+        tracing::info!(
+            "restore: {name} done at {:.3}s {rss}",
+            t.elapsed().as_secs_f64()
+        )
+    };
     phase("plan");
     plan.create_dirs_and_specials(&mut report)?;
     phase("directories");
@@ -254,7 +268,8 @@ fn run_job(
                         .open(&task.path)
                         .map_err(|e| Error::io(&task.path, e))?;
                     if matches!(task.node.content.last(), Some(ContentPart::Hole(_))) {
-                        f.set_len(task.node.size).map_err(|e| Error::io(&task.path, e))?;
+                        f.set_len(task.node.size)
+                            .map_err(|e| Error::io(&task.path, e))?;
                     }
                     v.insert(f)
                 }

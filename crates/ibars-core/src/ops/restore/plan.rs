@@ -101,9 +101,14 @@ impl Walk<'_> {
                         }
                     };
                 }
+                // The path holds the name, and owners are restored by id: keep less per file.
+                let mut node = node.clone();
+                node.name = Default::default();
+                node.user = None;
+                node.group = None;
                 self.plan.files.push(FileTask {
                     path: tp,
-                    node: node.clone(),
+                    node,
                     skip: false,
                     link_to,
                 });
@@ -289,7 +294,8 @@ impl Plan {
                 remove_any(&f.path)?;
                 if f.node.blobs().next().is_none() {
                     let file = std::fs::File::create(&f.path).map_err(|e| Error::io(&f.path, e))?;
-                    file.set_len(f.node.size).map_err(|e| Error::io(&f.path, e))?;
+                    file.set_len(f.node.size)
+                        .map_err(|e| Error::io(&f.path, e))?;
                 }
             }
             Ok(())
@@ -355,8 +361,15 @@ impl Plan {
             }
             jobs.extend(cur);
         }
-        // Large reads first, so that the tail of the run is not one slow worker.
-        jobs.sort_by_key(|j| std::cmp::Reverse(j.end - j.start));
+        // In file order: neighbouring files are written together, which keeps directory and
+        // inode-table blocks hot in the file system, and packs are read in the order they were
+        // written.
+        jobs.sort_by_key(|j| {
+            j.blobs
+                .iter()
+                .flat_map(|b| b.targets.iter().map(|t| t.0))
+                .min()
+        });
         Ok(jobs)
     }
 
