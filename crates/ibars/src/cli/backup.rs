@@ -84,7 +84,7 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
         excludes,
         exclude_if_present: a.exclude_if_present.clone(),
         one_file_system: a.one_file_system,
-        skip_paths: g.local_repo_dir().into_iter().collect(),
+        skip_paths: g.local_repo_dirs(),
         cancel: Arc::clone(&cancel),
         estimate: !g.quiet,
         upload_threads: 1,

@@ -119,10 +119,16 @@ impl GlobalArgs {
         Ok(Repository::open(backend, &pw)?)
     }
 
-    /// The local repository directory, to keep it out of backups.
-    pub fn local_repo_dir(&self) -> Option<PathBuf> {
-        let p = self.repo_path().ok()?;
-        Some(p.canonicalize().unwrap_or(p))
+    /// The local repository directory, as given and with symlinks resolved, to keep it out
+    /// of backups whichever way the source path reaches it.
+    pub fn local_repo_dirs(&self) -> Vec<PathBuf> {
+        let Ok(p) = self.repo_path() else {
+            return vec![];
+        };
+        let mut out: Vec<PathBuf> = ibars_core::ops::backup::absolute(&p).into_iter().collect();
+        out.extend(p.canonicalize());
+        out.dedup();
+        out
     }
 }
 
