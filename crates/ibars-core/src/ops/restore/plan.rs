@@ -30,6 +30,8 @@ pub(crate) struct FileTask {
     pub skip: bool,
     /// Restore as a hard link to this earlier task.
     pub link_to: Option<usize>,
+    /// Something was at the path before the restore (only then is it stat'ed or removed).
+    pub existed: bool,
 }
 
 /// One blob to write, at every `(file, offset)` that needs it.
@@ -48,6 +50,8 @@ pub(crate) struct ReadJob {
 
 pub(crate) struct Plan {
     pub dirs: Vec<(PathBuf, Node)>,
+    /// Directories this restore created: nothing can be in them yet.
+    created: std::collections::HashSet<PathBuf>,
     pub files: Vec<FileTask>,
     is_root: bool,
 }
@@ -111,6 +115,7 @@ impl Walk<'_> {
                     node,
                     skip: false,
                     link_to,
+                    existed: true,
                 });
                 any = true;
             }
@@ -180,6 +185,7 @@ impl Plan {
             excludes,
             plan: Plan {
                 dirs: vec![],
+                created: Default::default(),
                 files: vec![],
                 is_root: nix::unistd::geteuid().is_root(),
             },
@@ -200,11 +206,15 @@ impl Plan {
                     remove_any(path)?;
                     std::fs::create_dir(path).map_err(|e| Error::io(path, e))?;
                 }
-                Err(_) => std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?,
+                Err(_) => {
+                    std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+                    self.created.insert(path.clone());
+                }
             }
             report.dirs += 1;
         }
-        for f in &self.files {
+        for f in &mut self.files {
+            f.existed = !f.path.parent().is_some_and(|p| self.created.contains(p));
             match f.node.kind {
                 NodeType::Symlink => {
                     remove_any(&f.path)?;
@@ -239,6 +249,7 @@ impl Plan {
                 let f = &self.files[i];
                 f.node.kind == NodeType::File
                     && f.link_to.is_none()
+                    && f.existed
                     && std::fs::symlink_metadata(&f.path)
                         .is_ok_and(|m| m.file_type().is_file() && m.size() == f.node.size)
             })
@@ -291,7 +302,9 @@ impl Plan {
         parallel_map(&groups, 4, |group| {
             for &i in *group {
                 let f = &files[i];
-                remove_any(&f.path)?;
+                if f.existed {
+                    remove_any(&f.path)?;
+                }
                 if f.node.blobs().next().is_none() {
                     let file = std::fs::File::create(&f.path).map_err(|e| Error::io(&f.path, e))?;
                     file.set_len(f.node.size)
