@@ -50,27 +50,72 @@ fn devices_and_fifos_round_trip() {
     }
 }
 
+/// Walk `names` below `root` with openat, creating directories when `create`; plain paths
+/// cannot reach that deep.
+fn deep_dir(root: &std::path::Path, names: &[String], create: bool) -> std::os::fd::OwnedFd {
+    use nix::fcntl::{open, openat, OFlag};
+    use nix::sys::stat::Mode;
+    let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let mut fd = open(root, flags, Mode::empty()).unwrap();
+    for n in names {
+        if create {
+            nix::sys::stat::mkdirat(&fd, n.as_str(), Mode::from_bits_truncate(0o755)).unwrap();
+        }
+        fd = openat(&fd, n.as_str(), flags, Mode::empty()).unwrap();
+    }
+    fd
+}
+
 #[test]
-fn long_names_and_deep_paths() {
+fn long_names_and_paths_beyond_path_max() {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::Mode;
+    use std::io::{Read, Write};
     let e = Env::new();
     let src = e.path("src");
-    // Names at NAME_MAX (255 bytes), nested until the path is about 3,500 bytes long.
-    let mut dir = src.clone();
-    for i in 0..13 {
-        dir = dir.join(format!("{i:02}{}", "d".repeat(253)));
-    }
-    let name = "f".repeat(255);
-    write(&dir.join(&name), "deep");
-    assert!(dir.join(&name).as_os_str().len() > 3300);
+    std::fs::create_dir_all(&src).unwrap();
+    // Names at NAME_MAX (255 bytes), nested until the path is over 6,000 bytes: beyond the
+    // kernel's PATH_MAX of 4,096.
+    let names: Vec<String> = (0..24)
+        .map(|i| format!("{i:02}{}", "d".repeat(253)))
+        .collect();
+    let fname = "f".repeat(255);
+    let dir = deep_dir(&src, &names, true);
+    let fd = openat(
+        &dir,
+        fname.as_str(),
+        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    std::fs::File::from(fd).write_all(b"deep").unwrap();
+    let full: std::path::PathBuf = names
+        .iter()
+        .fold(src.clone(), |p, n| p.join(n))
+        .join(&fname);
+    assert!(full.as_os_str().len() > 6000);
+
     e.cmd().arg("backup").arg(&src).assert().success();
+    let listing =
+        String::from_utf8(e.cmd().args(["ls", "latest"]).output().unwrap().stdout).unwrap();
+    assert!(listing.contains(&fname));
     let target = e.path("r");
     e.cmd()
         .args(["restore", "latest", "--verify", "--target"])
         .arg(&target)
         .assert()
         .success();
-    let deep = restored(&target, &dir).join(&name);
-    assert_eq!(std::fs::read_to_string(deep).unwrap(), "deep");
+    let rdir = deep_dir(&restored(&target, &src), &names, false);
+    let fd = openat(
+        &rdir,
+        fname.as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .unwrap();
+    let mut got = String::new();
+    std::fs::File::from(fd).read_to_string(&mut got).unwrap();
+    assert_eq!(got, "deep");
 }
 
 #[test]

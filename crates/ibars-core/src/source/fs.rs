@@ -77,6 +77,7 @@ pub fn node_from_metadata(
     names: &NameCache,
 ) -> std::io::Result<Node> {
     let kind = node_type(md);
+    let path = &*super::longpath::reach(path)?;
     let target = if kind == NodeType::Symlink {
         Some(Bytes::from_os(std::fs::read_link(path)?.as_os_str()))
     } else {

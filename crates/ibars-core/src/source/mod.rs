@@ -1,3 +1,4 @@
 //! Sources of backup data. So far: the local file system.
 
 pub mod fs;
+pub mod longpath;

@@ -73,7 +73,9 @@ pub(crate) fn chunk_stream<R: Read>(
 
 /// Read a file into blobs.
 pub(crate) fn read_file(ctx: &mut ReadCtx<'_, '_>, path: &std::path::Path) -> Result<ReadFile> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut f = crate::source::longpath::reach(path)
+        .and_then(|r| File::open(&*r))
+        .map_err(|e| Error::io(path, e))?;
     let md = f.metadata().map_err(|e| Error::io(path, e))?;
     let mut content = Vec::new();
     let mut pos = 0u64;

@@ -22,6 +22,7 @@ use crate::pack::BlobKind;
 use crate::progress::Progress;
 use crate::repo::{Repository, TreeCache};
 use crate::source::fs::{node_from_metadata, NameCache};
+use crate::source::longpath::reach;
 use crate::tree::{Bytes, Node, NodeType, Tree};
 
 /// How a node compares with the parent snapshot.
@@ -175,7 +176,9 @@ impl Walker<'_> {
         for (name, entry) in children {
             let full = dir.join(OsStr::from_bytes(name));
             let old = parent_tree.as_ref().and_then(|t| t.find(name));
-            let md = std::fs::symlink_metadata(&full).map_err(|e| Error::io(&full, e))?;
+            let md = reach(&full)
+                .and_then(|r| std::fs::symlink_metadata(&*r))
+                .map_err(|e| Error::io(&full, e))?;
             match entry {
                 VEntry::Real(_) => {
                     if let Some(p) =
@@ -204,7 +207,7 @@ impl Walker<'_> {
     ) -> Result<Receiver<BlobId>> {
         self.check()?;
         let (parent_id, parent_tree) = split(parent);
-        let mut names: Vec<_> = match std::fs::read_dir(dir) {
+        let mut names: Vec<_> = match reach(dir).and_then(|r| std::fs::read_dir(&*r)) {
             Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
             Err(e) => {
                 self.error(dir, &e.to_string());
@@ -218,7 +221,7 @@ impl Walker<'_> {
             if self.filter.matches(&full) || self.skip.contains(&full) {
                 continue;
             }
-            let md = match std::fs::symlink_metadata(&full) {
+            let md = match reach(&full).and_then(|r| std::fs::symlink_metadata(&*r)) {
                 Ok(m) => m,
                 Err(e) => {
                     self.error(&full, &e.to_string());
@@ -281,7 +284,7 @@ impl Walker<'_> {
             }
             NodeType::Dir => {
                 for marker in self.exclude_if_present {
-                    if full.join(marker).symlink_metadata().is_ok() {
+                    if reach(&full.join(marker)).is_ok_and(|r| r.symlink_metadata().is_ok()) {
                         return Ok(None);
                     }
                 }

@@ -7,6 +7,7 @@ use nix::sys::stat::{Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 
 use crate::error::{Error, Result};
+use crate::source::longpath::reach;
 use crate::tree::{Node, NodeType};
 
 fn ts(ns: i64) -> TimeSpec {
@@ -15,6 +16,9 @@ fn ts(ns: i64) -> TimeSpec {
 
 /// Create a FIFO or device node at `path` (replacing nothing: the caller removed any old one).
 pub fn create_special(path: &Path, node: &Node) -> Result<()> {
+    let shown = path;
+    let reached = reach(path).map_err(|e| Error::io(shown, e))?;
+    let path = &*reached;
     let perm = Mode::from_bits_truncate((node.mode & 0o7777) as nix::libc::mode_t);
     let res = match node.kind {
         NodeType::Fifo => nix::unistd::mkfifo(path, perm),
@@ -27,28 +31,30 @@ pub fn create_special(path: &Path, node: &Node) -> Result<()> {
         NodeType::Socket => return Ok(()), // sockets cannot be restored meaningfully; skipped
         _ => return Ok(()),
     };
-    res.map_err(|e| Error::io(path, std::io::Error::from(e)))
+    res.map_err(|e| Error::io(shown, std::io::Error::from(e)))
 }
 
 /// Apply owner, mode, xattrs and times. Ownership is restored only where permitted (as root,
 /// or to one's own ids); a refusal there is not an error.
-pub fn apply(path: &Path, node: &Node, is_root: bool) -> Result<()> {
+pub fn apply(shown: &Path, node: &Node, is_root: bool) -> Result<()> {
+    let reached = reach(shown).map_err(|e| Error::io(shown, e))?;
+    let path = &*reached;
     if is_root || node.uid == nix::unistd::getuid().as_raw() {
         let r = std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid));
         if let Err(e) = r {
             if is_root {
-                return Err(Error::io(path, e));
+                return Err(Error::io(shown, e));
             }
         }
     }
     for x in &node.xattrs {
         if let Err(e) = xattr::set(path, x.name.as_os_str(), &x.value) {
-            tracing::debug!("{}: xattr {:?}: {e}", path.display(), x.name);
+            tracing::debug!("{}: xattr {:?}: {e}", shown.display(), x.name);
         }
     }
     if node.kind != NodeType::Symlink {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode & 0o7777))
-            .map_err(|e| Error::io(path, e))?;
+            .map_err(|e| Error::io(shown, e))?;
     }
     nix::sys::stat::utimensat(
         nix::fcntl::AT_FDCWD,
@@ -57,5 +63,5 @@ pub fn apply(path: &Path, node: &Node, is_root: bool) -> Result<()> {
         &ts(node.mtime),
         UtimensatFlags::NoFollowSymlink,
     )
-    .map_err(|e| Error::io(path, std::io::Error::from(e)))
+    .map_err(|e| Error::io(shown, std::io::Error::from(e)))
 }

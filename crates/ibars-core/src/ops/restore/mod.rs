@@ -261,11 +261,14 @@ fn run_job(
                 std::collections::hash_map::Entry::Vacant(v) => {
                     // The first writer creates the file. Only a trailing hole needs the length
                     // set; it is the final length, the same whichever worker sets it.
-                    let f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(false)
-                        .open(&task.path)
+                    let f = crate::source::longpath::reach(&task.path)
+                        .and_then(|r| {
+                            std::fs::OpenOptions::new()
+                                .write(true)
+                                .create(true)
+                                .truncate(false)
+                                .open(&*r)
+                        })
                         .map_err(|e| Error::io(&task.path, e))?;
                     if matches!(task.node.content.last(), Some(ContentPart::Hole(_))) {
                         f.set_len(task.node.size)

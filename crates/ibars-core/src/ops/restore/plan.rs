@@ -15,6 +15,7 @@ use crate::ops::filter::PathFilter;
 use crate::pack::PackEntry;
 use crate::repo::{parallel_map, Repository, TreeCache};
 use crate::snapshot::Snapshot;
+use crate::source::longpath::{reach, Reachable};
 use crate::tree::{ContentPart, Node, NodeType, Tree};
 
 /// Largest single ranged read.
@@ -124,26 +125,34 @@ impl Walk<'_> {
     }
 }
 
-fn remove_any(path: &Path) -> Result<()> {
+fn remove_any(shown: &Path) -> Result<()> {
+    let path = &*reach(shown).map_err(|e| Error::io(shown, e))?;
     match std::fs::symlink_metadata(path) {
-        Ok(md) if md.is_dir() => std::fs::remove_dir_all(path).map_err(|e| Error::io(path, e)),
-        Ok(_) => std::fs::remove_file(path).map_err(|e| Error::io(path, e)),
+        Ok(md) if md.is_dir() => std::fs::remove_dir_all(path).map_err(|e| Error::io(shown, e)),
+        Ok(_) => std::fs::remove_file(path).map_err(|e| Error::io(shown, e)),
         Err(_) => Ok(()),
     }
 }
 
+/// `reach` with errors naming the real path.
+fn reached(path: &Path) -> Result<Reachable> {
+    reach(path).map_err(|e| Error::io(path, e))
+}
+
 /// Whether the file at `path` already holds exactly `node`'s content (checked by hashing).
 pub fn file_matches(repo: &Repository, index: &Index, path: &Path, node: &Node) -> Result<bool> {
+    let shown = path;
+    let path = &*reached(shown)?;
     let md = match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_file() => m,
         Ok(_) => return Ok(false),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(Error::io(path, e)),
+        Err(e) => return Err(Error::io(shown, e)),
     };
     if md.size() != node.size {
         return Ok(false);
     }
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(shown, e))?;
     let mut buf = Vec::new();
     for part in &node.content {
         match part {
@@ -200,14 +209,21 @@ impl Plan {
     /// Create directories (parents first), symlinks and special files.
     pub fn create_dirs_and_specials(&mut self, report: &mut RestoreReport) -> Result<()> {
         for (path, _) in &self.dirs {
-            match std::fs::symlink_metadata(path) {
+            let r = reached(path)?;
+            match std::fs::symlink_metadata(&*r) {
                 Ok(md) if md.is_dir() => {}
                 Ok(_) => {
                     remove_any(path)?;
-                    std::fs::create_dir(path).map_err(|e| Error::io(path, e))?;
+                    std::fs::create_dir(&*r).map_err(|e| Error::io(path, e))?;
                 }
                 Err(_) => {
-                    std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+                    // Parents come first, so one level is enough except above the snapshot.
+                    if let Err(e) = std::fs::create_dir(&*r) {
+                        if e.kind() != std::io::ErrorKind::NotFound {
+                            return Err(Error::io(path, e));
+                        }
+                        std::fs::create_dir_all(&*r).map_err(|e| Error::io(path, e))?;
+                    }
                     self.created.insert(path.clone());
                 }
             }
@@ -219,7 +235,7 @@ impl Plan {
                 NodeType::Symlink => {
                     remove_any(&f.path)?;
                     let target = f.node.target.clone().unwrap_or_default();
-                    std::os::unix::fs::symlink(target.as_os_str(), &f.path)
+                    std::os::unix::fs::symlink(target.as_os_str(), &*reached(&f.path)?)
                         .map_err(|e| Error::io(&f.path, e))?;
                     report.specials += 1;
                 }
@@ -250,7 +266,8 @@ impl Plan {
                 f.node.kind == NodeType::File
                     && f.link_to.is_none()
                     && f.existed
-                    && std::fs::symlink_metadata(&f.path)
+                    && reach(&f.path)
+                        .and_then(|r| std::fs::symlink_metadata(&*r))
                         .is_ok_and(|m| m.file_type().is_file() && m.size() == f.node.size)
             })
             .collect();
@@ -306,7 +323,8 @@ impl Plan {
                     remove_any(&f.path)?;
                 }
                 if f.node.blobs().next().is_none() {
-                    let file = std::fs::File::create(&f.path).map_err(|e| Error::io(&f.path, e))?;
+                    let file = std::fs::File::create(&*reached(&f.path)?)
+                        .map_err(|e| Error::io(&f.path, e))?;
                     file.set_len(f.node.size)
                         .map_err(|e| Error::io(&f.path, e))?;
                 }
@@ -391,7 +409,7 @@ impl Plan {
         for f in &self.files {
             if let Some(first) = f.link_to {
                 remove_any(&f.path)?;
-                std::fs::hard_link(&self.files[first].path, &f.path)
+                std::fs::hard_link(&*reached(&self.files[first].path)?, &*reached(&f.path)?)
                     .map_err(|e| Error::io(&f.path, e))?;
                 report.links += 1;
             }
