@@ -1,31 +1,17 @@
 //! Backup behaviour that needs a hook into the run: files changing while read, interruption,
 //! and the statistics recorded in snapshots.
 
+mod common;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ibars_core::backend::OpendalBackend;
-use ibars_core::crypto::keyfile::KdfParams;
+use common::test_repo;
 use ibars_core::ops::backup::{backup, BackupOptions};
 use ibars_core::progress::{NoProgress, Progress};
-use ibars_core::repo::{InitOptions, Repository};
 use ibars_core::Error;
-
-fn repo() -> Repository {
-    let opts = InitOptions {
-        avg_chunk_size: 4096,
-        pack_size: 1 << 20,
-        kdf: KdfParams {
-            m_cost: 64,
-            t_cost: 1,
-            p_cost: 1,
-        },
-        ..Default::default()
-    };
-    Repository::init(Arc::new(OpendalBackend::memory().unwrap()), b"pw", &opts).unwrap()
-}
 
 /// Appends to a file the first time any bytes are reported read.
 struct Meddler {
@@ -55,7 +41,7 @@ fn a_file_changed_while_read_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("growing.log");
     std::fs::write(&file, vec![7u8; 200_000]).unwrap();
-    let repo = repo();
+    let repo = test_repo(4096);
     let progress = Meddler {
         target: file.clone(),
         done: AtomicBool::new(false),
@@ -100,7 +86,7 @@ fn cancelled_backup_saves_no_snapshot_but_indexes_what_it_uploaded() {
             .fill(&mut data);
         std::fs::write(dir.path().join(format!("f{i}")), data).unwrap();
     }
-    let repo = repo();
+    let repo = test_repo(4096);
     let cancel = Arc::new(AtomicBool::new(false));
     let opts = BackupOptions {
         paths: vec![dir.path().to_path_buf()],

@@ -1,33 +1,19 @@
 //! Backup then restore random trees, and compare content and metadata.
 
+mod common;
+
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use ibars_core::backend::OpendalBackend;
-use ibars_core::crypto::keyfile::KdfParams;
+use common::test_repo;
 use ibars_core::ops::backup::{backup, BackupOptions};
 use ibars_core::ops::restore::{restore, RestoreOptions};
 use ibars_core::progress::NoProgress;
-use ibars_core::repo::{InitOptions, Repository};
+use ibars_core::repo::Repository;
 use proptest::prelude::*;
-
-fn test_repo(avg: u32) -> Repository {
-    let opts = InitOptions {
-        avg_chunk_size: avg,
-        pack_size: 1 << 20,
-        kdf: KdfParams {
-            m_cost: 64,
-            t_cost: 1,
-            p_cost: 1,
-        },
-        ..Default::default()
-    };
-    Repository::init(Arc::new(OpendalBackend::memory().unwrap()), b"pw", &opts).unwrap()
-}
 
 /// The tree id of `path` inside a snapshot; parents of the source (like /tmp) may change
 /// between backups, the source itself must not.

@@ -218,9 +218,9 @@ fn full_disk_during_restore_is_reported() {
         .success();
 }
 
-#[test]
-fn interrupted_backup_leaves_no_snapshot_and_next_backup_works() {
-    let e = Env::new();
+/// Start `backup --stdin`, feed it `first` bytes and give it time to get going.
+fn stdin_backup(e: &Env, first: usize) -> (std::process::Child, std::process::ChildStdin) {
+    use std::io::Write;
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("ibars"))
         .arg("-r")
         .arg(&e.repo)
@@ -232,9 +232,22 @@ fn interrupted_backup_leaves_no_snapshot_and_next_backup_works() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    use std::io::Write;
-    stdin.write_all(&random_bytes(2 << 20, 1)).unwrap();
+    stdin.write_all(&random_bytes(first, 1)).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
+    (child, stdin)
+}
+
+fn lock_count(e: &Env) -> usize {
+    std::fs::read_dir(e.repo.join("locks"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn interrupted_backup_leaves_no_snapshot_and_next_backup_works() {
+    use std::io::Write;
+    let e = Env::new();
+    let (child, mut stdin) = stdin_backup(&e, 2 << 20);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -252,13 +265,7 @@ fn interrupted_backup_leaves_no_snapshot_and_next_backup_works() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(e.snapshot_ids().is_empty(), "no half snapshot");
-    assert!(
-        std::fs::read_dir(e.repo.join("locks"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-            == 0,
-        "lock released"
-    );
+    assert_eq!(lock_count(&e), 0, "lock released");
     let src = e.path("src");
     write(&src.join("f"), "x");
     e.cmd().arg("backup").arg(&src).assert().success();
@@ -268,24 +275,12 @@ fn interrupted_backup_leaves_no_snapshot_and_next_backup_works() {
 #[test]
 fn killed_backup_leaves_stale_lock_that_is_ignored() {
     let e = Env::new();
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("ibars"))
-        .arg("-r")
-        .arg(&e.repo)
-        .args(["backup", "--stdin"])
-        .env("IBARS_PASSWORD", "pw")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    use std::io::Write;
-    stdin.write_all(&random_bytes(1 << 20, 1)).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (mut child, stdin) = stdin_backup(&e, 1 << 20);
     child.kill().unwrap();
     child.wait().unwrap();
     drop(stdin);
     assert!(e.snapshot_ids().is_empty());
+    assert_eq!(lock_count(&e), 1, "the killed process left its lock");
     let src = e.path("src");
     write(&src.join("f"), "x");
     e.cmd().arg("backup").arg(&src).assert().success();
