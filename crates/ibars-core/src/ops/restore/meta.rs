@@ -34,6 +34,29 @@ pub fn create_special(path: &Path, node: &Node) -> Result<()> {
     res.map_err(|e| Error::io(shown, std::io::Error::from(e)))
 }
 
+/// As [`apply`], through the open file: no path lookups. For regular files whose data was
+/// just written.
+pub fn apply_fd(file: &std::fs::File, shown: &Path, node: &Node, is_root: bool) -> Result<()> {
+    use xattr::FileExt;
+    if is_root || node.uid == nix::unistd::getuid().as_raw() {
+        let r = nix::unistd::fchown(file, Some(node.uid.into()), Some(node.gid.into()));
+        if let Err(e) = r {
+            if is_root {
+                return Err(Error::io(shown, e.into()));
+            }
+        }
+    }
+    for x in &node.xattrs {
+        if let Err(e) = file.set_xattr(x.name.as_os_str(), &x.value) {
+            tracing::debug!("{}: xattr {:?}: {e}", shown.display(), x.name);
+        }
+    }
+    let mode = Mode::from_bits_truncate((node.mode & 0o7777) as nix::libc::mode_t);
+    nix::sys::stat::fchmod(file, mode).map_err(|e| Error::io(shown, e.into()))?;
+    nix::sys::stat::futimens(file, &ts(node.atime.unwrap_or(node.mtime)), &ts(node.mtime))
+        .map_err(|e| Error::io(shown, e.into()))
+}
+
 /// Apply owner, mode, xattrs and times. Ownership is restored only where permitted (as root,
 /// or to one's own ids); a refusal there is not an error.
 pub fn apply(shown: &Path, node: &Node, is_root: bool) -> Result<()> {

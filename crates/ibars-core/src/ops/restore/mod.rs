@@ -136,10 +136,20 @@ pub fn restore(
 }
 
 /// What each restore worker keeps between jobs: open target files and decode buffers.
-#[derive(Default)]
 struct Worker {
     handles: HashMap<u32, File>,
     decoder: pack::BlobDecoder,
+    is_root: bool,
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Self {
+            handles: HashMap::new(),
+            decoder: Default::default(),
+            is_root: nix::unistd::geteuid().is_root(),
+        }
+    }
 }
 
 /// Damaged files, keyed by file number, with the first reason seen.
@@ -281,6 +291,16 @@ fn run_job(
                 .map_err(|e| Error::io(&task.path, e))?;
             written.fetch_add(plain.len() as u64, Ordering::Relaxed);
             progress.bytes_done(plain.len() as u64);
+            if task.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                // Last write of this file: set its metadata through the open descriptor and
+                // close it, while it is hot.
+                if let Some(f) = worker.handles.remove(&file) {
+                    match meta::apply_fd(&f, &task.path, &task.node, worker.is_root) {
+                        Ok(()) => task.meta_done.store(true, Ordering::Relaxed),
+                        Err(e) => tracing::debug!("{e}; retried by path later"),
+                    }
+                }
+            }
         }
     }
     Ok(())

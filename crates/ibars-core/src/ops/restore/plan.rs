@@ -33,6 +33,10 @@ pub(crate) struct FileTask {
     pub link_to: Option<usize>,
     /// Something was at the path before the restore (only then is it stat'ed or removed).
     pub existed: bool,
+    /// Blob writes still to come; the worker that makes the last one sets the metadata.
+    pub pending: std::sync::atomic::AtomicU32,
+    /// Metadata already set (by that worker).
+    pub meta_done: std::sync::atomic::AtomicBool,
 }
 
 /// One blob to write, at every `(file, offset)` that needs it.
@@ -117,6 +121,8 @@ impl Walk<'_> {
                     skip: false,
                     link_to,
                     existed: true,
+                    pending: Default::default(),
+                    meta_done: Default::default(),
                 });
                 any = true;
             }
@@ -357,6 +363,7 @@ impl Plan {
                             })
                             .targets
                             .push((i as u32, offset));
+                        f.pending.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         offset += entry.raw_length as u64;
                     }
                 }
@@ -416,7 +423,10 @@ impl Plan {
         }
         let is_root = self.is_root;
         let failed = parallel_map(&self.files, 4, |f| {
-            if f.node.kind == NodeType::Socket || f.link_to.is_some() {
+            if f.node.kind == NodeType::Socket
+                || f.link_to.is_some()
+                || f.meta_done.load(std::sync::atomic::Ordering::Relaxed)
+            {
                 return Ok(None);
             }
             Ok(match meta::apply(&f.path, &f.node, is_root) {
