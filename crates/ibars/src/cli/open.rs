@@ -14,6 +14,7 @@ use super::output::parse_size;
 
 /// Options every command takes.
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Repository location: a directory. Default: $XDG_DATA_HOME/ibars/repo.
     #[arg(
