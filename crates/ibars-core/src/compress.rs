@@ -56,28 +56,10 @@ pub const MAX_DECOMPRESSED: usize = 256 << 20;
 const SAMPLE: usize = 64 * 1024;
 
 /// Compress `data` per `mode`: `Some(compressed)` to store with codec zstd, `None` to store
-/// the data as it is (mode off, or compression did not pay).
+/// the data as it is (mode off, or compression did not pay). For many blobs, reuse a
+/// [`Compressor`] instead.
 pub fn compress(data: &[u8], mode: Compression) -> Option<Vec<u8>> {
-    let level = match mode {
-        Compression::Off => return None,
-        Compression::Fast => 1,
-        Compression::Auto => {
-            // Probe a sample first: for incompressible data (media, archives, encrypted
-            // files) this skips nearly all the work.
-            if data.len() > 2 * SAMPLE {
-                let probe = zstd::bulk::compress(&data[..SAMPLE], 1).unwrap_or_default();
-                if probe.is_empty() || probe.len() * 100 > SAMPLE * 97 {
-                    return None;
-                }
-            }
-            3
-        }
-        Compression::Max => 19,
-    };
-    match zstd::bulk::compress(data, level) {
-        Ok(c) if c.len() * 100 <= data.len() * 98 || mode != Compression::Auto => Some(c),
-        _ => None,
-    }
+    Compressor::new(mode).compress(data).map(<[u8]>::to_vec)
 }
 
 /// Reusable compression state for one thread: zstd contexts and output buffers, so that the
@@ -134,32 +116,6 @@ impl Compressor {
     }
 }
 
-/// Decompress a blob; `raw_len` is the expected plaintext length from the index.
-pub fn decompress(
-    codec: Codec,
-    data: Vec<u8>,
-    raw_len: usize,
-    what: &dyn Fn() -> String,
-) -> Result<Vec<u8>> {
-    let out = match codec {
-        Codec::Raw => data,
-        Codec::Zstd => {
-            if raw_len > MAX_DECOMPRESSED {
-                return Err(Error::corrupt(what(), "declared size too large"));
-            }
-            zstd::bulk::decompress(&data, raw_len)
-                .map_err(|e| Error::corrupt(what(), format!("zstd: {e}")))?
-        }
-    };
-    if out.len() != raw_len {
-        return Err(Error::corrupt(
-            what(),
-            format!("length {} differs from the index's {}", out.len(), raw_len),
-        ));
-    }
-    Ok(out)
-}
-
 /// Decompress a payload whose size is not known in advance (sealed objects), bounded by
 /// [`MAX_DECOMPRESSED`].
 pub fn decompress_unknown(data: &[u8], what: &dyn Fn() -> String) -> Result<Vec<u8>> {
@@ -183,11 +139,10 @@ mod tests {
     #[test]
     fn modes() {
         let text = b"hello world ".repeat(20000);
-        let w = || "t".to_string();
         for m in [Compression::Auto, Compression::Fast, Compression::Max] {
             let z = compress(&text, m).unwrap();
             assert!(z.len() < text.len() / 10);
-            assert_eq!(decompress(Codec::Zstd, z, text.len(), &w).unwrap(), text);
+            assert_eq!(zstd::bulk::decompress(&z, text.len()).unwrap(), text);
         }
         assert!(compress(&text, Compression::Off).is_none());
         let mut random = vec![0u8; 300_000];
@@ -196,8 +151,7 @@ mod tests {
         let mut c = Compressor::new(Compression::Auto);
         assert!(c.compress(&random).is_none());
         let z = c.compress(&text).unwrap().to_vec();
-        assert_eq!(decompress(Codec::Zstd, z, text.len(), &w).unwrap(), text);
+        assert_eq!(zstd::bulk::decompress(&z, text.len()).unwrap(), text);
         assert!(Compressor::new(Compression::Off).compress(&text).is_none());
-        assert!(decompress(Codec::Zstd, b"junk".to_vec(), 10, &w).is_err());
     }
 }

@@ -124,12 +124,7 @@ fn unreadable_directory_is_exit_3_and_snapshot_is_saved() {
         1,
         "the snapshot is saved without the unreadable directory"
     );
-    let target = e.path("r");
-    e.cmd()
-        .args(["restore", "latest", "--target"])
-        .arg(&target)
-        .assert()
-        .success();
+    let target = e.restore_latest("r");
     let r = restored(&target, &src);
     assert_eq!(std::fs::read_to_string(r.join("ok/a.txt")).unwrap(), "a");
     assert_eq!(std::fs::read_to_string(r.join("z.txt")).unwrap(), "z");

@@ -195,12 +195,7 @@ fn stdin_backup_and_types() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let target = e.path("r");
-    e.cmd()
-        .args(["restore", "latest", "--target"])
-        .arg(&target)
-        .assert()
-        .success();
+    let target = e.restore_latest("r");
     assert_eq!(std::fs::read(target.join("dump.sql")).unwrap(), data);
 
     let src = e.path("src");

@@ -33,12 +33,7 @@ fn devices_and_fifos_round_trip() {
         .unwrap();
     }
     e.cmd().arg("backup").arg(&src).assert().success();
-    let target = e.path("r");
-    e.cmd()
-        .args(["restore", "latest", "--target"])
-        .arg(&target)
-        .assert()
-        .success();
+    let target = e.restore_latest("r");
     let r = restored(&target, &src);
     let fifo = std::fs::symlink_metadata(r.join("fifo")).unwrap();
     assert!(fifo.file_type().is_fifo());

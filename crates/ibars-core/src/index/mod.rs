@@ -61,10 +61,6 @@ impl Index {
         &self.packs[pos as usize]
     }
 
-    pub fn pack_id(&self, loc: &Location) -> &PackId {
-        &self.packs[loc.pack as usize]
-    }
-
     /// The pack entry for a blob, for decryption.
     pub fn entry(&self, id: &BlobId) -> Option<(PackId, PackEntry)> {
         self.blobs.get(id).map(|l| {

@@ -1,6 +1,6 @@
 //! Pack files: encrypted blobs followed by a sealed header. See docs/format.md.
 
-use crate::compress::{decompress, Codec};
+use crate::compress::Codec;
 use crate::crypto::{MasterKey, OVERHEAD};
 use crate::error::{Error, Result};
 use crate::id::{BlobId, PackId};
@@ -38,11 +38,6 @@ pub struct PackEntry {
 
 const HEADER_ENTRY: usize = 1 + 1 + 4 + 4 + 32;
 
-/// Encrypt a blob body for storage in a pack.
-pub fn encrypt_blob(key: &MasterKey, kind: BlobKind, id: &BlobId, body: &[u8]) -> Vec<u8> {
-    key.encrypt(body, &blob_aad(kind, id))
-}
-
 fn blob_aad(kind: BlobKind, id: &BlobId) -> [u8; 33] {
     let mut aad = [0u8; 33];
     aad[0] = kind as u8;
@@ -51,19 +46,16 @@ fn blob_aad(kind: BlobKind, id: &BlobId) -> [u8; 33] {
 }
 
 /// Decrypt, decompress and verify one stored blob. Errors name the pack and the blob.
+/// For many blobs, reuse a [`BlobDecoder`] instead.
 pub fn decrypt_blob(
     key: &MasterKey,
     pack: &PackId,
     e: &PackEntry,
     stored: &[u8],
 ) -> Result<Vec<u8>> {
-    let what = || format!("blob {} in pack {}", e.id, pack);
-    let body = key.decrypt(stored, &blob_aad(e.kind, &e.id), &what)?;
-    let plain = decompress(e.codec, body, e.raw_length as usize, &what)?;
-    if key.blob_id(&plain) != e.id {
-        return Err(Error::corrupt(what(), "content does not match its id"));
-    }
-    Ok(plain)
+    BlobDecoder::default()
+        .decode(key, pack, e, stored)
+        .map(<[u8]>::to_vec)
 }
 
 /// Decrypts, decompresses and verifies blobs with buffers and a zstd context reused across
@@ -174,19 +166,6 @@ impl PackWriter {
         });
     }
 
-    /// Append an already encrypted blob.
-    pub fn add(&mut self, id: BlobId, codec: Codec, raw_length: u32, stored: &[u8]) {
-        self.entries.push(PackEntry {
-            kind: self.kind,
-            codec,
-            id,
-            offset: self.buf.len() as u32,
-            length: stored.len() as u32,
-            raw_length,
-        });
-        self.buf.extend_from_slice(stored);
-    }
-
     pub fn len(&self) -> usize {
         self.buf.len()
     }
@@ -286,22 +265,13 @@ mod tests {
         let key = MasterKey::random();
         let mut w = PackWriter::new(BlobKind::Data, 1024);
         let blobs: Vec<Vec<u8>> = vec![b"one".to_vec(), b"two two two two two".repeat(50), vec![]];
-        for (i, b) in blobs.iter().enumerate() {
+        for b in &blobs {
             let id = key.blob_id(b);
             let (codec, body) = match compress(b, Compression::Auto) {
                 Some(z) => (Codec::Zstd, z),
                 None => (Codec::Raw, b.clone()),
             };
-            if i % 2 == 0 {
-                w.add(
-                    id,
-                    codec,
-                    b.len() as u32,
-                    &encrypt_blob(&key, BlobKind::Data, &id, &body),
-                );
-            } else {
-                w.add_plain(&key, id, codec, b.len() as u32, &body);
-            }
+            w.add_plain(&key, id, codec, b.len() as u32, &body);
         }
         let p = w.finish(&key);
         assert_eq!(p.id, PackId::of_content(&p.bytes));
@@ -318,6 +288,13 @@ mod tests {
         bad.id = parsed[1].id;
         let stored = &p.bytes[..parsed[0].length as usize];
         assert!(decrypt_blob(&key, &p.id, &bad, stored).is_err());
+        // A body that does not decompress is an error, not a panic.
+        let mut junk = PackWriter::new(BlobKind::Data, 0);
+        let jid = key.blob_id(b"x");
+        junk.add_plain(&key, jid, Codec::Zstd, 10, b"junk");
+        let jp = junk.finish(&key);
+        let je = jp.entries[0];
+        assert!(decrypt_blob(&key, &jp.id, &je, &jp.bytes[..je.length as usize]).is_err());
         // Truncation fails cleanly.
         for cut in [0, 3, 10, p.bytes.len() - 1] {
             assert!(parse_header(&key, &p.id, &p.bytes[..cut], cut as u64).is_err());

@@ -20,28 +20,31 @@ pub struct NameCache {
 
 impl NameCache {
     pub fn user(&self, uid: u32) -> Option<String> {
-        let mut m = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(uid)
-            .or_insert_with(|| {
-                nix::unistd::User::from_uid(uid.into())
-                    .ok()
-                    .flatten()
-                    .map(|u| u.name)
-            })
-            .clone()
+        cached(&self.users, uid, |id| {
+            nix::unistd::User::from_uid(id.into())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
     }
 
     pub fn group(&self, gid: u32) -> Option<String> {
-        let mut m = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(gid)
-            .or_insert_with(|| {
-                nix::unistd::Group::from_gid(gid.into())
-                    .ok()
-                    .flatten()
-                    .map(|g| g.name)
-            })
-            .clone()
+        cached(&self.groups, gid, |id| {
+            nix::unistd::Group::from_gid(id.into())
+                .ok()
+                .flatten()
+                .map(|g| g.name)
+        })
     }
+}
+
+fn cached(
+    map: &Mutex<HashMap<u32, Option<String>>>,
+    id: u32,
+    look_up: impl FnOnce(u32) -> Option<String>,
+) -> Option<String> {
+    let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+    m.entry(id).or_insert_with(|| look_up(id)).clone()
 }
 
 fn ns(sec: i64, nsec: i64) -> i64 {

@@ -213,8 +213,10 @@ pub fn ls(g: &GlobalArgs, a: &LsArgs) -> Result<u8> {
 
 pub fn diff(g: &GlobalArgs, a: &DiffArgs) -> Result<u8> {
     let repo = g.open()?;
-    let (ida, sa) = find(&repo, &a.from, &a.filter)?;
-    let (idb, sb) = find(&repo, &a.to, &a.filter)?;
+    let all = repo.snapshots()?;
+    let filter = a.filter.to_filter()?;
+    let (ida, sa) = resolve(&all, &a.from, &filter)?.clone();
+    let (idb, sb) = resolve(&all, &a.to, &filter)?.clone();
     let index = repo.load_index()?;
     let cache = TreeCache::new(64 << 20);
     let mut entries = Vec::new();

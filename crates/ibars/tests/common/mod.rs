@@ -76,6 +76,17 @@ impl Env {
             .collect()
     }
 
+    /// `restore latest` into the fresh directory `rel`, which must succeed; returns it.
+    pub fn restore_latest(&self, rel: &str) -> PathBuf {
+        let target = self.path(rel);
+        self.cmd()
+            .args(["restore", "latest", "--target"])
+            .arg(&target)
+            .assert()
+            .success();
+        target
+    }
+
     /// Ids of all snapshots, oldest first.
     pub fn snapshot_ids(&self) -> Vec<String> {
         self.json(&["snapshots"])

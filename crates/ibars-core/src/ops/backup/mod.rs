@@ -25,7 +25,7 @@ use crate::id::SnapshotId;
 use crate::ops::filter::PathFilter;
 use crate::progress::Progress;
 use crate::repo::{hostname, username, LockMode, Repository, TreeCache};
-use crate::snapshot::{BackupType, Snapshot, Summary};
+use crate::snapshot::{BackupType, Snapshot, SnapshotFilter, Summary};
 use crate::tree::{Bytes, ContentPart, Node, NodeType, Tree};
 use saver::Saver;
 use walker::{virtual_root, FinishStats, Walker};
@@ -146,13 +146,17 @@ pub fn backup(
     let _lock = repo.lock(LockMode::Shared)?;
     let index = repo.load_index()?;
     let snapshots = repo.snapshots()?;
+    let same_source = SnapshotFilter {
+        hosts: vec![host.clone()],
+        tags: vec![],
+        paths: snap_paths.clone(),
+    };
     let parent = match opts.backup_type {
         BackupType::Full => None,
         t => snapshots
             .iter()
             .filter(|(_, s)| {
-                s.host == host
-                    && same_paths(&s.paths, &snap_paths)
+                same_source.matches(s)
                     && (t == BackupType::Incremental || s.backup_type == BackupType::Full)
             })
             .max_by(|a, b| a.1.time.cmp(&b.1.time)),
@@ -339,14 +343,6 @@ pub fn backup(
         errors,
         changed_while_read: stats.changed_while_read,
     })
-}
-
-fn same_paths(a: &[Bytes], b: &[Bytes]) -> bool {
-    let mut a = a.to_vec();
-    let mut b = b.to_vec();
-    a.sort();
-    b.sort();
-    a == b
 }
 
 /// The tree for a standard-input backup: one file at the root.

@@ -102,6 +102,9 @@ pub fn restore(
 
     let t = std::time::Instant::now();
     let phase = |name: &str| {
+        if !tracing::enabled!(tracing::Level::INFO) {
+            return;
+        }
         let rss = std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|s| {
