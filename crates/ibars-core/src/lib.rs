@@ -11,11 +11,13 @@ pub mod id;
 pub mod index;
 pub mod ops;
 pub mod pack;
+pub mod parity;
 pub mod progress;
 pub mod repo;
 pub mod sealed;
 pub mod snapshot;
 pub mod source;
 pub mod tree;
+pub mod units;
 
 pub use error::{Error, Result};

@@ -13,6 +13,8 @@ pub enum ObjectKind {
     Index = 3,
     Lock = 4,
     PackHeader = 5,
+    CheckRecord = 6,
+    ScrubState = 7,
 }
 
 /// Payload format version written for every kind.

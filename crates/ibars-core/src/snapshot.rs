@@ -95,6 +95,9 @@ pub struct Snapshot {
     pub excludes: Vec<String>,
     #[serde(default)]
     pub summary: Summary,
+    /// For a snapshot rewritten by a repair: the snapshot it replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<SnapshotId>,
 }
 
 /// Narrows which snapshots a reference like `latest` may match, as restic's --host/--tag/--path.

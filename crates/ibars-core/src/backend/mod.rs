@@ -20,6 +20,12 @@ pub enum FileKind {
     Snapshot,
     Index,
     Pack,
+    /// Reed-Solomon parity of a pack, named after the pack.
+    Parity,
+    /// Which packs were verified when (scrubbing state).
+    Scrub,
+    /// Records of past checks.
+    History,
 }
 
 impl FileKind {
@@ -32,6 +38,9 @@ impl FileKind {
             FileKind::Snapshot => "snapshots/",
             FileKind::Index => "index/",
             FileKind::Pack => "data/",
+            FileKind::Parity => "parity/",
+            FileKind::Scrub => "scrub/",
+            FileKind::History => "history/",
         }
     }
 
@@ -39,7 +48,9 @@ impl FileKind {
     pub fn path(self, name: &str) -> String {
         match self {
             FileKind::Config => "config".to_string(),
-            FileKind::Pack => format!("data/{}/{}", name.get(..2).unwrap_or("00"), name),
+            FileKind::Pack | FileKind::Parity => {
+                format!("{}{}/{}", self.dir(), name.get(..2).unwrap_or("00"), name)
+            }
             _ => format!("{}{}", self.dir(), name),
         }
     }

@@ -1,6 +1,8 @@
 //! Operations on a repository, one module each.
 
 pub mod backup;
+pub mod check;
 pub mod filter;
+pub mod repair;
 pub mod restore;
 pub mod walk;

@@ -166,6 +166,19 @@ impl PackWriter {
         });
     }
 
+    /// Copy a blob that is already encrypted (from another pack) verbatim: a stored blob does
+    /// not depend on its position, only on its kind and id.
+    pub fn add_stored(&mut self, e: &PackEntry, stored: &[u8]) {
+        let offset = self.buf.len();
+        self.buf.extend_from_slice(stored);
+        self.entries.push(PackEntry {
+            kind: self.kind,
+            offset: offset as u32,
+            length: stored.len() as u32,
+            ..*e
+        });
+    }
+
     pub fn len(&self) -> usize {
         self.buf.len()
     }
@@ -196,6 +209,26 @@ impl PackWriter {
             kind: self.kind,
         }
     }
+}
+
+/// The size of the pack holding exactly `entries` (all blobs of one pack, as an index file
+/// lists them), or `None` when the entries do not tile the pack's data from offset 0 without
+/// gaps or overlaps, which no writer produces.
+pub fn expected_size(entries: &[PackEntry]) -> Option<u64> {
+    let mut spans: Vec<(u64, u64)> = entries
+        .iter()
+        .map(|e| (u64::from(e.offset), u64::from(e.length)))
+        .collect();
+    spans.sort_unstable();
+    let mut end = 0u64;
+    for (offset, length) in spans {
+        if offset != end {
+            return None;
+        }
+        end += length;
+    }
+    // Sealed header: nonce, kind/version/codec, count, entries, tag; then its u32 length.
+    Some(end + (OVERHEAD + 3 + 4 + entries.len() * HEADER_ENTRY) as u64 + 4)
 }
 
 /// Parse a pack's header from the pack's bytes (or its tail; `pack_len` is the full length).
@@ -275,6 +308,8 @@ mod tests {
         }
         let p = w.finish(&key);
         assert_eq!(p.id, PackId::of_content(&p.bytes));
+        assert_eq!(expected_size(&p.entries), Some(p.bytes.len() as u64));
+        assert_eq!(expected_size(&p.entries[1..]), None);
         let parsed = parse_header(&key, &p.id, &p.bytes, p.bytes.len() as u64).unwrap();
         assert_eq!(parsed, p.entries);
         let mut dec = BlobDecoder::default();

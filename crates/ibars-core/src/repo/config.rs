@@ -20,6 +20,13 @@ pub struct Config {
     pub pack_size: u32,
     /// Default compression for backups that do not say.
     pub compression: Compression,
+    /// Reed-Solomon parity written beside each new pack, in percent of its size (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub parity_percent: u8,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 impl Config {
@@ -38,6 +45,12 @@ impl Config {
             return Err(Error::corrupt(
                 "config",
                 format!("pack size {} out of range", self.pack_size),
+            ));
+        }
+        if self.parity_percent > 100 {
+            return Err(Error::corrupt(
+                "config",
+                format!("parity {}% out of range", self.parity_percent),
             ));
         }
         Ok(())

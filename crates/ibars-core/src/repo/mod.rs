@@ -31,6 +31,8 @@ pub struct InitOptions {
     pub avg_chunk_size: u32,
     pub pack_size: u32,
     pub compression: Compression,
+    /// Parity per pack in percent (0: none).
+    pub parity_percent: u8,
     pub kdf: KdfParams,
 }
 
@@ -40,6 +42,7 @@ impl Default for InitOptions {
             avg_chunk_size: 1 << 20,
             pack_size: DEFAULT_PACK_SIZE,
             compression: Compression::Auto,
+            parity_percent: 0,
             kdf: KdfParams::default(),
         }
     }
@@ -93,6 +96,7 @@ impl Repository {
             chunker: ChunkerParams::with_avg(opts.avg_chunk_size, u64::from_le_bytes(seed))?,
             pack_size: opts.pack_size,
             compression: opts.compression,
+            parity_percent: opts.parity_percent,
         };
         config
             .validate()
@@ -192,6 +196,41 @@ impl Repository {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Change the config (only fields that may change after init: compression, parity).
+    pub fn update_config(&mut self, f: impl FnOnce(&mut Config)) -> Result<()> {
+        let mut config = self.config.clone();
+        f(&mut config);
+        if config.chunker != self.config.chunker || config.id != self.config.id {
+            return Err(Error::Invalid(
+                "chunker and repository id are fixed at init".into(),
+            ));
+        }
+        config.validate()?;
+        let payload = serde_json::to_vec(&config).expect("config serializes");
+        self.backend.write(
+            FileKind::Config,
+            "config",
+            sealed::seal(&self.key, ObjectKind::Config, &payload, false).into(),
+        )?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// Store a finished pack, and its parity file when the config asks for parity. The
+    /// parity is written after the pack, so a pack never has a parity file it does not match.
+    pub fn write_pack(&self, id: &crate::id::PackId, bytes: bytes::Bytes) -> Result<()> {
+        let parity = match self.config.parity_percent {
+            0 => None,
+            p => Some(crate::parity::encode(&bytes, p)?),
+        };
+        let name = id.to_hex();
+        self.backend.write(FileKind::Pack, &name, bytes)?;
+        if let Some(par) = parity {
+            self.backend.write(FileKind::Parity, &name, par.into())?;
+        }
+        Ok(())
     }
 
     /// Seal and store an object; returns its name.

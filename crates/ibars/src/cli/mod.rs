@@ -1,10 +1,12 @@
 //! Command-line parsing and dispatch. Each command lives in its own module.
 
 mod backup;
+mod check;
 mod keys;
 mod open;
 mod output;
 mod progress;
+mod repair;
 mod restore;
 mod snapshots;
 
@@ -19,6 +21,7 @@ pub use open::GlobalArgs;
 pub mod code {
     pub const OK: u8 = 0;
     pub const FATAL: u8 = 1;
+    pub const CHECK_NOT_RUN: u8 = 2;
     pub const PARTIAL: u8 = 3;
     pub const NO_REPOSITORY: u8 = 10;
     pub const LOCKED: u8 = 11;
@@ -30,7 +33,7 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0    success
   1    fatal error: nothing was done, or the operation stopped (no snapshot is saved)
-  2    invalid command line
+  2    invalid command line; for `check`: the check could not run (see `check --help`)
   3    partial success: some files could not be read (backup; the snapshot was saved
        without them) or could not be restored or verified (restore)
   10   no repository at the given location
@@ -83,6 +86,14 @@ pub enum Command {
     Diff(snapshots::DiffArgs),
     /// Restore a snapshot, whole or in part.
     Restore(restore::RestoreArgs),
+    /// Verify the repository: its structure, and with --read-data every byte.
+    Check(check::CheckArgs),
+    /// Repair a damaged repository: packs from parity, the index, snapshots.
+    #[command(subcommand)]
+    Repair(repair::RepairCommand),
+    /// Change repository settings (parity).
+    #[command(subcommand)]
+    Config(repair::ConfigCommand),
     /// Manage keys: the passwords that open the repository.
     #[command(subcommand)]
     Key(keys::KeyCommand),
@@ -104,6 +115,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Ls(a) => snapshots::ls(g, &a),
         Command::Diff(a) => snapshots::diff(g, &a),
         Command::Restore(a) => restore::run(g, &a),
+        Command::Check(a) => check::run(g, &a),
+        Command::Repair(c) => repair::run(g, c),
+        Command::Config(c) => repair::config(g, c),
         Command::Key(k) => keys::run(g, k),
         Command::Unlock { remove_all } => keys::unlock(g, remove_all),
     }
@@ -115,6 +129,9 @@ fn core_error(e: &anyhow::Error) -> Option<&Error> {
 
 /// The exit code for an error.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<check::CouldNotRun>().is_some() {
+        return code::CHECK_NOT_RUN;
+    }
     match core_error(e) {
         Some(Error::NoRepository(_)) => code::NO_REPOSITORY,
         Some(Error::Locked(_)) => code::LOCKED,

@@ -59,6 +59,18 @@ pub struct InitArgs {
     /// Default compression of backups: auto, off, fast or max.
     #[arg(long, default_value = "auto")]
     pub compression: Compression,
+    /// Reed-Solomon parity written beside every pack, as a share of its size (e.g. 10%), so
+    /// that `repair packs` can rebuild damaged packs. Change later with `ibars config parity`.
+    #[arg(long, default_value = "0%", value_parser = parse_percent)]
+    pub parity: u8,
+}
+
+/// Parse `10%` or `10` as a percentage from 0 to 100.
+pub fn parse_percent(s: &str) -> Result<u8, String> {
+    match s.trim().trim_end_matches('%').parse::<u8>() {
+        Ok(p) if p <= 100 => Ok(p),
+        _ => Err(format!("'{s}': expected a percentage from 0% to 100%")),
+    }
 }
 
 impl GlobalArgs {
@@ -173,6 +185,7 @@ pub fn init(g: &GlobalArgs, a: &InitArgs) -> Result<u8> {
         avg_chunk_size: u32::try_from(a.chunk_size).context("chunk size too large")?,
         pack_size: u32::try_from(a.pack_size).context("pack size too large")?,
         compression: a.compression,
+        parity_percent: a.parity,
         ..Default::default()
     };
     let pw = new_password(g, None)?;

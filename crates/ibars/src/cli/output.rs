@@ -2,21 +2,7 @@
 
 /// Parse `16MiB`, `1M`, `2G`, `4096`.
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("not a size: '{s}'"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        u => return Err(format!("unknown size unit '{u}'")),
-    };
-    Ok((n * mult as f64) as u64)
+    ibars_core::units::parse_size(s).ok_or_else(|| format!("not a size: '{s}'"))
 }
 
 /// `1.5 GiB`.

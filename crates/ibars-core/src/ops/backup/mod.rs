@@ -335,6 +335,7 @@ pub fn backup(
         program_version: format!("ibars {}", env!("CARGO_PKG_VERSION")),
         excludes,
         summary,
+        original: None,
     };
     let id = repo.save_snapshot(&snapshot)?;
     Ok(BackupReport {

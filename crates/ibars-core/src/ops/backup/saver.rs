@@ -12,7 +12,6 @@ use std::sync::Mutex;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::backend::FileKind;
 use crate::bufpool::BufPool;
 use crate::compress::{Codec, Compression, Compressor};
 use crate::error::{Error, Result};
@@ -177,11 +176,9 @@ impl<'a> Saver<'a> {
             if self.failed() {
                 continue;
             }
-            let name = pack.id.to_hex();
             match self
                 .repo
-                .backend()
-                .write(FileKind::Pack, &name, self.pack_pool.bytes(pack.bytes))
+                .write_pack(&pack.id, self.pack_pool.bytes(pack.bytes))
             {
                 Ok(()) => self
                     .written

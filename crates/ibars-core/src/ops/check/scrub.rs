@@ -1,0 +1,274 @@
+//! What checks leave behind in the repository: when each pack was last verified (the scrub
+//! state, `scrub/`), and a record of every check (`history/`). See docs/format.md.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{CheckReport, Scope};
+use crate::backend::FileKind;
+use crate::error::{Error, Result};
+use crate::id::{PackId, SnapshotId};
+use crate::repo::Repository;
+use crate::sealed::ObjectKind;
+
+/// When a pack was first seen by a check and last verified, in seconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackState {
+    pub seen: i64,
+    pub verified: Option<i64>,
+}
+
+/// The scrub state: every known pack's [`PackState`], and when the last `auto` scrub ran.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScrubState {
+    pub packs: HashMap<PackId, PackState>,
+    pub last_auto: Option<i64>,
+    /// Snapshots that existed at the last check. One missing now, and not removed through
+    /// [`note_removed_snapshots`], was lost.
+    pub snapshots: HashSet<SnapshotId>,
+}
+
+const NONE: i64 = i64::MIN;
+const RECORD: usize = 32 + 8 + 8;
+
+impl ScrubState {
+    /// The time a pack's next verification counts from.
+    pub fn due_key(&self, id: &PackId) -> Option<i64> {
+        self.packs.get(id).map(|p| p.verified.unwrap_or(p.seen))
+    }
+
+    /// Note packs that exist now; packs not among them are forgotten.
+    pub fn observe(&mut self, ids: impl IntoIterator<Item = PackId>, now: i64) {
+        let mut next = HashMap::new();
+        for id in ids {
+            let st = self.packs.get(&id).copied().unwrap_or(PackState {
+                seen: now,
+                verified: None,
+            });
+            next.insert(id, st);
+        }
+        self.packs = next;
+    }
+
+    pub fn mark_verified(&mut self, ids: impl IntoIterator<Item = PackId>, now: i64) {
+        for id in ids {
+            let e = self.packs.entry(id).or_insert(PackState {
+                seen: now,
+                verified: None,
+            });
+            e.verified = Some(now);
+        }
+    }
+
+    /// Combine with another state (from a concurrent check): earliest sighting, latest
+    /// verification.
+    fn merge(&mut self, other: ScrubState) {
+        for (id, o) in other.packs {
+            let e = self.packs.entry(id).or_insert(o);
+            e.seen = e.seen.min(o.seen);
+            e.verified = e.verified.max(o.verified);
+        }
+        self.last_auto = self.last_auto.max(other.last_auto);
+        self.snapshots.extend(other.snapshots);
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(12 + self.packs.len() * RECORD);
+        out.extend_from_slice(&self.last_auto.unwrap_or(NONE).to_le_bytes());
+        out.extend_from_slice(&(self.packs.len() as u32).to_le_bytes());
+        let mut ids: Vec<_> = self.packs.iter().collect();
+        ids.sort_by_key(|(id, _)| **id);
+        for (id, st) in ids {
+            out.extend_from_slice(id.as_bytes());
+            out.extend_from_slice(&st.seen.to_le_bytes());
+            out.extend_from_slice(&st.verified.unwrap_or(NONE).to_le_bytes());
+        }
+        let mut snaps: Vec<_> = self.snapshots.iter().collect();
+        snaps.sort();
+        out.extend_from_slice(&(snaps.len() as u32).to_le_bytes());
+        for id in snaps {
+            out.extend_from_slice(id.as_bytes());
+        }
+        out
+    }
+
+    fn decode(b: &[u8], what: &str) -> Result<Self> {
+        let bad = |r: &str| Error::corrupt(what, r.to_string());
+        if b.len() < 12 {
+            return Err(bad("truncated"));
+        }
+        let i64_at = |at: usize| i64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+        let opt = |v: i64| (v != NONE).then_some(v);
+        let n = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes")) as usize;
+        let packs_end = 12 + n * RECORD;
+        if b.len() < packs_end + 4 {
+            return Err(bad("size does not match the count"));
+        }
+        let ns =
+            u32::from_le_bytes(b[packs_end..packs_end + 4].try_into().expect("4 bytes")) as usize;
+        if b.len() != packs_end + 4 + ns * 32 {
+            return Err(bad("size does not match the count"));
+        }
+        let snapshots = b[packs_end + 4..]
+            .chunks_exact(32)
+            .map(|c| SnapshotId::from_slice(c).expect("32 bytes"))
+            .collect();
+        let mut packs = HashMap::with_capacity(n);
+        for rec in b[12..packs_end].chunks_exact(RECORD) {
+            let id = PackId::from_slice(&rec[..32]).expect("32 bytes");
+            let seen = i64::from_le_bytes(rec[32..40].try_into().expect("8 bytes"));
+            let verified = opt(i64::from_le_bytes(rec[40..48].try_into().expect("8 bytes")));
+            packs.insert(id, PackState { seen, verified });
+        }
+        Ok(Self {
+            packs,
+            last_auto: opt(i64_at(0)),
+            snapshots,
+        })
+    }
+}
+
+/// A loaded scrub state and the objects it came from, to be replaced on save.
+pub struct LoadedState {
+    pub state: ScrubState,
+    names: Vec<String>,
+}
+
+/// Load and merge every scrub state object. Unreadable ones are skipped with a warning: the
+/// state only steers which packs are read first, so losing it costs time, never data.
+pub fn load_state(repo: &Repository) -> Result<LoadedState> {
+    let mut state = ScrubState::default();
+    let mut names = Vec::new();
+    for e in repo.backend().list(FileKind::Scrub)? {
+        match repo
+            .load_sealed(FileKind::Scrub, ObjectKind::ScrubState, &e.name)
+            .and_then(|p| ScrubState::decode(&p, &format!("scrub/{}", e.name)))
+        {
+            Ok(s) => state.merge(s),
+            Err(err) => tracing::warn!("ignoring scrub state {}: {err}", e.name),
+        }
+        names.push(e.name);
+    }
+    Ok(LoadedState { state, names })
+}
+
+/// Write the state as one new object, then remove the ones it was loaded from.
+pub fn save_state(repo: &Repository, loaded: &LoadedState) -> Result<()> {
+    let id = repo.save_sealed(
+        FileKind::Scrub,
+        ObjectKind::ScrubState,
+        &loaded.state.encode(),
+        true,
+    )?;
+    let new = hex::encode(id);
+    for n in loaded.names.iter().filter(|n| **n != new) {
+        repo.backend().remove(FileKind::Scrub, n)?;
+    }
+    Ok(())
+}
+
+/// Tell the scrub state that snapshots were removed on purpose (forget, repair), so that the
+/// next check does not report them as lost. Call under an exclusive lock.
+pub fn note_removed_snapshots(repo: &Repository, ids: &[SnapshotId]) -> Result<()> {
+    let mut loaded = load_state(repo)?;
+    if loaded.names.is_empty() {
+        return Ok(());
+    }
+    for id in ids {
+        loaded.state.snapshots.remove(id);
+    }
+    save_state(repo, &loaded)
+}
+
+/// A check as remembered in `history/`: enough for reports and trend models, without the full
+/// lists of a large report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckRecord {
+    pub version: u32,
+    pub time: jiff::Timestamp,
+    pub host: String,
+    pub duration_ms: u64,
+    pub scope: Scope,
+    pub errors: usize,
+    pub warnings: usize,
+    pub damaged_packs: Vec<PackId>,
+    pub damaged_blobs: usize,
+    pub affected_snapshots: usize,
+    pub affected_paths: usize,
+    /// The first errors, as in the report.
+    pub findings: Vec<super::Finding>,
+}
+
+const RECORD_FINDINGS: usize = 100;
+
+/// Save a record of a finished check; returns its name.
+pub fn save_record(repo: &Repository, r: &CheckReport) -> Result<String> {
+    let rec = CheckRecord {
+        version: 1,
+        time: r.started,
+        host: crate::repo::hostname(),
+        duration_ms: r.duration_ms,
+        scope: r.scope.clone(),
+        errors: r.errors.len(),
+        warnings: r.warnings.len(),
+        damaged_packs: r.damaged_packs.iter().map(|d| d.pack).collect(),
+        damaged_blobs: r.damaged_packs.iter().map(|d| d.blobs.len()).sum(),
+        affected_snapshots: r.affected.len(),
+        affected_paths: r.affected.iter().map(|a| a.paths.len()).sum(),
+        findings: r.errors.iter().take(RECORD_FINDINGS).cloned().collect(),
+    };
+    let payload = serde_json::to_vec(&rec).expect("record serializes");
+    let id = repo.save_sealed(FileKind::History, ObjectKind::CheckRecord, &payload, true)?;
+    Ok(hex::encode(id))
+}
+
+/// Every check record, oldest first. Unreadable records are skipped with a warning.
+pub fn history(repo: &Repository) -> Result<Vec<CheckRecord>> {
+    let mut out = Vec::new();
+    for e in repo.backend().list(FileKind::History)? {
+        match repo
+            .load_sealed(FileKind::History, ObjectKind::CheckRecord, &e.name)
+            .and_then(|p| {
+                serde_json::from_slice::<CheckRecord>(&p)
+                    .map_err(|err| Error::corrupt(format!("history/{}", e.name), err.to_string()))
+            }) {
+            Ok(r) => out.push(r),
+            Err(err) => tracing::warn!("ignoring check record {}: {err}", e.name),
+        }
+    }
+    out.sort_by_key(|r| r.time);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trip_and_merge() {
+        let mut a = ScrubState::default();
+        let (p, q) = (PackId([1; 32]), PackId([2; 32]));
+        a.observe([p, q], 100);
+        a.mark_verified([p], 200);
+        a.last_auto = Some(200);
+        a.snapshots.insert(SnapshotId([9; 32]));
+        let bytes = a.encode();
+        assert_eq!(ScrubState::decode(&bytes, "s").unwrap(), a);
+        for cut in 0..bytes.len() {
+            assert!(ScrubState::decode(&bytes[..cut], "s").is_err());
+        }
+        let mut b = ScrubState::default();
+        b.observe([q], 50);
+        b.mark_verified([q], 300);
+        a.merge(b);
+        assert_eq!(
+            a.packs[&q],
+            PackState {
+                seen: 50,
+                verified: Some(300)
+            }
+        );
+        assert_eq!(a.due_key(&p), Some(200));
+    }
+}

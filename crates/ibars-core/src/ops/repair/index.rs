@@ -1,0 +1,131 @@
+//! `repair index`: rebuild the index from pack headers.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::backend::FileKind;
+use crate::error::{Error, Result};
+use crate::id::PackId;
+use crate::index;
+use crate::pack::{self, PackEntry};
+use crate::progress::Progress;
+use crate::repo::{parallel_map, LockMode, Repository};
+use crate::sealed::ObjectKind;
+
+/// What `repair index` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepairIndexReport {
+    /// Packs in the new index.
+    pub packs_indexed: usize,
+    /// Packs whose header was read (not trusted from an old index file).
+    pub headers_read: usize,
+    /// Packs an old index named that are not in storage.
+    pub dropped: Vec<PackId>,
+    /// Packs in storage whose header cannot be read; they stay in storage, unindexed.
+    pub unreadable: Vec<(PackId, String)>,
+    pub files_written: usize,
+    pub files_removed: usize,
+}
+
+/// Rebuild the index. Entries of readable index files are kept for packs whose size matches;
+/// every other pack in storage (or every pack, with `read_all`) has its header read.
+pub fn repair_index(
+    repo: &Repository,
+    read_all: bool,
+    progress: &dyn Progress,
+) -> Result<RepairIndexReport> {
+    let _lock = repo.lock(LockMode::Exclusive)?;
+    let backend = repo.backend();
+    let stored: HashMap<PackId, u64> = backend
+        .list(FileKind::Pack)?
+        .into_iter()
+        .filter_map(|e| Some((e.name.parse().ok()?, e.size)))
+        .collect();
+    let names: Vec<String> = backend
+        .list(FileKind::Index)?
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    let mut known: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
+    let mut listed: HashSet<PackId> = HashSet::new();
+    for name in &names {
+        let file = repo
+            .load_sealed(FileKind::Index, ObjectKind::Index, name)
+            .and_then(|p| index::decode_file(&p, &format!("index/{name}")));
+        let Ok(file) = file else {
+            tracing::warn!("index/{name} is unreadable; its packs are read instead");
+            continue;
+        };
+        for (pack, entries) in file {
+            listed.insert(pack);
+            if !read_all && stored.get(&pack).copied() == pack::expected_size(&entries) {
+                known.entry(pack).or_insert(entries);
+            }
+        }
+    }
+    let mut dropped: Vec<PackId> = listed
+        .iter()
+        .filter(|p| !stored.contains_key(p))
+        .copied()
+        .collect();
+    dropped.sort();
+    let mut report = RepairIndexReport {
+        dropped,
+        ..Default::default()
+    };
+    let mut to_read: Vec<(PackId, u64)> = stored
+        .iter()
+        .filter(|(p, _)| !known.contains_key(p))
+        .map(|(p, s)| (*p, *s))
+        .collect();
+    to_read.sort();
+    progress.set_total(to_read.len() as u64, 0);
+    let headers = parallel_map(&to_read, 4, |(id, size)| {
+        let r = read_header(repo, id, *size);
+        progress.file_done(std::path::Path::new(""), 0);
+        Ok(r)
+    })?;
+    report.headers_read = to_read.len();
+    for ((id, _), h) in to_read.iter().zip(headers) {
+        match h {
+            Ok(entries) => {
+                known.insert(*id, entries);
+            }
+            Err(e) => report.unreadable.push((*id, e.to_string())),
+        }
+    }
+    let mut packs: Vec<(PackId, Vec<PackEntry>)> = known.into_iter().collect();
+    packs.sort_by_key(|(p, _)| *p);
+    report.packs_indexed = packs.len();
+    report.files_written = super::replace_index(repo, &packs, &names)?;
+    report.files_removed = names.len();
+    Ok(report)
+}
+
+/// Header reads fetch this much of a pack's tail first; longer headers take a second read.
+const TAIL: u64 = 64 << 10;
+
+/// Read and parse a pack's header from its tail.
+pub(super) fn read_header(repo: &Repository, id: &PackId, size: u64) -> Result<Vec<PackEntry>> {
+    let name = id.to_hex();
+    let take = size.min(TAIL);
+    let mut tail = repo
+        .backend()
+        .read_range(FileKind::Pack, &name, size - take, take)?;
+    if tail.len() < 4 {
+        return Err(Error::corrupt(
+            format!("pack {id}"),
+            "too short for a header",
+        ));
+    }
+    let hlen = u64::from(u32::from_le_bytes(
+        tail[tail.len() - 4..].try_into().expect("4 bytes"),
+    ));
+    if hlen + 4 > tail.len() as u64 && hlen + 4 <= size {
+        tail = repo
+            .backend()
+            .read_range(FileKind::Pack, &name, size - hlen - 4, hlen + 4)?;
+    }
+    pack::parse_header(repo.key(), id, &tail, size)
+}

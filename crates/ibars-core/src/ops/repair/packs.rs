@@ -1,0 +1,335 @@
+//! `repair packs`: rebuild damaged packs from parity; salvage the intact blobs of packs parity
+//! cannot save; rewrite damaged parity files. Also adding parity to packs that have none.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::backend::FileKind;
+use crate::error::Result;
+use crate::id::{BlobId, PackId};
+use crate::index;
+use crate::pack::{BlobDecoder, BlobKind, PackEntry, PackWriter};
+use crate::parity::{self, ParityFile};
+use crate::progress::Progress;
+use crate::repo::{parallel_map, LockMode, Repository};
+use crate::sealed::ObjectKind;
+
+/// A pack parity could not rebuild, and what was saved from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SalvagedPack {
+    pub pack: PackId,
+    pub reason: String,
+    /// Intact blobs copied into a new pack.
+    pub blobs_saved: usize,
+    /// Blobs lost; `repair snapshots` cuts the files that need them.
+    pub blobs_lost: Vec<BlobId>,
+}
+
+/// What `repair packs` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepairPacksReport {
+    pub packs_checked: usize,
+    /// Packs rebuilt from parity, byte for byte.
+    pub rebuilt: Vec<PackId>,
+    /// Damaged or missing parity files written again from an intact pack.
+    pub parity_rewritten: Vec<PackId>,
+    /// Packs beyond repair: salvaged (with `salvage`) or left as they are.
+    pub unrecoverable: Vec<SalvagedPack>,
+    /// New packs holding salvaged blobs.
+    pub new_packs: Vec<PackId>,
+}
+
+/// The packs an index file names, with their entries.
+type IndexFile = Vec<(PackId, Vec<PackEntry>)>;
+
+enum Verdict {
+    Whole,
+    Rebuilt,
+    Lost {
+        reason: String,
+        bytes: Option<bytes::Bytes>,
+    },
+}
+
+/// Check every pack in storage or in the index (or only `only`), and repair what is damaged.
+/// With `salvage`, intact blobs of unrecoverable packs move to a new pack and the damaged
+/// pack leaves the index and storage.
+pub fn repair_packs(
+    repo: &Repository,
+    only: Option<&[PackId]>,
+    salvage: bool,
+    progress: &dyn Progress,
+) -> Result<RepairPacksReport> {
+    let _lock = repo.lock(LockMode::Exclusive)?;
+    let backend = repo.backend();
+    let names: Vec<String> = backend
+        .list(FileKind::Index)?
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    let mut files: Vec<(String, IndexFile)> = Vec::new();
+    for name in names {
+        match repo
+            .load_sealed(FileKind::Index, ObjectKind::Index, &name)
+            .and_then(|p| index::decode_file(&p, &format!("index/{name}")))
+        {
+            Ok(f) => files.push((name, f)),
+            Err(e) => tracing::warn!("skipping index/{name}: {e} (`repair index` rebuilds it)"),
+        }
+    }
+    let indexed: HashMap<PackId, &Vec<PackEntry>> = files
+        .iter()
+        .flat_map(|(_, f)| f.iter().map(|(p, e)| (*p, e)))
+        .collect();
+    let parity: HashSet<PackId> = backend
+        .list(FileKind::Parity)?
+        .into_iter()
+        .filter_map(|e| e.name.parse().ok())
+        .collect();
+    let mut todo: Vec<PackId> = match only {
+        Some(ids) => ids.to_vec(),
+        None => {
+            let mut all: HashSet<PackId> = indexed.keys().copied().collect();
+            all.extend(
+                backend
+                    .list(FileKind::Pack)?
+                    .into_iter()
+                    .filter_map(|e| e.name.parse::<PackId>().ok()),
+            );
+            all.into_iter().collect()
+        }
+    };
+    todo.sort();
+    progress.set_total(todo.len() as u64, 0);
+    let percent = repo.config().parity_percent;
+    let verdicts = parallel_map(&todo, 2, |id| {
+        let v = repair_one(repo, id, parity.contains(id), percent);
+        progress.file_done(std::path::Path::new(""), 0);
+        v.map(|(v, rewrote)| (*id, v, rewrote))
+    })?;
+    let mut report = RepairPacksReport {
+        packs_checked: todo.len(),
+        ..Default::default()
+    };
+    let mut lost = Vec::new();
+    for (id, v, rewrote) in verdicts {
+        if rewrote {
+            report.parity_rewritten.push(id);
+        }
+        match v {
+            Verdict::Whole => {}
+            Verdict::Rebuilt => report.rebuilt.push(id),
+            Verdict::Lost { reason, bytes } => lost.push((id, reason, bytes)),
+        }
+    }
+    if lost.is_empty() {
+        return Ok(report);
+    }
+    if !salvage {
+        for (id, reason, _) in lost {
+            let blobs_lost = indexed
+                .get(&id)
+                .map(|e| e.iter().map(|e| e.id).collect())
+                .unwrap_or_default();
+            report.unrecoverable.push(SalvagedPack {
+                pack: id,
+                reason,
+                blobs_saved: 0,
+                blobs_lost,
+            });
+        }
+        return Ok(report);
+    }
+
+    // Salvage: copy intact blobs into new packs, then drop the damaged packs from the index.
+    let mut writers: HashMap<BlobKind, PackWriter> = HashMap::new();
+    let mut new_packs: Vec<(PackId, Vec<PackEntry>)> = Vec::new();
+    let mut dec = BlobDecoder::default();
+    for (id, reason, bytes) in &lost {
+        let entries = indexed.get(id).map(|e| e.as_slice()).unwrap_or_default();
+        let mut s = SalvagedPack {
+            pack: *id,
+            reason: reason.clone(),
+            blobs_saved: 0,
+            blobs_lost: vec![],
+        };
+        for e in entries {
+            let stored = bytes
+                .as_ref()
+                .and_then(|b| b.get(e.offset as usize..e.offset as usize + e.length as usize));
+            match stored {
+                Some(st) if dec.decode(repo.key(), id, e, st).is_ok() => {
+                    let w = writers
+                        .entry(e.kind)
+                        .or_insert_with(|| PackWriter::new(e.kind, 1 << 20));
+                    w.add_stored(e, st);
+                    s.blobs_saved += 1;
+                    if w.len() >= repo.config().pack_size as usize {
+                        let full = writers.remove(&e.kind).expect("writer exists");
+                        new_packs.push(finish(repo, full)?);
+                    }
+                }
+                _ => s.blobs_lost.push(e.id),
+            }
+        }
+        report.unrecoverable.push(s);
+    }
+    for (_, w) in writers {
+        if !w.is_empty() {
+            new_packs.push(finish(repo, w)?);
+        }
+    }
+    report.new_packs = new_packs.iter().map(|(p, _)| *p).collect();
+    let gone: HashSet<PackId> = lost.iter().map(|(p, _, _)| *p).collect();
+    let touched: Vec<String> = files
+        .iter()
+        .filter(|(_, f)| f.iter().any(|(p, _)| gone.contains(p)))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let mut keep: Vec<(PackId, Vec<PackEntry>)> = files
+        .iter()
+        .filter(|(n, _)| touched.contains(n))
+        .flat_map(|(_, f)| f.iter().filter(|(p, _)| !gone.contains(p)).cloned())
+        .collect();
+    keep.extend(new_packs);
+    super::replace_index(repo, &keep, &touched)?;
+    for p in &gone {
+        backend.remove(FileKind::Pack, &p.to_hex())?;
+        backend.remove(FileKind::Parity, &p.to_hex())?;
+    }
+    Ok(report)
+}
+
+fn finish(repo: &Repository, w: PackWriter) -> Result<(PackId, Vec<PackEntry>)> {
+    let p = w.finish(repo.key());
+    repo.write_pack(&p.id, p.bytes.into())?;
+    Ok((p.id, p.entries))
+}
+
+/// Check one pack and rebuild it from parity if needed. Also says whether the parity file
+/// was rewritten.
+fn repair_one(
+    repo: &Repository,
+    id: &PackId,
+    has_parity: bool,
+    percent: u8,
+) -> Result<(Verdict, bool)> {
+    let backend = repo.backend();
+    let name = id.to_hex();
+    let bytes = match backend.read(FileKind::Pack, &name) {
+        Ok(b) => Some(b),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e),
+    };
+    let whole = bytes.as_ref().is_some_and(|b| PackId::of_content(b) == *id);
+    let par_bytes = if has_parity {
+        backend.read(FileKind::Parity, &name).ok()
+    } else {
+        None
+    };
+    let par = par_bytes
+        .as_ref()
+        .and_then(|b| ParityFile::parse(b, &format!("parity {id}")).ok())
+        .filter(|p| p.pack == *id);
+    let parity_ok = par
+        .as_ref()
+        .is_some_and(|p| p.damaged_recovery().is_empty());
+    // Parity to write again, at the old file's share if the config no longer asks for any.
+    let redo_percent = match (&par, percent) {
+        (_, p) if p > 0 => p,
+        (Some(p), _) => ((p.recovery_shards * 100).div_ceil(p.data_shards)).min(100) as u8,
+        (None, _) => 10,
+    };
+    if whole {
+        if has_parity && !parity_ok {
+            let b = bytes.expect("whole pack was read");
+            backend.write(
+                FileKind::Parity,
+                &name,
+                parity::encode(&b, redo_percent)?.into(),
+            )?;
+            return Ok((Verdict::Whole, true));
+        }
+        return Ok((Verdict::Whole, false));
+    }
+    let reason = if bytes.is_none() {
+        "missing"
+    } else {
+        "content does not match its name"
+    };
+    let Some(p) = &par else {
+        let why = if has_parity {
+            "its parity file is damaged too"
+        } else {
+            "no parity"
+        };
+        return Ok((
+            Verdict::Lost {
+                reason: format!("{reason}; {why}"),
+                bytes,
+            },
+            false,
+        ));
+    };
+    match p.repair(bytes.as_deref()) {
+        Ok(rebuilt) => {
+            backend.write(FileKind::Pack, &name, rebuilt.into())?;
+            let rewrote = !parity_ok;
+            if rewrote {
+                let b = backend.read(FileKind::Pack, &name)?;
+                backend.write(
+                    FileKind::Parity,
+                    &name,
+                    parity::encode(&b, redo_percent)?.into(),
+                )?;
+            }
+            Ok((Verdict::Rebuilt, rewrote))
+        }
+        Err(e) => Ok((
+            Verdict::Lost {
+                reason: format!("{reason}; {e}"),
+                bytes,
+            },
+            false,
+        )),
+    }
+}
+
+/// Write parity files for packs that have none. Returns how many were written.
+pub fn add_parity(repo: &Repository, progress: &dyn Progress) -> Result<usize> {
+    let percent = repo.config().parity_percent;
+    if percent == 0 {
+        return Ok(0);
+    }
+    let _lock = repo.lock(LockMode::Shared)?;
+    let backend = repo.backend();
+    let have: HashSet<String> = backend
+        .list(FileKind::Parity)?
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    let todo: Vec<_> = backend
+        .list(FileKind::Pack)?
+        .into_iter()
+        .filter(|e| !have.contains(&e.name))
+        .collect();
+    progress.set_total(todo.len() as u64, todo.iter().map(|e| e.size).sum());
+    parallel_map(&todo, 2, |e| {
+        let b = backend.read(FileKind::Pack, &e.name)?;
+        if PackId::of_content(&b).to_hex() != e.name {
+            // Parity of a damaged pack would make the damage permanent.
+            tracing::warn!("pack {} is damaged; no parity written for it", e.name);
+            return Ok(());
+        }
+        backend.write(
+            FileKind::Parity,
+            &e.name,
+            parity::encode(&b, percent)?.into(),
+        )?;
+        progress.bytes_done(e.size);
+        progress.file_done(std::path::Path::new(""), e.size);
+        Ok(())
+    })?;
+    Ok(todo.len())
+}
