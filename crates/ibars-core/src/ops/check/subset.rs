@@ -6,8 +6,8 @@ use rand::seq::SliceRandom;
 
 use super::scrub::ScrubState;
 use crate::error::{Error, Result};
-use crate::units::parse_size;
 use crate::id::PackId;
+use crate::units::parse_size;
 
 /// A share of the packs to read.
 #[derive(Debug, Clone, PartialEq)]
