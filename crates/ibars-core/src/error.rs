@@ -16,6 +16,8 @@ pub enum Error {
         message: String,
         /// True when the object does not exist.
         not_found: bool,
+        /// True when trying again may succeed (a timeout, a dropped connection, throttling).
+        transient: bool,
     },
     /// There is no repository at the location (no config or no keys).
     #[error("no repository at {0}")]
@@ -77,6 +79,17 @@ impl Error {
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             _ => false,
         }
+    }
+
+    /// True when the storage says trying again may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Backend {
+                transient: true,
+                ..
+            }
+        )
     }
 
     /// True when the error is a full disk on the local side.

@@ -5,9 +5,13 @@
 //! (on stores without atomic writes) an object that fails authentication and is never referenced.
 //! Nothing relies on listing order, rename or append.
 
+pub mod faulty;
 mod opendal_backend;
+mod retry;
 
+pub use faulty::FaultyBackend;
 pub use opendal_backend::OpendalBackend;
+pub use retry::{RetryBackend, RetryPolicy};
 
 use crate::error::Result;
 

@@ -33,6 +33,7 @@ fn map_err(op: &'static str, path: &str, e: opendal::Error) -> Error {
         op,
         path: path.to_string(),
         not_found: e.kind() == ErrorKind::NotFound,
+        transient: e.is_temporary(),
         message: e.to_string(),
     }
 }

@@ -34,7 +34,10 @@ impl Repository {
     pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
         let mut out = Vec::new();
         for e in self.backend.list(FileKind::Key)? {
-            let kf = KeyFile::parse(&self.backend.read(FileKind::Key, &e.name)?, &e.name)?;
+            let kf = KeyFile::parse(
+                &super::read_named(self.backend.as_ref(), FileKind::Key, &e.name)?,
+                &e.name,
+            )?;
             let id: KeyId = e
                 .name
                 .parse()

@@ -48,6 +48,9 @@ impl Default for InitOptions {
     }
 }
 
+/// Reads of an object whose content fails its hash, before it is reported corrupt.
+pub(crate) const CONTENT_ATTEMPTS: usize = 3;
+
 /// An open repository.
 pub struct Repository {
     backend: Arc<dyn Backend>,
@@ -143,8 +146,7 @@ impl Repository {
         }
         let mut last_err = None;
         for k in &keys {
-            let kf = match backend
-                .read(FileKind::Key, &k.name)
+            let kf = match read_named(backend.as_ref(), FileKind::Key, &k.name)
                 .and_then(|b| KeyFile::parse(&b, &k.name))
             {
                 Ok(kf) => kf,
@@ -155,7 +157,17 @@ impl Repository {
                 }
             };
             if let Some(key) = kf.open(password)? {
-                let payload = sealed::open(&key, ObjectKind::Config, &config_bytes, "config")?;
+                // The config is not named by its hash; a garbled read shows as failed
+                // authentication, so that is retried before the config is called corrupt.
+                let mut payload = sealed::open(&key, ObjectKind::Config, &config_bytes, "config");
+                for _ in 1..CONTENT_ATTEMPTS {
+                    if payload.is_ok() {
+                        break;
+                    }
+                    let again = backend.read(FileKind::Config, "config")?;
+                    payload = sealed::open(&key, ObjectKind::Config, &again, "config");
+                }
+                let payload = payload?;
                 let config: Config = serde_json::from_slice(&payload)
                     .map_err(|e| Error::corrupt("config", e.to_string()))?;
                 config.validate()?;
@@ -248,9 +260,11 @@ impl Repository {
     }
 
     /// Read and open a sealed object, checking that its name matches its content.
+    /// A read whose content does not match its name is tried again (a flaky link can garble
+    /// a transfer) before the object is reported corrupt.
     pub fn load_sealed(&self, file: FileKind, kind: ObjectKind, name: &str) -> Result<Vec<u8>> {
-        let bytes = self.backend.read(file, name)?;
         let what = file.path(name);
+        let bytes = read_named(self.backend.as_ref(), file, name)?;
         if blake3::hash(&bytes).to_hex().as_str() != name {
             return Err(Error::corrupt(what, "content does not match its name"));
         }
@@ -307,6 +321,23 @@ impl Repository {
         }
         Ok(idx)
     }
+}
+
+/// Read an object named by the BLAKE3 of its content, reading again when the content does
+/// not match (a garbled transfer); after the last try the bytes are returned as read.
+pub(crate) fn read_named(
+    backend: &dyn Backend,
+    file: FileKind,
+    name: &str,
+) -> Result<bytes::Bytes> {
+    let mut bytes = backend.read(file, name)?;
+    for _ in 1..CONTENT_ATTEMPTS {
+        if blake3::hash(&bytes).to_hex().as_str() == name {
+            break;
+        }
+        bytes = backend.read(file, name)?;
+    }
+    Ok(bytes)
 }
 
 /// Map `f` over `items` on up to `threads` threads, keeping order; the first error wins.

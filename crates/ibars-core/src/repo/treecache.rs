@@ -39,7 +39,15 @@ impl TreeCache {
         {
             return Ok(b.clone());
         }
-        let bytes = repo.backend.read(FileKind::Pack, &pack.to_hex())?;
+        // Whole tree packs are checked against their name and read again on a mismatch; a
+        // pack damaged in storage is still returned, for its intact trees to be used.
+        let mut bytes = repo.backend.read(FileKind::Pack, &pack.to_hex())?;
+        for _ in 1..super::CONTENT_ATTEMPTS {
+            if PackId::of_content(&bytes) == *pack {
+                break;
+            }
+            bytes = repo.backend.read(FileKind::Pack, &pack.to_hex())?;
+        }
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (map, order, used) = &mut *g;
         if map.insert(*pack, bytes.clone()).is_none() {
@@ -63,19 +71,28 @@ impl Repository {
         let (pack, e) = index
             .entry(id)
             .ok_or_else(|| Error::corrupt(format!("blob {id}"), "not in the index"))?;
-        let stored = self.backend.read_range(
-            FileKind::Pack,
-            &pack.to_hex(),
-            e.offset as u64,
-            e.length as u64,
-        )?;
-        if stored.len() != e.length as usize {
-            return Err(Error::corrupt(
-                format!("pack {pack}"),
-                format!("truncated before blob {id}"),
-            ));
+        let mut last = None;
+        for _ in 0..super::CONTENT_ATTEMPTS {
+            let stored = self.backend.read_range(
+                FileKind::Pack,
+                &pack.to_hex(),
+                e.offset as u64,
+                e.length as u64,
+            )?;
+            let r = if stored.len() != e.length as usize {
+                Err(Error::corrupt(
+                    format!("pack {pack}"),
+                    format!("truncated before blob {id}"),
+                ))
+            } else {
+                pack::decrypt_blob(&self.key, &pack, &e, &stored)
+            };
+            match r {
+                Ok(plain) => return Ok(plain),
+                Err(err) => last = Some(err),
+            }
         }
-        pack::decrypt_blob(&self.key, &pack, &e, &stored)
+        Err(last.expect("at least one attempt"))
     }
 
     /// Load a tree, through `cache`.

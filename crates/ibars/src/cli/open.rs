@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use ibars_core::backend::{Backend, OpendalBackend};
+use ibars_core::backend::{Backend, OpendalBackend, RetryBackend, RetryPolicy};
 use ibars_core::compress::Compression;
 use ibars_core::repo::{InitOptions, Repository};
 
@@ -94,7 +94,8 @@ impl GlobalArgs {
 
     fn backend(&self, create: bool) -> Result<Arc<dyn Backend>> {
         let path = self.repo_path()?;
-        Ok(Arc::new(OpendalBackend::local(&path, create)?))
+        let store = Arc::new(OpendalBackend::local(&path, create)?);
+        Ok(Arc::new(RetryBackend::new(store, RetryPolicy::default())))
     }
 
     /// The password from --password-file, --password-command, IBARS_PASSWORD or a prompt.
