@@ -27,6 +27,7 @@ TIME_METRICS = [
     ("nochange_backup_s", "no-change backup (s)", "backup2"),
     ("change_backup_s", "backup after 5% change (s)", "backup3"),
     ("restore_s", "restore (s)", "restore"),
+    ("check_s", "check --read-data (s)", "check"),
 ]
 RSS_PHASES = ["backup1", "backup2", "backup3", "restore", "restore2"]
 
@@ -36,6 +37,7 @@ TARGETS = {
     "nochange_backup_s": ("no-change backup", 0.4),
     "change_backup_s": ("backup after 5% change", None),
     "restore_s": ("restore", 0.5),
+    "check_s": ("check --read-data", None),
     "peak_rss_mib": ("peak RSS", 1.0),
     "repo_size_mib": ("repo size", 1.03),
 }
@@ -57,7 +59,7 @@ def num(s: str | None) -> float | None:
 
 def tool_summary(raw: dict[str, str]) -> dict:
     out: dict = {"version": raw.get("version")}
-    failed = [p for p in ["init"] + RSS_PHASES if raw.get(f"rc_{p}", "0") not in ("0", "")]
+    failed = [p for p in ["init", "check"] + RSS_PHASES if raw.get(f"rc_{p}", "0") not in ("0", "")]
     out["failed_phases"] = failed
     out["init_s"] = num(raw.get("wall_init")) if "init" not in failed else None
     for key, _, phase in TIME_METRICS:

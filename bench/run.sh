@@ -172,7 +172,7 @@ for t in "${TOOL_LIST[@]}"; do result "$t" version "$(tool_version "$t")"; done
 
 # ---------------------------------------------------------------- commands
 
-# Sets CMD to the command line for TOOL doing PHASE (init | backup | restore
+# Sets CMD to the command line for TOOL doing PHASE (init | backup | check | restore
 # DEST). Passwords go through each tool's environment variable (or flag) and
 # caches live under WORK so nothing in $HOME is read or written.
 tool_cmd() {
@@ -185,6 +185,7 @@ tool_cmd() {
         init) CMD=("${base[@]}" init --repository-version 2) ;;
         backup) CMD=("${base[@]}" backup --host bench "$DATA") ;;
         restore) CMD=("${base[@]}" restore latest --target "$dest") ;;
+        check) CMD=("${base[@]}" check --read-data) ;;
         esac
         ;;
     rustic)
@@ -199,6 +200,7 @@ tool_cmd() {
         init) CMD=("${base[@]}" init) ;;
         backup) CMD=("${base[@]}" backup --host bench "$DATA") ;;
         restore) CMD=("${base[@]}" restore latest "$dest") ;;
+        check) CMD=("${base[@]}" check --read-data) ;;
         esac
         ;;
     ibars)
@@ -207,6 +209,7 @@ tool_cmd() {
         init) CMD=("${base[@]}" init) ;;
         backup) CMD=("${base[@]}" backup "$DATA") ;;
         restore) CMD=("${base[@]}" restore latest --target "$dest") ;;
+        check) CMD=("${base[@]}" check --read-data --no-record) ;;
         esac
         ;;
     esac
@@ -355,6 +358,9 @@ for round in 1 2; do
         ((KEEP && round == 2)) || { rm -rf "$dest"; sync; sleep "$SETTLE"; }
     done
 done
+
+log "phase 5: check --read-data (read, decrypt and verify every blob)"
+run_phase check check
 
 # ---------------------------------------------------------------- report
 
