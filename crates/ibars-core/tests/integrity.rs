@@ -239,6 +239,7 @@ fn parity_repairs_every_single_shard_damage() {
         }
     }
     assert!(cases > 100, "{cases}");
+    eprintln!("{cases} single-shard damages repaired in memory");
     // Through the repository: a sample of pack and parity-file damage, repaired by
     // `repair packs` to a repository that passes `check --read-data`.
     let keys: Vec<(u8, String)> = pristine

@@ -271,6 +271,26 @@ impl Repository {
         sealed::open(&self.key, kind, &bytes, &what)
     }
 
+    /// The packs in storage, with their sizes.
+    pub fn stored_packs(&self) -> Result<std::collections::HashMap<crate::id::PackId, u64>> {
+        Ok(self
+            .backend
+            .list(FileKind::Pack)?
+            .into_iter()
+            .filter_map(|e| Some((e.name.parse().ok()?, e.size)))
+            .collect())
+    }
+
+    /// The packs that have a parity file.
+    pub fn parity_packs(&self) -> Result<std::collections::HashSet<crate::id::PackId>> {
+        Ok(self
+            .backend
+            .list(FileKind::Parity)?
+            .into_iter()
+            .filter_map(|e| e.name.parse().ok())
+            .collect())
+    }
+
     /// Store a snapshot.
     pub fn save_snapshot(&self, snap: &Snapshot) -> Result<SnapshotId> {
         let payload = serde_json::to_vec(snap).expect("snapshot serializes");

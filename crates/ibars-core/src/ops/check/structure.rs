@@ -42,16 +42,8 @@ pub(super) struct Structure {
 
 pub(super) fn run(repo: &Repository, report: &mut CheckReport) -> Result<Structure> {
     let backend = repo.backend();
-    let stored: HashMap<PackId, u64> = backend
-        .list(FileKind::Pack)?
-        .into_iter()
-        .filter_map(|e| Some((e.name.parse().ok()?, e.size)))
-        .collect();
-    let parity: HashSet<PackId> = backend
-        .list(FileKind::Parity)?
-        .into_iter()
-        .filter_map(|e| e.name.parse().ok())
-        .collect();
+    let stored = repo.stored_packs()?;
+    let parity = repo.parity_packs()?;
 
     // Index files, one by one, so that one bad file does not hide the others.
     let names = backend.list(FileKind::Index)?;

@@ -37,11 +37,7 @@ pub fn repair_index(
 ) -> Result<RepairIndexReport> {
     let _lock = repo.lock(LockMode::Exclusive)?;
     let backend = repo.backend();
-    let stored: HashMap<PackId, u64> = backend
-        .list(FileKind::Pack)?
-        .into_iter()
-        .filter_map(|e| Some((e.name.parse().ok()?, e.size)))
-        .collect();
+    let stored = repo.stored_packs()?;
     let names: Vec<String> = backend
         .list(FileKind::Index)?
         .into_iter()

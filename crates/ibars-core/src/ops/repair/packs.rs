@@ -82,21 +82,12 @@ pub fn repair_packs(
         .iter()
         .flat_map(|(_, f)| f.iter().map(|(p, e)| (*p, e)))
         .collect();
-    let parity: HashSet<PackId> = backend
-        .list(FileKind::Parity)?
-        .into_iter()
-        .filter_map(|e| e.name.parse().ok())
-        .collect();
+    let parity = repo.parity_packs()?;
     let mut todo: Vec<PackId> = match only {
         Some(ids) => ids.to_vec(),
         None => {
             let mut all: HashSet<PackId> = indexed.keys().copied().collect();
-            all.extend(
-                backend
-                    .list(FileKind::Pack)?
-                    .into_iter()
-                    .filter_map(|e| e.name.parse::<PackId>().ok()),
-            );
+            all.extend(repo.stored_packs()?.into_keys());
             all.into_iter().collect()
         }
     };

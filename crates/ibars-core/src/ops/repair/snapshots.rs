@@ -73,12 +73,7 @@ pub fn repair_snapshots(
 ) -> Result<RepairSnapshotsReport> {
     let _lock = repo.lock(LockMode::Exclusive)?;
     let index = repo.load_index()?;
-    let stored = repo
-        .backend()
-        .list(FileKind::Pack)?
-        .into_iter()
-        .filter_map(|e| e.name.parse().ok())
-        .collect();
+    let stored = repo.stored_packs()?.into_keys().collect();
     let mut f = Fixer {
         repo,
         index: &index,
