@@ -6,11 +6,11 @@
 mod common;
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ibars_core::backend::{Backend, FaultyBackend, OpendalBackend, RetryBackend, RetryPolicy};
+use ibars_core::backend::{Backend, FaultyBackend, FileKind, ListEntry, RetryBackend, RetryPolicy};
 use ibars_core::ops::backup::{backup, BackupOptions};
 use ibars_core::ops::check::{check, CheckOptions};
 use ibars_core::ops::restore::{restore, RestoreOptions};
@@ -117,15 +117,64 @@ fn faults_never_become_silent_corruption() {
     );
 }
 
+/// Counts reads, and fails each with a permanent (or a transient) error.
+struct Failing {
+    reads: AtomicU64,
+    transient: bool,
+}
+
+impl Backend for Failing {
+    fn location(&self) -> String {
+        "failing".into()
+    }
+    fn list(&self, _: FileKind) -> ibars_core::Result<Vec<ListEntry>> {
+        Ok(vec![])
+    }
+    fn read(&self, kind: FileKind, name: &str) -> ibars_core::Result<bytes::Bytes> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        Err(ibars_core::Error::Backend {
+            op: "read",
+            path: kind.path(name),
+            message: "refused".into(),
+            not_found: !self.transient,
+            transient: self.transient,
+        })
+    }
+    fn read_range(
+        &self,
+        kind: FileKind,
+        name: &str,
+        _: u64,
+        _: u64,
+    ) -> ibars_core::Result<bytes::Bytes> {
+        self.read(kind, name)
+    }
+    fn write(&self, _: FileKind, _: &str, _: bytes::Bytes) -> ibars_core::Result<()> {
+        Ok(())
+    }
+    fn remove(&self, _: FileKind, _: &str) -> ibars_core::Result<()> {
+        Ok(())
+    }
+    fn size(&self, _: FileKind, _: &str) -> ibars_core::Result<u64> {
+        Ok(0)
+    }
+}
+
 #[test]
-fn a_retry_backend_gives_up_on_permanent_errors_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = OpendalBackend::local(dir.path(), true).unwrap();
-    let r = RetryBackend::new(Arc::new(b), RetryPolicy::default());
-    let t0 = std::time::Instant::now();
-    let e = r
-        .read(ibars_core::backend::FileKind::Config, "config")
-        .unwrap_err();
-    assert!(e.is_not_found());
-    assert!(t0.elapsed() < Duration::from_millis(50));
+fn a_retry_backend_retries_transient_errors_only() {
+    let policy = RetryPolicy {
+        attempts: 4,
+        base: Duration::from_millis(1),
+        max: Duration::from_millis(2),
+    };
+    for (transient, tries) in [(false, 1), (true, 4)] {
+        let inner = Arc::new(Failing {
+            reads: AtomicU64::new(0),
+            transient,
+        });
+        let r = RetryBackend::new(inner.clone(), policy);
+        let e = r.read(FileKind::Config, "config").unwrap_err();
+        assert_eq!(e.is_not_found(), !transient);
+        assert_eq!(inner.reads.load(Ordering::Relaxed), tries);
+    }
 }

@@ -70,6 +70,16 @@ fn kind_index(k: FileKind) -> u8 {
     KINDS.iter().position(|x| *x == k).unwrap() as u8
 }
 
+/// No errors and no warnings.
+fn assert_clean(r: &CheckReport) {
+    assert!(
+        r.ok() && r.warnings.is_empty(),
+        "{:?} {:?}",
+        r.errors,
+        r.warnings
+    );
+}
+
 fn full_check(repo: &Repository) -> CheckReport {
     let opts = CheckOptions {
         read_data: true,
@@ -128,12 +138,7 @@ fn fixture(parity: u8) -> (tempfile::TempDir, Repository) {
 fn a_clean_repository_checks_clean_and_is_recorded() {
     let (_d, repo) = fixture(0);
     let r = full_check(&repo);
-    assert!(
-        r.ok() && r.warnings.is_empty(),
-        "{:?} {:?}",
-        r.errors,
-        r.warnings
-    );
+    assert_clean(&r);
     assert_eq!(r.scope.snapshots, 2);
     assert_eq!(r.scope.packs_read, r.scope.packs_total);
     assert!(r.scope.packs_total >= 4, "{}", r.scope.packs_total);
@@ -267,12 +272,7 @@ fn parity_repairs_every_single_shard_damage() {
         let rep = repair_packs(&repo, None, false, &NoProgress).unwrap();
         assert_eq!(rep.rebuilt.len() + rep.parity_rewritten.len(), 1, "{rep:?}");
         let after = full_check(&repo);
-        assert!(
-            after.ok() && after.warnings.is_empty(),
-            "{:?} {:?}",
-            after.errors,
-            after.warnings
-        );
+        assert_clean(&after);
     }
 }
 
@@ -288,12 +288,7 @@ fn repair_index_rebuilds_lost_index_files() {
     let rep = repair_index(&repo, false, &NoProgress).unwrap();
     assert!(rep.headers_read >= 4 && rep.unreadable.is_empty());
     let r = full_check(&repo);
-    assert!(
-        r.ok() && r.warnings.is_empty(),
-        "{:?} {:?}",
-        r.errors,
-        r.warnings
-    );
+    assert_clean(&r);
 }
 
 fn files_under(root: &Path) -> HashSet<String> {

@@ -170,6 +170,5 @@ fn backups_killed_at_fifty_points_leave_a_sound_repository() {
         restore_matches(&e, id, &src, want, restores);
         restores += 1;
     }
-    assert!(states.len() > KILLS, "{} snapshots", states.len());
     e.cmd().args(["check", "--read-data"]).assert().success();
 }

@@ -69,6 +69,14 @@ impl FaultyBackend {
         }
     }
 
+    /// For operations that return no data: fail, or let the operation through.
+    fn gate(&self, op: &'static str, path: impl FnOnce() -> String) -> Result<()> {
+        match self.roll(false) {
+            Fault::None => Ok(()),
+            _ => Err(self.fail(op, path())),
+        }
+    }
+
     fn damage(
         &self,
         data: bytes::Bytes,
@@ -104,10 +112,8 @@ impl Backend for FaultyBackend {
         format!("faulty:{}", self.inner.location())
     }
     fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {
-        match self.roll(false) {
-            Fault::None => self.inner.list(kind),
-            _ => Err(self.fail("list", kind.dir().to_string())),
-        }
+        self.gate("list", || kind.dir().to_string())?;
+        self.inner.list(kind)
     }
     fn read(&self, kind: FileKind, name: &str) -> Result<bytes::Bytes> {
         let fault = self.roll(true);
@@ -144,15 +150,11 @@ impl Backend for FaultyBackend {
         }
     }
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
-        match self.roll(false) {
-            Fault::None => self.inner.remove(kind, name),
-            _ => Err(self.fail("remove", kind.path(name))),
-        }
+        self.gate("remove", || kind.path(name))?;
+        self.inner.remove(kind, name)
     }
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
-        match self.roll(false) {
-            Fault::None => self.inner.size(kind, name),
-            _ => Err(self.fail("size", kind.path(name))),
-        }
+        self.gate("size", || kind.path(name))?;
+        self.inner.size(kind, name)
     }
 }

@@ -35,7 +35,7 @@ impl Repository {
         let mut out = Vec::new();
         for e in self.backend.list(FileKind::Key)? {
             let kf = KeyFile::parse(
-                &super::read_named(self.backend.as_ref(), FileKind::Key, &e.name)?,
+                &super::read_named(self.backend.as_ref(), FileKind::Key, &e.name)?.bytes,
                 &e.name,
             )?;
             let id: KeyId = e

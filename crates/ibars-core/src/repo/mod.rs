@@ -48,6 +48,9 @@ impl Default for InitOptions {
     }
 }
 
+/// The packs an index file names, with their entries.
+pub type IndexFile = Vec<(crate::id::PackId, Vec<PackEntry>)>;
+
 /// Reads of an object whose content fails its hash, before it is reported corrupt.
 pub(crate) const CONTENT_ATTEMPTS: usize = 3;
 
@@ -147,7 +150,7 @@ impl Repository {
         let mut last_err = None;
         for k in &keys {
             let kf = match read_named(backend.as_ref(), FileKind::Key, &k.name)
-                .and_then(|b| KeyFile::parse(&b, &k.name))
+                .and_then(|r| KeyFile::parse(&r.bytes, &k.name))
             {
                 Ok(kf) => kf,
                 Err(e) => {
@@ -264,11 +267,11 @@ impl Repository {
     /// a transfer) before the object is reported corrupt.
     pub fn load_sealed(&self, file: FileKind, kind: ObjectKind, name: &str) -> Result<Vec<u8>> {
         let what = file.path(name);
-        let bytes = read_named(self.backend.as_ref(), file, name)?;
-        if blake3::hash(&bytes).to_hex().as_str() != name {
+        let read = read_named(self.backend.as_ref(), file, name)?;
+        if !read.intact {
             return Err(Error::corrupt(what, "content does not match its name"));
         }
-        sealed::open(&self.key, kind, &bytes, &what)
+        sealed::open(&self.key, kind, &read.bytes, &what)
     }
 
     /// The packs in storage, with their sizes.
@@ -326,16 +329,23 @@ impl Repository {
             .map(IndexId)
     }
 
-    /// Load every index file into one in-memory index.
-    pub fn load_index(&self) -> Result<Index> {
+    /// Every index file, each loaded on its own (in parallel), so that one bad file does not
+    /// hide the others: its name and its packs, or why it could not be read.
+    pub fn index_files(&self) -> Result<Vec<(String, Result<IndexFile>)>> {
         let names = self.backend.list(FileKind::Index)?;
         let files = parallel_map(&names, 8, |e| {
-            let payload = self.load_sealed(FileKind::Index, ObjectKind::Index, &e.name)?;
-            index::decode_file(&payload, &format!("index/{}", e.name))
+            Ok(self
+                .load_sealed(FileKind::Index, ObjectKind::Index, &e.name)
+                .and_then(|p| index::decode_file(&p, &format!("index/{}", e.name))))
         })?;
+        Ok(names.into_iter().map(|e| e.name).zip(files).collect())
+    }
+
+    /// Load every index file into one in-memory index. An unreadable index file is an error.
+    pub fn load_index(&self) -> Result<Index> {
         let mut idx = Index::default();
-        for file in files {
-            for (pack, entries) in file {
+        for (_, file) in self.index_files()? {
+            for (pack, entries) in file? {
                 idx.add_pack(pack, &entries);
             }
         }
@@ -343,21 +353,32 @@ impl Repository {
     }
 }
 
+/// An object as read by [`read_named`]: its bytes, and whether they match its name.
+pub(crate) struct Named {
+    pub bytes: bytes::Bytes,
+    pub intact: bool,
+}
+
 /// Read an object named by the BLAKE3 of its content, reading again when the content does
-/// not match (a garbled transfer); after the last try the bytes are returned as read.
-pub(crate) fn read_named(
-    backend: &dyn Backend,
-    file: FileKind,
-    name: &str,
-) -> Result<bytes::Bytes> {
+/// not match (a garbled transfer). After the last try the bytes are returned as read, marked
+/// not intact.
+pub(crate) fn read_named(backend: &dyn Backend, file: FileKind, name: &str) -> Result<Named> {
     let mut bytes = backend.read(file, name)?;
-    for _ in 1..CONTENT_ATTEMPTS {
+    for attempt in 1..=CONTENT_ATTEMPTS {
         if blake3::hash(&bytes).to_hex().as_str() == name {
-            break;
+            return Ok(Named {
+                bytes,
+                intact: true,
+            });
         }
-        bytes = backend.read(file, name)?;
+        if attempt < CONTENT_ATTEMPTS {
+            bytes = backend.read(file, name)?;
+        }
     }
-    Ok(bytes)
+    Ok(Named {
+        bytes,
+        intact: false,
+    })
 }
 
 /// Map `f` over `items` on up to `threads` threads, keeping order; the first error wins.

@@ -41,13 +41,7 @@ impl TreeCache {
         }
         // Whole tree packs are checked against their name and read again on a mismatch; a
         // pack damaged in storage is still returned, for its intact trees to be used.
-        let mut bytes = repo.backend.read(FileKind::Pack, &pack.to_hex())?;
-        for _ in 1..super::CONTENT_ATTEMPTS {
-            if PackId::of_content(&bytes) == *pack {
-                break;
-            }
-            bytes = repo.backend.read(FileKind::Pack, &pack.to_hex())?;
-        }
+        let bytes = super::read_named(repo.backend.as_ref(), FileKind::Pack, &pack.to_hex())?.bytes;
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (map, order, used) = &mut *g;
         if map.insert(*pack, bytes.clone()).is_none() {

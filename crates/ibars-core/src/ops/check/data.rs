@@ -8,7 +8,7 @@ use crate::id::PackId;
 use crate::pack::{self, BlobDecoder, PackEntry};
 use crate::parity::ParityFile;
 use crate::progress::Progress;
-use crate::repo::{parallel_map, Repository};
+use crate::repo::{parallel_map, read_named, Repository};
 
 /// What reading packs found.
 pub(super) struct Outcome {
@@ -69,8 +69,8 @@ fn check_pack(repo: &Repository, s: &Structure, id: &PackId) -> PackResult {
         bytes: 0,
     };
     let all_blobs = || entries.iter().map(|e| e.id).collect();
-    let bytes = match repo.backend().read(FileKind::Pack, &id.to_hex()) {
-        Ok(b) => b,
+    let (bytes, whole) = match read_named(repo.backend().as_ref(), FileKind::Pack, &id.to_hex()) {
+        Ok(r) => (r.bytes, r.intact),
         Err(e) => {
             let reason = format!("cannot be read: {e}");
             res.findings.push(finding(
@@ -89,7 +89,6 @@ fn check_pack(repo: &Repository, s: &Structure, id: &PackId) -> PackResult {
         }
     };
     res.bytes = bytes.len() as u64;
-    let whole = PackId::of_content(&bytes) == *id;
     let header = match pack::parse_header(repo.key(), id, &bytes, bytes.len() as u64) {
         Ok(h) if same_entries(&h, entries) => None,
         Ok(_) => Some("header does not match the index".to_string()),

@@ -168,17 +168,21 @@ pub fn save_state(repo: &Repository, loaded: &LoadedState) -> Result<()> {
     Ok(())
 }
 
-/// Tell the scrub state that snapshots were removed on purpose (forget, repair), so that the
-/// next check does not report them as lost. Call under an exclusive lock.
-pub fn note_removed_snapshots(repo: &Repository, ids: &[SnapshotId]) -> Result<()> {
-    let mut loaded = load_state(repo)?;
-    if loaded.names.is_empty() {
+/// Tell the scrub state (as loaded by [`load_state`]) that snapshots were removed on purpose
+/// (forget, repair), so that the next check does not report them as lost. Call under an
+/// exclusive lock.
+pub fn note_removed_snapshots(
+    repo: &Repository,
+    loaded: &mut LoadedState,
+    ids: &[SnapshotId],
+) -> Result<()> {
+    if loaded.names.is_empty() || ids.is_empty() {
         return Ok(());
     }
     for id in ids {
         loaded.state.snapshots.remove(id);
     }
-    save_state(repo, &loaded)
+    save_state(repo, loaded)
 }
 
 /// A check as remembered in `history/`: enough for reports and trend models, without the full

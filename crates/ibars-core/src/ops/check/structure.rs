@@ -6,10 +6,9 @@ use super::{data, finding, CheckReport, DamagedPack, FindingKind as K};
 use crate::backend::FileKind;
 use crate::error::Result;
 use crate::id::{BlobId, PackId, SnapshotId};
-use crate::index::{self, Index};
+use crate::index::Index;
 use crate::pack::{self, PackEntry};
 use crate::repo::{parallel_map, Repository, TreeCache};
-use crate::sealed::ObjectKind;
 use crate::snapshot::Snapshot;
 use crate::tree::{NodeType, Tree};
 
@@ -41,26 +40,20 @@ pub(super) struct Structure {
 }
 
 pub(super) fn run(repo: &Repository, report: &mut CheckReport) -> Result<Structure> {
-    let backend = repo.backend();
     let stored = repo.stored_packs()?;
     let parity = repo.parity_packs()?;
 
     // Index files, one by one, so that one bad file does not hide the others.
-    let names = backend.list(FileKind::Index)?;
-    let files = parallel_map(&names, 8, |e| {
-        Ok(repo
-            .load_sealed(FileKind::Index, ObjectKind::Index, &e.name)
-            .and_then(|p| index::decode_file(&p, &format!("index/{}", e.name))))
-    })?;
+    let files = repo.index_files()?;
     let mut idx = Index::default();
     let mut packs: HashMap<PackId, IndexedPack> = HashMap::new();
-    for (e, file) in names.iter().zip(files) {
+    for (name, file) in files {
         let file = match file {
             Ok(f) => f,
             Err(err) => {
                 report.push(finding(
                     K::IndexUnreadable,
-                    format!("index/{}", e.name),
+                    format!("index/{name}"),
                     err.to_string(),
                 ));
                 continue;
@@ -74,7 +67,7 @@ pub(super) fn run(repo: &Repository, report: &mut CheckReport) -> Result<Structu
             if expected_size.is_none() {
                 report.push(finding(
                     K::IndexEntries,
-                    format!("index/{}", e.name),
+                    format!("index/{name}"),
                     format!("entries of pack {pack} overlap or leave gaps"),
                 ));
             }

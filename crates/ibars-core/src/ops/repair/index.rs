@@ -7,11 +7,9 @@ use serde::Serialize;
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
 use crate::id::PackId;
-use crate::index;
 use crate::pack::{self, PackEntry};
 use crate::progress::Progress;
 use crate::repo::{parallel_map, LockMode, Repository};
-use crate::sealed::ObjectKind;
 
 /// What `repair index` did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -36,29 +34,26 @@ pub fn repair_index(
     progress: &dyn Progress,
 ) -> Result<RepairIndexReport> {
     let _lock = repo.lock(LockMode::Exclusive)?;
-    let backend = repo.backend();
     let stored = repo.stored_packs()?;
-    let names: Vec<String> = backend
-        .list(FileKind::Index)?
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let files = repo.index_files()?;
     let mut known: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
     let mut listed: HashSet<PackId> = HashSet::new();
-    for name in &names {
-        let file = repo
-            .load_sealed(FileKind::Index, ObjectKind::Index, name)
-            .and_then(|p| index::decode_file(&p, &format!("index/{name}")));
-        let Ok(file) = file else {
-            tracing::warn!("index/{name} is unreadable; its packs are read instead");
-            continue;
-        };
-        for (pack, entries) in file {
-            listed.insert(pack);
-            if !read_all && stored.get(&pack).copied() == pack::expected_size(&entries) {
-                known.entry(pack).or_insert(entries);
+    let mut names = Vec::with_capacity(files.len());
+    for (name, file) in files {
+        match file {
+            Ok(file) => {
+                for (pack, entries) in file {
+                    listed.insert(pack);
+                    if !read_all && stored.get(&pack).copied() == pack::expected_size(&entries) {
+                        known.entry(pack).or_insert(entries);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!("index/{name} is unreadable ({e}); its packs are read instead")
             }
         }
+        names.push(name);
     }
     let mut dropped: Vec<PackId> = listed
         .iter()

@@ -8,12 +8,10 @@ use serde::Serialize;
 use crate::backend::FileKind;
 use crate::error::Result;
 use crate::id::{BlobId, PackId};
-use crate::index;
 use crate::pack::{BlobDecoder, BlobKind, PackEntry, PackWriter};
 use crate::parity::{self, ParityFile};
 use crate::progress::Progress;
-use crate::repo::{parallel_map, LockMode, Repository};
-use crate::sealed::ObjectKind;
+use crate::repo::{parallel_map, read_named, IndexFile, LockMode, Repository};
 
 /// A pack parity could not rebuild, and what was saved from it.
 #[derive(Debug, Clone, Serialize)]
@@ -40,9 +38,6 @@ pub struct RepairPacksReport {
     pub new_packs: Vec<PackId>,
 }
 
-/// The packs an index file names, with their entries.
-type IndexFile = Vec<(PackId, Vec<PackEntry>)>;
-
 enum Verdict {
     Whole,
     Rebuilt,
@@ -63,17 +58,9 @@ pub fn repair_packs(
 ) -> Result<RepairPacksReport> {
     let _lock = repo.lock(LockMode::Exclusive)?;
     let backend = repo.backend();
-    let names: Vec<String> = backend
-        .list(FileKind::Index)?
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
     let mut files: Vec<(String, IndexFile)> = Vec::new();
-    for name in names {
-        match repo
-            .load_sealed(FileKind::Index, ObjectKind::Index, &name)
-            .and_then(|p| index::decode_file(&p, &format!("index/{name}")))
-        {
+    for (name, file) in repo.index_files()? {
+        match file {
             Ok(f) => files.push((name, f)),
             Err(e) => tracing::warn!("skipping index/{name}: {e} (`repair index` rebuilds it)"),
         }
@@ -208,12 +195,11 @@ fn repair_one(
 ) -> Result<(Verdict, bool)> {
     let backend = repo.backend();
     let name = id.to_hex();
-    let bytes = match backend.read(FileKind::Pack, &name) {
-        Ok(b) => Some(b),
-        Err(e) if e.is_not_found() => None,
+    let (bytes, whole) = match read_named(backend.as_ref(), FileKind::Pack, &name) {
+        Ok(r) => (Some(r.bytes), r.intact),
+        Err(e) if e.is_not_found() => (None, false),
         Err(e) => return Err(e),
     };
-    let whole = bytes.as_ref().is_some_and(|b| PackId::of_content(b) == *id);
     let par_bytes = if has_parity {
         backend.read(FileKind::Parity, &name).ok()
     } else {
@@ -265,15 +251,15 @@ fn repair_one(
     };
     match p.repair(bytes.as_deref()) {
         Ok(rebuilt) => {
-            backend.write(FileKind::Pack, &name, rebuilt.into())?;
             let rewrote = !parity_ok;
-            if rewrote {
-                let b = backend.read(FileKind::Pack, &name)?;
-                backend.write(
-                    FileKind::Parity,
-                    &name,
-                    parity::encode(&b, redo_percent)?.into(),
-                )?;
+            let new_parity = if rewrote {
+                Some(parity::encode(&rebuilt, redo_percent)?)
+            } else {
+                None
+            };
+            backend.write(FileKind::Pack, &name, rebuilt.into())?;
+            if let Some(par) = new_parity {
+                backend.write(FileKind::Parity, &name, par.into())?;
             }
             Ok((Verdict::Rebuilt, rewrote))
         }
@@ -306,21 +292,18 @@ pub fn add_parity(repo: &Repository, progress: &dyn Progress) -> Result<usize> {
         .filter(|e| !have.contains(&e.name))
         .collect();
     progress.set_total(todo.len() as u64, todo.iter().map(|e| e.size).sum());
-    parallel_map(&todo, 2, |e| {
-        let b = backend.read(FileKind::Pack, &e.name)?;
-        if PackId::of_content(&b).to_hex() != e.name {
-            // Parity of a damaged pack would make the damage permanent.
-            tracing::warn!("pack {} is damaged; no parity written for it", e.name);
-            return Ok(());
-        }
-        backend.write(
-            FileKind::Parity,
-            &e.name,
-            parity::encode(&b, percent)?.into(),
-        )?;
+    let written = parallel_map(&todo, 2, |e| {
+        let read = read_named(backend.as_ref(), FileKind::Pack, &e.name)?;
         progress.bytes_done(e.size);
         progress.file_done(std::path::Path::new(""), e.size);
-        Ok(())
+        if !read.intact {
+            // Parity of a damaged pack would make the damage permanent.
+            tracing::warn!("pack {} is damaged; no parity written for it", e.name);
+            return Ok(false);
+        }
+        let par = parity::encode(&read.bytes, percent)?;
+        backend.write(FileKind::Parity, &e.name, par.into())?;
+        Ok(true)
     })?;
-    Ok(todo.len())
+    Ok(written.into_iter().filter(|w| *w).count())
 }

@@ -86,7 +86,9 @@ pub fn repair_snapshots(
     };
     let mut report = RepairSnapshotsReport::default();
     let mut pending = Vec::new();
-    for (id, snap) in repo.snapshots()? {
+    let snapshots = repo.snapshots()?;
+    let present: HashSet<SnapshotId> = snapshots.iter().map(|(id, _)| *id).collect();
+    for (id, snap) in snapshots {
         if opts.only.as_ref().is_some_and(|o| !o.contains(&id)) {
             continue;
         }
@@ -108,13 +110,8 @@ pub fn repair_snapshots(
     if !f.written.is_empty() {
         repo.save_index(&f.written)?;
     }
-    let present: HashSet<SnapshotId> = repo
-        .backend()
-        .list(FileKind::Snapshot)?
-        .into_iter()
-        .filter_map(|e| e.name.parse().ok())
-        .collect();
-    let known = crate::ops::check::scrub::load_state(repo)?.state.snapshots;
+    let mut scrub = crate::ops::check::scrub::load_state(repo)?;
+    let known = &scrub.state.snapshots;
     report.lost_acknowledged = known.difference(&present).copied().collect();
     report.lost_acknowledged.sort();
     let mut forgotten = report.lost_acknowledged.clone();
@@ -126,7 +123,7 @@ pub fn repair_snapshots(
     }
     // Before removing: a crash in between leaves a snapshot the next check re-learns, never
     // one it reports lost.
-    crate::ops::check::scrub::note_removed_snapshots(repo, &forgotten)?;
+    crate::ops::check::scrub::note_removed_snapshots(repo, &mut scrub, &forgotten)?;
     for (id, snap, root, removed) in pending {
         let mut out = RepairedSnapshot {
             original: id,
