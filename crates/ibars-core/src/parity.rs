@@ -117,8 +117,11 @@ impl<'a> ParityFile<'a> {
         if s == 0 || s % 2 != 0 || k == 0 || m == 0 || k > MAX_SHARDS || m > MAX_SHARDS {
             return Err(bad("shard layout out of range"));
         }
-        if pack_len.div_ceil(u64::from(s)) != u64::from(k) {
-            return Err(bad("shard count does not cover the pack"));
+        // Only the layout `encode` writes is accepted, and packs are at most 4 GiB (offsets are
+        // u32), so a forged header cannot make a repair allocate more than that.
+        let (ls, lk, _) = layout(pack_len, 1);
+        if pack_len > u64::from(u32::MAX) || (ls, lk) != (s, k) {
+            return Err(bad("shard layout does not match the pack length"));
         }
         let header_len = FIXED + 32 * (k + m) as usize;
         let total = header_len as u64 + 32 + u64::from(m) * u64::from(s);

@@ -100,6 +100,21 @@ pub struct Snapshot {
     pub original: Option<SnapshotId>,
 }
 
+impl Snapshot {
+    /// Parse a snapshot's payload (JSON); `what` names it in errors.
+    pub fn parse(bytes: &[u8], what: &str) -> Result<Self> {
+        let s: Snapshot =
+            serde_json::from_slice(bytes).map_err(|e| Error::corrupt(what, e.to_string()))?;
+        if s.version != 1 {
+            return Err(Error::corrupt(
+                what,
+                format!("unsupported version {}", s.version),
+            ));
+        }
+        Ok(s)
+    }
+}
+
 /// Narrows which snapshots a reference like `latest` may match, as restic's --host/--tag/--path.
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotFilter {

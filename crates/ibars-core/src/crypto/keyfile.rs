@@ -122,6 +122,11 @@ impl KeyFile {
         Ok(kf)
     }
 
+    /// The Argon2id parameters this key was wrapped with (not yet checked for range).
+    pub fn kdf_params(&self) -> KdfParams {
+        self.kdf.params
+    }
+
     /// Serialized bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(self).expect("key file serializes")

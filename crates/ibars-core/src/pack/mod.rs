@@ -38,7 +38,8 @@ pub struct PackEntry {
 
 const HEADER_ENTRY: usize = 1 + 1 + 4 + 4 + 32;
 
-fn blob_aad(kind: BlobKind, id: &BlobId) -> [u8; 33] {
+/// The associated data a blob is sealed with: its kind and id.
+pub fn blob_aad(kind: BlobKind, id: &BlobId) -> [u8; 33] {
     let mut aad = [0u8; 33];
     aad[0] = kind as u8;
     aad[1..].copy_from_slice(id.as_bytes());
@@ -252,26 +253,34 @@ pub fn parse_header(
     }
     let sealed_header = &tail[tail.len() - 4 - hlen..tail.len() - 4];
     let h = sealed::open(key, ObjectKind::PackHeader, sealed_header, &what)?;
+    let data_end = pack_len
+        .checked_sub(4 + hlen as u64)
+        .ok_or_else(|| Error::corrupt(&what, "pack shorter than its header"))?;
+    decode_header(&h, data_end, &what)
+}
+
+/// Decode an opened pack header's payload; every entry must end by `data_end`, where the
+/// header begins.
+pub fn decode_header(h: &[u8], data_end: u64, what: &str) -> Result<Vec<PackEntry>> {
     if h.len() < 4 {
-        return Err(Error::corrupt(&what, "truncated"));
+        return Err(Error::corrupt(what, "truncated"));
     }
     let count = u32::from_le_bytes(h[..4].try_into().expect("4 bytes")) as usize;
-    if h.len() != 4 + count * HEADER_ENTRY {
-        return Err(Error::corrupt(&what, "entry count does not match its size"));
+    if Some(h.len()) != count.checked_mul(HEADER_ENTRY).map(|n| n + 4) {
+        return Err(Error::corrupt(what, "entry count does not match its size"));
     }
-    let data_end = pack_len - 4 - hlen as u64;
     let mut offset = 0u64;
     let mut out = Vec::with_capacity(count);
     for rec in h[4..].chunks_exact(HEADER_ENTRY) {
         let kind =
-            BlobKind::from_u8(rec[0]).ok_or_else(|| Error::corrupt(&what, "bad blob kind"))?;
-        let codec = Codec::from_u8(rec[1]).ok_or_else(|| Error::corrupt(&what, "bad codec"))?;
+            BlobKind::from_u8(rec[0]).ok_or_else(|| Error::corrupt(what, "bad blob kind"))?;
+        let codec = Codec::from_u8(rec[1]).ok_or_else(|| Error::corrupt(what, "bad codec"))?;
         let length = u32::from_le_bytes(rec[2..6].try_into().expect("4"));
         let raw_length = u32::from_le_bytes(rec[6..10].try_into().expect("4"));
         let id = BlobId::from_slice(&rec[10..42]).expect("32 bytes");
         if offset + length as u64 > data_end {
             return Err(Error::corrupt(
-                &what,
+                what,
                 format!("blob {id} lies beyond the data"),
             ));
         }

@@ -30,6 +30,14 @@ fn is_zero(v: &u8) -> bool {
 }
 
 impl Config {
+    /// Parse and validate a config payload (JSON).
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let c: Config =
+            serde_json::from_slice(bytes).map_err(|e| Error::corrupt("config", e.to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
     /// Check everything a hostile or damaged config could get wrong.
     pub fn validate(&self) -> Result<()> {
         if self.version != 1 {

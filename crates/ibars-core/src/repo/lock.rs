@@ -40,6 +40,11 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
+    /// Parse a lock's payload (JSON).
+    pub fn parse(bytes: &[u8], what: &str) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|e| Error::corrupt(what, e.to_string()))
+    }
+
     /// Whether this lock can be ignored and removed.
     pub fn is_stale(&self) -> bool {
         let age = jiff::Timestamp::now().duration_since(self.refreshed);
@@ -103,7 +108,7 @@ impl Repository {
             let info = self
                 .load_sealed(FileKind::Lock, ObjectKind::Lock, &e.name)
                 .ok()
-                .and_then(|p| serde_json::from_slice::<LockInfo>(&p).ok());
+                .and_then(|p| LockInfo::parse(&p, &e.name).ok());
             out.push((e.name, info));
         }
         Ok(out)

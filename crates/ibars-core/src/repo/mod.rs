@@ -171,9 +171,7 @@ impl Repository {
                     payload = sealed::open(&key, ObjectKind::Config, &again, "config");
                 }
                 let payload = payload?;
-                let config: Config = serde_json::from_slice(&payload)
-                    .map_err(|e| Error::corrupt("config", e.to_string()))?;
-                config.validate()?;
+                let config = Config::parse(&payload)?;
                 return Ok(Self {
                     backend,
                     key,
@@ -304,8 +302,7 @@ impl Repository {
     /// Load one snapshot.
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
         let payload = self.load_sealed(FileKind::Snapshot, ObjectKind::Snapshot, &id.to_hex())?;
-        serde_json::from_slice(&payload)
-            .map_err(|e| Error::corrupt(format!("snapshot {id}"), e.to_string()))
+        Snapshot::parse(&payload, &format!("snapshot {id}"))
     }
 
     /// All snapshots, oldest first. A snapshot that cannot be read is an error naming it.

@@ -73,7 +73,8 @@ impl ScrubState {
         self.snapshots.extend(other.snapshots);
     }
 
-    fn encode(&self) -> Vec<u8> {
+    /// Serialize; see docs/format.md.
+    pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(12 + self.packs.len() * RECORD);
         out.extend_from_slice(&self.last_auto.unwrap_or(NONE).to_le_bytes());
         out.extend_from_slice(&(self.packs.len() as u32).to_le_bytes());
@@ -93,7 +94,8 @@ impl ScrubState {
         out
     }
 
-    fn decode(b: &[u8], what: &str) -> Result<Self> {
+    /// Parse a scrub state payload; see docs/format.md.
+    pub fn decode(b: &[u8], what: &str) -> Result<Self> {
         let bad = |r: &str| Error::corrupt(what, r.to_string());
         if b.len() < 12 {
             return Err(bad("truncated"));
@@ -101,13 +103,14 @@ impl ScrubState {
         let i64_at = |at: usize| i64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
         let opt = |v: i64| (v != NONE).then_some(v);
         let n = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes")) as usize;
-        let packs_end = 12 + n * RECORD;
-        if b.len() < packs_end + 4 {
-            return Err(bad("size does not match the count"));
-        }
+        let packs_end = n
+            .checked_mul(RECORD)
+            .and_then(|x| x.checked_add(12))
+            .filter(|&end| end.saturating_add(4) <= b.len())
+            .ok_or_else(|| bad("size does not match the count"))?;
         let ns =
             u32::from_le_bytes(b[packs_end..packs_end + 4].try_into().expect("4 bytes")) as usize;
-        if b.len() != packs_end + 4 + ns * 32 {
+        if (b.len() - packs_end - 4) / 32 != ns || (b.len() - packs_end - 4) % 32 != 0 {
             return Err(bad("size does not match the count"));
         }
         let snapshots = b[packs_end + 4..]
@@ -204,6 +207,13 @@ pub struct CheckRecord {
     pub findings: Vec<super::Finding>,
 }
 
+impl CheckRecord {
+    /// Parse a check record's payload (JSON).
+    pub fn parse(bytes: &[u8], what: &str) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|e| Error::corrupt(what, e.to_string()))
+    }
+}
+
 const RECORD_FINDINGS: usize = 100;
 
 /// Save a record of a finished check; returns its name.
@@ -233,10 +243,8 @@ pub fn history(repo: &Repository) -> Result<Vec<CheckRecord>> {
     for e in repo.backend().list(FileKind::History)? {
         match repo
             .load_sealed(FileKind::History, ObjectKind::CheckRecord, &e.name)
-            .and_then(|p| {
-                serde_json::from_slice::<CheckRecord>(&p)
-                    .map_err(|err| Error::corrupt(format!("history/{}", e.name), err.to_string()))
-            }) {
+            .and_then(|p| CheckRecord::parse(&p, &format!("history/{}", e.name)))
+        {
             Ok(r) => out.push(r),
             Err(err) => tracing::warn!("ignoring check record {}: {err}", e.name),
         }
