@@ -98,6 +98,17 @@ pub struct Snapshot {
     /// For a snapshot rewritten by a repair: the snapshot it replaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<SnapshotId>,
+    /// Set on a protected snapshot, which `forget` never removes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protected: Option<Protection>,
+}
+
+/// Why and since when a snapshot is protected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Protection {
+    pub time: jiff::Timestamp,
+    /// Who or what protected it, e.g. "user" or an anomaly detector's finding.
+    pub reason: String,
 }
 
 impl Snapshot {

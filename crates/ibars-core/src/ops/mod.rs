@@ -3,6 +3,9 @@
 pub mod backup;
 pub mod check;
 pub mod filter;
+pub mod forget;
+pub mod prune;
 pub mod repair;
 pub mod restore;
+pub mod tag;
 pub mod walk;

@@ -3,6 +3,7 @@
 //! thread. A lock is stale when it was not refreshed for [`STALE_AFTER`], or when it belongs
 //! to this host and its process no longer runs. See docs/locking.md.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -34,6 +35,9 @@ pub struct LockInfo {
     pub time: jiff::Timestamp,
     pub refreshed: jiff::Timestamp,
     pub exclusive: bool,
+    /// An exclusive lock not yet held: its owner waits for the others to finish.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waiting: bool,
     pub host: String,
     pub username: String,
     pub pid: u32,
@@ -64,10 +68,10 @@ impl LockInfo {
     fn describe(&self) -> String {
         format!(
             "{} lock held by pid {} on {} ({}), since {}",
-            if self.exclusive {
-                "exclusive"
-            } else {
-                "shared"
+            match (self.exclusive, self.waiting) {
+                (true, true) => "waiting exclusive",
+                (true, false) => "exclusive",
+                _ => "shared",
             },
             self.pid,
             self.host,
@@ -89,6 +93,25 @@ fn write_lock(backend: &dyn Backend, key: &MasterKey, info: &LockInfo) -> Result
 pub struct LockGuard {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// When the lock object was last written, in Unix seconds.
+    refreshed: Arc<AtomicI64>,
+}
+
+impl LockGuard {
+    /// Fail if the lock may have been taken for stale by others: it was not refreshed for
+    /// nearly [`STALE_AFTER`] (storage unreachable, or the machine was suspended). Call before
+    /// committing work that relies on the lock, such as a backup's snapshot: a prune may have
+    /// removed data this process counted on.
+    pub fn check(&self) -> Result<()> {
+        let age = jiff::Timestamp::now().as_second() - self.refreshed.load(Ordering::Relaxed);
+        if age >= (STALE_AFTER - REFRESH_EVERY).as_secs() as i64 {
+            return Err(Error::Locked(format!(
+                "this process's lock was not refreshed for {age} s and may have been removed \
+                 as stale; stopping without committing"
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Drop for LockGuard {
@@ -126,21 +149,87 @@ impl Repository {
         Ok(n)
     }
 
-    /// Take a lock, or fail with [`Error::Locked`] naming the holder of a conflicting one.
+    /// Take a lock. A conflicting lock fails with [`Error::Locked`] naming its holder, at once
+    /// or, after [`Repository::set_lock_wait`], once the wait is over. An exclusive lock that
+    /// waits announces itself (see docs/locking.md), so that new shared locks queue behind it
+    /// and a stream of backups cannot starve a prune.
     pub fn lock(&self, mode: LockMode) -> Result<LockGuard> {
+        let deadline = std::time::Instant::now() + self.lock_wait;
+        let mut delay = Duration::from_millis(200);
+        let mut intent: Option<(String, LockInfo)> = None;
+        loop {
+            let waiting = mode == LockMode::Exclusive && !self.lock_wait.is_zero();
+            if waiting {
+                self.announce(&mut intent)?;
+            }
+            let attempt = self.try_lock(mode, intent.as_ref());
+            let now = std::time::Instant::now();
+            match attempt {
+                Err(Error::Locked(_)) if now < deadline => {
+                    let jitter = rand::random::<u64>() % (delay.as_millis() as u64 / 2 + 1);
+                    let nap = (delay + Duration::from_millis(jitter)).min(deadline - now);
+                    std::thread::sleep(nap);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                other => {
+                    if let Some((name, _)) = intent {
+                        let _ = self.backend.remove(FileKind::Lock, &name);
+                    }
+                    return other;
+                }
+            }
+        }
+    }
+
+    /// Write or refresh this process's announcement that it waits for an exclusive lock.
+    fn announce(&self, intent: &mut Option<(String, LockInfo)>) -> Result<()> {
         let now = jiff::Timestamp::now();
-        let mut info = LockInfo {
+        let fresh = intent.as_ref().is_some_and(|(_, i)| {
+            now.duration_since(i.refreshed).as_secs() < REFRESH_EVERY.as_secs() as i64
+        });
+        if fresh {
+            return Ok(());
+        }
+        let mut info = match intent.take() {
+            Some((old, info)) => {
+                let _ = self.backend.remove(FileKind::Lock, &old);
+                info
+            }
+            None => self.lock_info(LockMode::Exclusive, now),
+        };
+        info.waiting = true;
+        info.refreshed = now;
+        let name = write_lock(self.backend.as_ref(), &self.key, &info)?;
+        *intent = Some((name, info));
+        Ok(())
+    }
+
+    fn lock_info(&self, mode: LockMode, now: jiff::Timestamp) -> LockInfo {
+        LockInfo {
             version: 1,
             time: now,
             refreshed: now,
             exclusive: mode == LockMode::Exclusive,
+            waiting: false,
             host: hostname(),
             username: username(),
             pid: std::process::id(),
-        };
+        }
+    }
+
+    /// One attempt: write the lock, then list. Shared locks give way to every exclusive one,
+    /// waiting or held; exclusive ones to every other lock except exclusive waiters that
+    /// started waiting after this one (`intent`).
+    fn try_lock(&self, mode: LockMode, intent: Option<&(String, LockInfo)>) -> Result<LockGuard> {
+        let now = jiff::Timestamp::now();
+        let mut info = self.lock_info(mode, now);
+        if let Some((_, i)) = intent {
+            info.time = i.time;
+        }
         let mine = write_lock(self.backend.as_ref(), &self.key, &info)?;
+        let my_intent = intent.map(|(n, _)| n.as_str());
         for (name, other) in self.locks()? {
-            if name == mine {
+            if name == mine || Some(name.as_str()) == my_intent {
                 continue;
             }
             let conflict = match &other {
@@ -148,8 +237,9 @@ impl Repository {
                     let _ = self.backend.remove(FileKind::Lock, &name);
                     None
                 }
-                Some(o) if o.exclusive || mode == LockMode::Exclusive => Some(o.describe()),
-                Some(_) => None,
+                Some(o) if mode == LockMode::Shared => o.exclusive.then(|| o.describe()),
+                Some(o) if o.waiting && (o.time, &name) > (info.time, &mine) => None,
+                Some(o) => Some(o.describe()),
                 None if mode == LockMode::Exclusive => Some(format!("unreadable lock {name}")),
                 None => None,
             };
@@ -158,6 +248,13 @@ impl Repository {
                 return Err(Error::Locked(c));
             }
         }
+        self.hold(mine, info)
+    }
+
+    /// Keep a written lock refreshed until the guard is dropped.
+    fn hold(&self, mine: String, mut info: LockInfo) -> Result<LockGuard> {
+        let refreshed = Arc::new(AtomicI64::new(info.refreshed.as_second()));
+        let last = Arc::clone(&refreshed);
         let backend: Arc<dyn Backend> = Arc::clone(&self.backend);
         let key = self.key.clone();
         let (tx, rx) = mpsc::channel::<()>();
@@ -171,6 +268,7 @@ impl Repository {
                         Ok(new) => {
                             let _ = backend.remove(FileKind::Lock, &current);
                             current = new;
+                            last.store(info.refreshed.as_second(), Ordering::Relaxed);
                         }
                         Err(e) => tracing::warn!("could not refresh lock: {e}"),
                     }
@@ -181,6 +279,7 @@ impl Repository {
         Ok(LockGuard {
             stop: Some(tx),
             thread: Some(thread),
+            refreshed,
         })
     }
 }

@@ -4,11 +4,13 @@
 mod config;
 mod keys;
 mod lock;
+mod packsink;
 mod treecache;
 
 pub use config::{Config, DEFAULT_PACK_SIZE};
 pub use keys::KeyInfo;
 pub use lock::{LockGuard, LockInfo, LockMode};
+pub use packsink::PackSink;
 pub use treecache::TreeCache;
 
 use std::sync::Arc;
@@ -49,6 +51,10 @@ impl Default for InitOptions {
 }
 
 /// The packs an index file names, with their entries.
+/// Blob entries per index file written when the index is rewritten: large enough to keep the
+/// file count low, small enough that one file stays a few MiB.
+pub const ENTRIES_PER_INDEX: usize = 100_000;
+
 pub type IndexFile = Vec<(crate::id::PackId, Vec<PackEntry>)>;
 
 /// Reads of an object whose content fails its hash, before it is reported corrupt.
@@ -61,6 +67,8 @@ pub struct Repository {
     key_id: KeyId,
     config: Config,
     kdf: KdfParams,
+    /// How long [`Repository::lock`] waits for a conflicting lock to go.
+    lock_wait: std::time::Duration,
 }
 
 /// The host name, for snapshots, locks and key files.
@@ -125,6 +133,7 @@ impl Repository {
             key_id,
             config,
             kdf: opts.kdf,
+            lock_wait: std::time::Duration::ZERO,
         })
     }
 
@@ -181,6 +190,7 @@ impl Repository {
                         .map_err(|_| Error::corrupt("key name", k.name.clone()))?,
                     config,
                     kdf: KdfParams::default(),
+                    lock_wait: std::time::Duration::ZERO,
                 });
             }
         }
@@ -191,6 +201,11 @@ impl Repository {
     }
 
     /// Use these KDF costs for keys added from now on (tests use cheap ones).
+    /// Wait up to `d` for conflicting locks instead of failing at once.
+    pub fn set_lock_wait(&mut self, d: std::time::Duration) {
+        self.lock_wait = d;
+    }
+
     pub fn set_kdf(&mut self, kdf: KdfParams) {
         self.kdf = kdf;
     }
@@ -336,6 +351,32 @@ impl Repository {
                 .and_then(|p| index::decode_file(&p, &format!("index/{}", e.name))))
         })?;
         Ok(names.into_iter().map(|e| e.name).zip(files).collect())
+    }
+
+    /// Write index files naming `packs` (about [`ENTRIES_PER_INDEX`] entries each), then remove
+    /// the index files in `old`: an interruption leaves duplicate entries, never missing ones.
+    /// Returns how many files were written.
+    pub fn replace_index(
+        &self,
+        packs: &[(crate::id::PackId, Vec<PackEntry>)],
+        old: &[String],
+    ) -> Result<usize> {
+        let mut written = Vec::new();
+        let mut start = 0;
+        while start < packs.len() {
+            let mut end = start;
+            let mut n = 0;
+            while end < packs.len() && (n == 0 || n + packs[end].1.len() <= ENTRIES_PER_INDEX) {
+                n += packs[end].1.len();
+                end += 1;
+            }
+            written.push(self.save_index(&packs[start..end])?.to_hex());
+            start = end;
+        }
+        for name in old.iter().filter(|n| !written.contains(n)) {
+            self.backend.remove(FileKind::Index, name)?;
+        }
+        Ok(written.len())
     }
 
     /// Load every index file into one in-memory index. An unreadable index file is an error.

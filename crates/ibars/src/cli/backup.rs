@@ -94,7 +94,7 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
     let report = report?;
     let s = &report.snapshot.summary;
     if g.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "message_type": "summary",
@@ -107,27 +107,31 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
             })
         );
     } else if !g.quiet {
-        println!(
+        outln!(
             "Files:       {} new, {} changed, {} unchanged",
-            s.files_new, s.files_changed, s.files_unchanged
+            s.files_new,
+            s.files_changed,
+            s.files_unchanged
         );
-        println!(
+        outln!(
             "Dirs:        {} new, {} changed, {} unchanged",
-            s.dirs_new, s.dirs_changed, s.dirs_unchanged
+            s.dirs_new,
+            s.dirs_changed,
+            s.dirs_unchanged
         );
-        println!(
+        outln!(
             "Added:       {} ({} stored after compression)",
             bytes(s.bytes_added),
             bytes(s.bytes_stored)
         );
-        println!(
+        outln!(
             "Processed:   {} files, {} in {} ({} read)",
             s.files_new + s.files_changed + s.files_unchanged,
             bytes(s.bytes_total),
             duration(s.duration_ms),
             bytes(s.bytes_read)
         );
-        println!(
+        outln!(
             "snapshot {} saved ({})",
             report.id.short(),
             report.snapshot.backup_type

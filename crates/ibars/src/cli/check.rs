@@ -60,7 +60,7 @@ impl std::fmt::Display for CouldNotRun {
 pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<u8> {
     let report = run_check(g, a).map_err(|e| e.context(CouldNotRun))?;
     if g.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"message_type": "summary", "ok": report.ok(), "report": report})
         );
@@ -95,13 +95,16 @@ fn print_report(r: &CheckReport, quiet: bool) {
     }
     let s = &r.scope;
     if !quiet {
-        println!(
+        outln!(
             "checked {} snapshots, {} trees, {} blobs, {} packs",
-            s.snapshots, s.trees, s.blobs, s.packs_total
+            s.snapshots,
+            s.trees,
+            s.blobs,
+            s.packs_total
         );
         if s.read_data {
             let secs = (r.duration_ms as f64 / 1000.0).max(0.001);
-            println!(
+            outln!(
                 "read {} of {} packs ({}) in {}, {}/s",
                 s.packs_read,
                 s.packs_total,
@@ -112,14 +115,14 @@ fn print_report(r: &CheckReport, quiet: bool) {
         }
     }
     if !r.damaged_packs.is_empty() {
-        println!("damaged packs: {}", r.damaged_packs.len());
+        outln!("damaged packs: {}", r.damaged_packs.len());
         for d in &r.damaged_packs {
             let fix = match d.parity {
                 ParityStatus::Repairable => "repairable from parity: run `ibars repair packs`",
                 ParityStatus::Unrepairable => "parity cannot rebuild it",
                 ParityStatus::None => "no parity",
             };
-            println!(
+            outln!(
                 "  pack {}: {} ({} blobs lost; {fix})",
                 d.pack,
                 d.reason,
@@ -128,9 +131,9 @@ fn print_report(r: &CheckReport, quiet: bool) {
         }
     }
     if !r.affected.is_empty() {
-        println!("affected snapshots: {}", r.affected.len());
+        outln!("affected snapshots: {}", r.affected.len());
         for a in &r.affected {
-            println!(
+            outln!(
                 "  snapshot {} ({}, {}): {} path(s)",
                 a.snapshot.short(),
                 local_time(a.time),
@@ -138,10 +141,10 @@ fn print_report(r: &CheckReport, quiet: bool) {
                 a.paths.len()
             );
             for p in a.paths.iter().take(MAX_PATHS) {
-                println!("    {p}");
+                outln!("    {p}");
             }
             if a.paths.len() > MAX_PATHS {
-                println!(
+                outln!(
                     "    ... and {} more (--json lists all)",
                     a.paths.len() - MAX_PATHS
                 );
@@ -150,10 +153,10 @@ fn print_report(r: &CheckReport, quiet: bool) {
     }
     if r.ok() {
         if !quiet {
-            println!("no errors found ({} warnings)", r.warnings.len());
+            outln!("no errors found ({} warnings)", r.warnings.len());
         }
     } else {
-        println!(
+        outln!(
             "{} error(s), {} warning(s): the repository is damaged",
             r.errors.len(),
             r.warnings.len()

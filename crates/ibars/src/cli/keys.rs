@@ -38,11 +38,11 @@ pub fn run(g: &GlobalArgs, cmd: KeyCommand) -> Result<u8> {
         KeyCommand::List => {
             let keys = repo.list_keys()?;
             if g.json {
-                println!("{}", serde_json::to_string_pretty(&keys)?);
+                outln!("{}", serde_json::to_string_pretty(&keys)?);
             } else {
-                println!(" {:<8}  {:<16}  {:<12}  Created", "ID", "Host", "User");
+                outln!(" {:<8}  {:<16}  {:<12}  Created", "ID", "Host", "User");
                 for k in keys {
-                    println!(
+                    outln!(
                         "{}{:<8}  {:<16}  {:<12}  {}",
                         if k.current { "*" } else { " " },
                         k.id.short(),
@@ -75,12 +75,12 @@ pub fn run(g: &GlobalArgs, cmd: KeyCommand) -> Result<u8> {
 
 fn report(g: &GlobalArgs, what: &str, id: &str) {
     if g.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"message_type": "key", "action": what, "id": id})
         );
     } else if !g.quiet {
-        println!("key {} {what}", &id[..8]);
+        outln!("key {} {what}", &id[..8]);
     }
 }
 
@@ -89,12 +89,12 @@ pub fn unlock(g: &GlobalArgs, all: bool) -> Result<u8> {
     let repo = g.open()?;
     let n = repo.remove_locks(all)?;
     if g.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"message_type": "unlock", "removed": n})
         );
     } else if !g.quiet {
-        println!("removed {n} lock(s)");
+        outln!("removed {n} lock(s)");
     }
     Ok(code::OK)
 }

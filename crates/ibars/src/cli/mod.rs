@@ -1,11 +1,24 @@
 //! Command-line parsing and dispatch. Each command lives in its own module.
 
+/// `println!` that never panics: when stdout is closed (piped into `head`) the process ends
+/// with exit code 141, as a shell reports SIGPIPE; on another write error, with code 1.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::cli::stdout_failed(&e);
+        }
+    }};
+}
+
 mod backup;
 mod check;
+mod forget;
 mod keys;
 mod open;
 mod output;
 mod progress;
+mod prune;
 mod repair;
 mod restore;
 mod snapshots;
@@ -27,6 +40,7 @@ pub mod code {
     pub const LOCKED: u8 = 11;
     pub const WRONG_PASSWORD: u8 = 12;
     pub const INTERRUPTED: u8 = 130;
+    pub const BROKEN_PIPE: u8 = 141;
 }
 
 const EXIT_CODES: &str = "\
@@ -40,6 +54,7 @@ Exit codes:
   11   the repository is locked by another process
   12   wrong password
   130  interrupted (Ctrl-C or SIGTERM); the repository is left consistent
+  141  standard output was closed early (e.g. piped into `head`)
 
 Environment:
   IBARS_REPOSITORY        repository location (default $XDG_DATA_HOME/ibars/repo)
@@ -86,6 +101,12 @@ pub enum Command {
     Diff(snapshots::DiffArgs),
     /// Restore a snapshot, whole or in part.
     Restore(restore::RestoreArgs),
+    /// Remove snapshots by a retention policy (--keep-daily...) or by id.
+    Forget(forget::ForgetArgs),
+    /// Free the space of data that no snapshot references.
+    Prune(prune::PruneCmd),
+    /// Add or remove snapshot tags, and protect snapshots from forget.
+    Tag(forget::TagArgs),
     /// Verify the repository: its structure, and with --read-data every byte.
     Check(check::CheckArgs),
     /// Repair a damaged repository: packs from parity, the index, snapshots.
@@ -116,11 +137,23 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff(a) => snapshots::diff(g, &a),
         Command::Restore(a) => restore::run(g, &a),
         Command::Check(a) => check::run(g, &a),
+        Command::Forget(a) => forget::run(g, &a),
+        Command::Prune(a) => prune::run_cmd(g, &a),
+        Command::Tag(a) => forget::run_tag(g, &a),
         Command::Repair(c) => repair::run(g, c),
         Command::Config(c) => repair::config(g, c),
         Command::Key(k) => keys::run(g, k),
         Command::Unlock { remove_all } => keys::unlock(g, remove_all),
     }
+}
+
+/// End the process after stdout failed (see `outln!`).
+pub fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(i32::from(code::BROKEN_PIPE));
+    }
+    eprintln!("error: writing to standard output: {e}");
+    std::process::exit(i32::from(code::FATAL));
 }
 
 fn core_error(e: &anyhow::Error) -> Option<&Error> {

@@ -42,6 +42,10 @@ pub struct GlobalArgs {
     /// Print only errors and warnings.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Wait up to this long for another process's conflicting lock (e.g. `5m`), instead of
+    /// failing at once with exit code 11.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = super::output::parse_duration)]
+    pub retry_lock: Option<jiff::SignedDuration>,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -130,7 +134,11 @@ impl GlobalArgs {
     pub fn open(&self) -> Result<Repository> {
         let backend = self.backend(false)?;
         let pw = self.password("enter password for repository: ")?;
-        Ok(Repository::open(backend, &pw)?)
+        let mut repo = Repository::open(backend, &pw)?;
+        if let Some(d) = self.retry_lock {
+            repo.set_lock_wait(d.unsigned_abs());
+        }
+        Ok(repo)
     }
 
     /// The local repository directory, as given and with symlinks resolved, to keep it out
@@ -193,17 +201,17 @@ pub fn init(g: &GlobalArgs, a: &InitArgs) -> Result<u8> {
     let backend = g.backend(true)?;
     let repo = Repository::init(backend, &pw, &opts)?;
     if g.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"message_type": "initialized", "id": repo.config().id, "repository": path})
         );
     } else if !g.quiet {
-        println!(
+        outln!(
             "created ibars repository {} at {}",
             &repo.config().id[..8],
             path.display()
         );
-        println!("Keep the password safe: without it the data cannot be restored.");
+        outln!("Keep the password safe: without it the data cannot be restored.");
     }
     Ok(super::code::OK)
 }

@@ -5,6 +5,22 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     ibars_core::units::parse_size(s).ok_or_else(|| format!("not a size: '{s}'"))
 }
 
+/// Parse a duration such as `30d`, `2h30m`, `1y 6mo` or `90s` (jiff's friendly format;
+/// months and years count from now).
+pub fn parse_duration(s: &str) -> Result<jiff::SignedDuration, String> {
+    let span: jiff::Span = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("not a duration: '{s}' ({e})"))?;
+    let d = span
+        .to_duration(&jiff::Zoned::now())
+        .map_err(|e| format!("duration '{s}': {e}"))?;
+    if d.is_negative() {
+        return Err(format!("negative duration: '{s}'"));
+    }
+    Ok(d)
+}
+
 /// `1.5 GiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -52,5 +68,9 @@ mod tests {
         assert!(parse_size("12 parsecs").is_err());
         assert_eq!(bytes(1536), "1.50 KiB");
         assert_eq!(duration(61_000), "1:01");
+        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("2h30m").unwrap().as_secs(), 9000);
+        assert_eq!(parse_duration("30d").unwrap().as_secs(), 30 * 86_400);
+        assert!(parse_duration("soon").is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! Progress on the terminal (indicatif) or as JSON lines (`--json`).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,7 +76,8 @@ impl CliProgress {
             "total_files": self.c.total_files.load(Ordering::Relaxed),
             "total_bytes": tb,
         });
-        println!("{line}");
+        // Progress is best effort: a closed stdout must not stop the work.
+        let _ = writeln!(std::io::stdout(), "{line}");
     }
 
     /// Clear the bar before the summary is printed.

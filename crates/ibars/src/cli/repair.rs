@@ -65,7 +65,7 @@ pub enum ConfigCommand {
 
 fn print(g: &GlobalArgs, kind: &str, report: &impl serde::Serialize) {
     if g.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"message_type": "summary", "action": kind, "report": report})
         );
@@ -83,7 +83,7 @@ pub fn run(g: &GlobalArgs, cmd: RepairCommand) -> Result<u8> {
             let r = r?;
             print(g, "repair_packs", &r);
             if !g.json {
-                println!(
+                outln!(
                     "checked {} packs: {} rebuilt from parity, {} parity files rewritten, {} unrecoverable",
                     r.packs_checked,
                     r.rebuilt.len(),
@@ -91,10 +91,10 @@ pub fn run(g: &GlobalArgs, cmd: RepairCommand) -> Result<u8> {
                     r.unrecoverable.len()
                 );
                 for p in &r.rebuilt {
-                    println!("  rebuilt pack {p}");
+                    outln!("  rebuilt pack {p}");
                 }
                 for s in &r.unrecoverable {
-                    println!(
+                    outln!(
                         "  pack {}: {} ({} blobs saved, {} lost)",
                         s.pack,
                         s.reason,
@@ -103,9 +103,9 @@ pub fn run(g: &GlobalArgs, cmd: RepairCommand) -> Result<u8> {
                     );
                 }
                 if !r.unrecoverable.is_empty() && !salvage {
-                    println!("run `ibars repair packs --salvage` to keep what is intact, then `ibars repair snapshots`");
+                    outln!("run `ibars repair packs --salvage` to keep what is intact, then `ibars repair snapshots`");
                 } else if !r.unrecoverable.is_empty() {
-                    println!("run `ibars repair snapshots` to cut the lost files out of snapshots");
+                    outln!("run `ibars repair snapshots` to cut the lost files out of snapshots");
                 }
             }
             Ok(if r.unrecoverable.is_empty() {
@@ -121,15 +121,18 @@ pub fn run(g: &GlobalArgs, cmd: RepairCommand) -> Result<u8> {
             let r = r?;
             print(g, "repair_index", &r);
             if !g.json {
-                println!(
+                outln!(
                     "indexed {} packs ({} headers read) into {} index files; {} old files removed",
-                    r.packs_indexed, r.headers_read, r.files_written, r.files_removed
+                    r.packs_indexed,
+                    r.headers_read,
+                    r.files_written,
+                    r.files_removed
                 );
                 for p in &r.dropped {
-                    println!("  pack {p} is gone from storage; its entries were dropped");
+                    outln!("  pack {p} is gone from storage; its entries were dropped");
                 }
                 for (p, e) in &r.unreadable {
-                    println!("  pack {p} left out: {e}");
+                    outln!("  pack {p} left out: {e}");
                 }
             }
             Ok(if r.unreadable.is_empty() {
@@ -153,7 +156,7 @@ pub fn run(g: &GlobalArgs, cmd: RepairCommand) -> Result<u8> {
             if !g.json {
                 for s in &r.repaired {
                     match &s.repaired {
-                        Some(new) => println!(
+                        Some(new) => outln!(
                             "snapshot {} -> {}: {} path(s) cut{}",
                             s.original.short(),
                             new.short(),
@@ -164,23 +167,23 @@ pub fn run(g: &GlobalArgs, cmd: RepairCommand) -> Result<u8> {
                                 ""
                             }
                         ),
-                        None => println!(
+                        None => outln!(
                             "snapshot {}: would cut {} path(s)",
                             s.original.short(),
                             s.removed.len()
                         ),
                     }
                     for p in &s.removed {
-                        println!("    {p}");
+                        outln!("    {p}");
                     }
                 }
                 for id in &r.lost_acknowledged {
-                    println!(
+                    outln!(
                         "snapshot {} is gone; its loss is acknowledged and no longer reported",
                         id.short()
                     );
                 }
-                println!(
+                outln!(
                     "{} of {} snapshots needed repair",
                     r.repaired.len(),
                     r.checked
@@ -211,12 +214,12 @@ pub fn config(g: &GlobalArgs, cmd: ConfigCommand) -> Result<u8> {
                 0
             };
             if g.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({"message_type": "summary", "parity_percent": p, "parity_files_written": added})
                 );
             } else if !g.quiet {
-                println!("parity set to {p}%; parity written for {added} existing pack(s)");
+                outln!("parity set to {p}%; parity written for {added} existing pack(s)");
             }
             Ok(code::OK)
         }

@@ -58,13 +58,13 @@ pub fn run(g: &GlobalArgs, a: &RestoreArgs) -> Result<u8> {
     progress.finish();
     let r = report?;
     if g.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"message_type": "summary", "snapshot_id": id, "target": a.target, "report": r,
                 "duration_ms": t0.elapsed().as_millis() as u64})
         );
     } else if !g.quiet {
-        println!(
+        outln!(
             "restored snapshot {} to {}: {} files written, {} already matched (skipped), {} dirs, {} links, {} special",
             id.short(),
             a.target.display(),
@@ -74,13 +74,13 @@ pub fn run(g: &GlobalArgs, a: &RestoreArgs) -> Result<u8> {
             r.links,
             r.specials
         );
-        println!(
+        outln!(
             "{} written in {}",
             bytes(r.bytes_written),
             duration(t0.elapsed().as_millis() as u64)
         );
         if a.verify {
-            println!(
+            outln!(
                 "verified {} files: {} mismatches",
                 r.verified,
                 r.verify_failures.len()

@@ -97,16 +97,21 @@ pub fn list(g: &GlobalArgs, a: &SnapshotsArgs) -> Result<u8> {
                 o
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(code::OK);
     }
-    println!(
+    outln!(
         "{:<8}  {:<19}  {:<16}  {:<12}  {:<12}  {:>10}  Paths",
-        "ID", "Time", "Host", "Tags", "Type", "Size"
+        "ID",
+        "Time",
+        "Host",
+        "Tags",
+        "Type",
+        "Size"
     );
-    println!("{}", "-".repeat(100));
+    outln!("{}", "-".repeat(100));
     for (id, s) in &snaps {
-        println!(
+        outln!(
             "{:<8}  {:<19}  {:<16}  {:<12}  {:<12}  {:>10}  {}",
             id.short(),
             local_time(s.time),
@@ -117,8 +122,8 @@ pub fn list(g: &GlobalArgs, a: &SnapshotsArgs) -> Result<u8> {
             paths_str(&s.paths)
         );
     }
-    println!("{}", "-".repeat(100));
-    println!("{} snapshot(s)", snaps.len());
+    outln!("{}", "-".repeat(100));
+    outln!("{} snapshot(s)", snaps.len());
     Ok(code::OK)
 }
 
@@ -222,14 +227,14 @@ pub fn diff(g: &GlobalArgs, a: &DiffArgs) -> Result<u8> {
     let mut entries = Vec::new();
     let stats = walk::diff(&repo, &index, &cache, &sa.tree, &sb.tree, &mut entries)?;
     if g.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"from": ida, "to": idb, "changes": entries, "stats": stats})
         );
         return Ok(code::OK);
     }
     if !g.quiet {
-        println!("comparing snapshot {} to {}:\n", ida.short(), idb.short());
+        outln!("comparing snapshot {} to {}:\n", ida.short(), idb.short());
     }
     for e in &entries {
         let slash = if e.kind == NodeType::Dir { "/" } else { "" };
@@ -241,7 +246,7 @@ pub fn diff(g: &GlobalArgs, a: &DiffArgs) -> Result<u8> {
             }
             _ => String::new(),
         };
-        println!(
+        outln!(
             "{}    {}{}{}",
             e.change.code(),
             e.path.display(),
@@ -254,7 +259,7 @@ pub fn diff(g: &GlobalArgs, a: &DiffArgs) -> Result<u8> {
         );
     }
     if !g.quiet {
-        println!(
+        outln!(
             "\nAdded:    {} files, {}\nRemoved:  {} files, {}\nModified: {} files\nMetadata: {} entries",
             stats.added_files,
             bytes(stats.added_bytes),

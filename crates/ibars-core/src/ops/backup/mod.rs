@@ -143,7 +143,7 @@ pub fn backup(
     let filter = PathFilter::new(&excludes)?;
     let host = opts.host.clone().unwrap_or_else(hostname);
 
-    let _lock = repo.lock(LockMode::Shared)?;
+    let lock = repo.lock(LockMode::Shared)?;
     let index = repo.load_index()?;
     let snapshots = repo.snapshots()?;
     let same_source = SnapshotFilter {
@@ -293,6 +293,8 @@ pub fn backup(
         return Err(e);
     }
     let (root, stats, walk_errors) = outcome?;
+    // Blobs found in the index at the start are only safe to reference while the lock held.
+    lock.check()?;
 
     let mut errors = walk_errors;
     errors.extend(stats.errors.iter().cloned());
@@ -336,6 +338,7 @@ pub fn backup(
         excludes,
         summary,
         original: None,
+        protected: None,
     };
     let id = repo.save_snapshot(&snapshot)?;
     Ok(BackupReport {

@@ -89,7 +89,7 @@ pub fn repair_index(
     let mut packs: Vec<(PackId, Vec<PackEntry>)> = known.into_iter().collect();
     packs.sort_by_key(|(p, _)| *p);
     report.packs_indexed = packs.len();
-    report.files_written = super::replace_index(repo, &packs, &names)?;
+    report.files_written = repo.replace_index(&packs, &names)?;
     report.files_removed = names.len();
     Ok(report)
 }

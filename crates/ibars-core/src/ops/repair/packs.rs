@@ -171,7 +171,7 @@ pub fn repair_packs(
         .flat_map(|(_, f)| f.iter().filter(|(p, _)| !gone.contains(p)).cloned())
         .collect();
     keep.extend(new_packs);
-    super::replace_index(repo, &keep, &touched)?;
+    repo.replace_index(&keep, &touched)?;
     for p in &gone {
         backend.remove(FileKind::Pack, &p.to_hex())?;
         backend.remove(FileKind::Parity, &p.to_hex())?;

@@ -1,0 +1,99 @@
+//! A simple, single-threaded way to add blobs to a repository: fills one pack per blob kind,
+//! writes each (with its parity) when it reaches the target size, and remembers what it wrote
+//! so that the caller can index it. Used by prune, copy, rewrite and the repairs; backup has
+//! its own parallel pipeline.
+
+use super::Repository;
+use crate::compress::{Codec, Compression, Compressor};
+use crate::error::Result;
+use crate::id::{BlobId, PackId};
+use crate::pack::{BlobKind, PackEntry, PackWriter};
+
+pub struct PackSink<'a> {
+    repo: &'a Repository,
+    writers: [Option<PackWriter>; 2],
+    compressor: Compressor,
+    written: Vec<(PackId, Vec<PackEntry>)>,
+    bytes_written: u64,
+}
+
+impl<'a> PackSink<'a> {
+    pub fn new(repo: &'a Repository) -> Self {
+        Self {
+            repo,
+            writers: [None, None],
+            compressor: Compressor::new(Compression::Auto),
+            written: Vec::new(),
+            bytes_written: 0,
+        }
+    }
+
+    fn writer(&mut self, kind: BlobKind) -> &mut PackWriter {
+        let cap = (self.repo.config().pack_size as usize).min(64 << 20);
+        self.writers[kind as usize].get_or_insert_with(|| PackWriter::new(kind, cap))
+    }
+
+    /// Add a blob already encrypted under this repository's key (as read from one of its packs).
+    pub fn add_stored(&mut self, e: &PackEntry, stored: &[u8]) -> Result<()> {
+        self.writer(e.kind).add_stored(e, stored);
+        self.ship_if_full(e.kind)
+    }
+
+    /// Add a plaintext blob: compressed when that pays, encrypted, id computed. The caller
+    /// decides whether the repository already has it.
+    pub fn add_plain(&mut self, kind: BlobKind, plain: &[u8]) -> Result<BlobId> {
+        let id = self.repo.key().blob_id(plain);
+        let key = self.repo.key().clone();
+        let (codec, body) = match self.compressor.compress(plain) {
+            Some(z) => (Codec::Zstd, z.to_vec()),
+            None => (Codec::Raw, plain.to_vec()),
+        };
+        self.writer(kind)
+            .add_plain(&key, id, codec, plain.len() as u32, &body);
+        self.ship_if_full(kind)?;
+        Ok(id)
+    }
+
+    fn ship_if_full(&mut self, kind: BlobKind) -> Result<()> {
+        let full = self.writers[kind as usize]
+            .as_ref()
+            .is_some_and(|w| w.len() >= self.repo.config().pack_size as usize);
+        if full {
+            self.ship(kind)?;
+        }
+        Ok(())
+    }
+
+    fn ship(&mut self, kind: BlobKind) -> Result<()> {
+        if let Some(w) = self.writers[kind as usize].take() {
+            if !w.is_empty() {
+                let p = w.finish(self.repo.key());
+                self.bytes_written += p.bytes.len() as u64;
+                self.repo.write_pack(&p.id, p.bytes.into())?;
+                self.written.push((p.id, p.entries));
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the packs not yet full.
+    pub fn flush(&mut self) -> Result<()> {
+        self.ship(BlobKind::Data)?;
+        self.ship(BlobKind::Tree)
+    }
+
+    /// Packs written so far, and their entries.
+    pub fn written(&self) -> &[(PackId, Vec<PackEntry>)] {
+        &self.written
+    }
+
+    /// Take the packs written so far (to index them).
+    pub fn take_written(&mut self) -> Vec<(PackId, Vec<PackEntry>)> {
+        std::mem::take(&mut self.written)
+    }
+
+    /// Bytes of packs written, headers included.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written
+    }
+}

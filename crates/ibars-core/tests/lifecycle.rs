@@ -1,0 +1,397 @@
+//! Lifecycle: forget, prune (also interrupted at every step), tag and protection, and locks
+//! that make a waiting prune safe beside backups.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+use ibars_core::backend::{Backend, FileKind, ListEntry};
+use ibars_core::error::{Error, Result};
+use ibars_core::id::SnapshotId;
+use ibars_core::ops::backup::{backup, BackupOptions};
+use ibars_core::ops::check::{check, CheckOptions, CheckReport};
+use ibars_core::ops::forget::policy::Policy;
+use ibars_core::ops::forget::{forget, ForgetOptions};
+use ibars_core::ops::prune::{prune, PruneOptions};
+use ibars_core::ops::restore::{restore, RestoreOptions};
+use ibars_core::ops::tag::{tag, TagChanges};
+use ibars_core::progress::NoProgress;
+use ibars_core::repo::{LockMode, Repository};
+use rand::{Rng, SeedableRng};
+
+/// File contents of one generation, by path relative to the source root.
+type Contents = BTreeMap<String, Vec<u8>>;
+
+/// Rewrite the source for generation `g`: some files stay, some change, some go, some come.
+fn make_generation(root: &Path, g: u64) -> Contents {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(g);
+    let _ = std::fs::remove_dir_all(root);
+    let mut out = Contents::new();
+    for f in 0..8u64 {
+        // Files 0-3 never change; the others change every generation.
+        let seed = if f < 4 { f } else { 1000 * g + f };
+        let mut frng = rand::rngs::StdRng::seed_from_u64(seed);
+        let len = frng.gen_range(10_000..300_000);
+        let data: Vec<u8> = (0..len).map(|_| frng.gen()).collect();
+        let rel = format!("d{}/f{f}.bin", f % 2);
+        out.insert(rel, data);
+    }
+    out.insert(
+        format!("gen{g}.txt"),
+        format!("generation {g} {}", rng.gen::<u64>()).into_bytes(),
+    );
+    for (rel, data) in &out {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+    out
+}
+
+fn backup_dir(repo: &Repository, dir: &Path) -> SnapshotId {
+    backup(
+        repo,
+        BackupOptions {
+            paths: vec![dir.to_path_buf()],
+            ..Default::default()
+        },
+        &NoProgress,
+    )
+    .unwrap()
+    .id
+}
+
+fn full_check(repo: &Repository) -> CheckReport {
+    let opts = CheckOptions {
+        read_data: true,
+        ..Default::default()
+    };
+    check(repo, &opts, &NoProgress).unwrap()
+}
+
+/// Restore snapshot `id` and compare it with `want`, file by file.
+fn assert_restores(repo: &Repository, id: &SnapshotId, src: &Path, want: &Contents) {
+    let snap = repo.load_snapshot(id).unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let ro = RestoreOptions {
+        target: target.path().to_path_buf(),
+        ..Default::default()
+    };
+    let r = restore(repo, &snap, &ro, &NoProgress).unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let root = target.path().join(src.strip_prefix("/").unwrap());
+    for (rel, data) in want {
+        assert_eq!(
+            &std::fs::read(root.join(rel)).unwrap(),
+            data,
+            "{rel} of {id}"
+        );
+    }
+}
+
+/// A repository with `n` generations; returns the snapshots with what each should restore.
+fn history(repo: &Repository, src: &Path, n: u64) -> Vec<(SnapshotId, Contents)> {
+    (0..n)
+        .map(|g| {
+            let c = make_generation(src, g);
+            (backup_dir(repo, src), c)
+        })
+        .collect()
+}
+
+fn stored_bytes(repo: &Repository) -> u64 {
+    repo.stored_packs().unwrap().values().sum()
+}
+
+#[test]
+fn forget_and_prune_free_space_and_keep_every_kept_snapshot_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let mut repo = common::test_repo(16 << 10);
+    repo.update_config(|c| c.parity_percent = 10).unwrap();
+    let gens = history(&repo, &src, 6);
+    full_check(&repo);
+    let before = stored_bytes(&repo);
+
+    let opts = ForgetOptions {
+        policy: Policy {
+            last: Some(2),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let f = forget(&repo, &opts).unwrap();
+    assert_eq!(f.removed, gens[..4].iter().map(|g| g.0).collect::<Vec<_>>());
+    let r = prune(
+        &repo,
+        &PruneOptions {
+            max_unused_percent: 0.0,
+            ..Default::default()
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(
+        r.plan.packs_delete + r.plan.packs_repack > 0,
+        "{:?}",
+        r.plan
+    );
+    assert_eq!(r.plan.bytes_unused_after, 0, "{:?}", r.plan);
+    let after = stored_bytes(&repo);
+    assert!(after < before * 2 / 3, "{after} of {before}");
+    let c = full_check(&repo);
+    assert!(
+        c.ok() && c.warnings.is_empty(),
+        "{:?} {:?}",
+        c.errors,
+        c.warnings
+    );
+    for (id, want) in &gens[4..] {
+        assert_restores(&repo, id, &src, want);
+    }
+    // Every pack has parity, and no parity file is left without its pack.
+    let packs = repo.stored_packs().unwrap();
+    let parity = repo.parity_packs().unwrap();
+    assert_eq!(
+        packs
+            .keys()
+            .copied()
+            .collect::<std::collections::HashSet<_>>(),
+        parity
+    );
+
+    // A second prune finds nothing to do.
+    let again = prune(&repo, &PruneOptions::default(), &NoProgress).unwrap();
+    assert_eq!(again.plan.packs_delete + again.plan.packs_repack, 0);
+}
+
+#[test]
+fn protected_snapshots_survive_forget_and_tags_change_by_rewrite() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let repo = common::test_repo(64 << 10);
+    let gens = history(&repo, &src, 4);
+    let changes = TagChanges {
+        add: vec!["keep-me".into()],
+        protect: Some("audit".into()),
+        ..Default::default()
+    };
+    let t = tag(&repo, &[gens[0].0], &changes).unwrap();
+    let protected = t[0].new.unwrap();
+    let snap = repo.load_snapshot(&protected).unwrap();
+    assert_eq!(snap.original, Some(gens[0].0));
+    assert_eq!(snap.protected.as_ref().unwrap().reason, "audit");
+    assert!(
+        repo.load_snapshot(&gens[0].0).is_err(),
+        "the old one is gone"
+    );
+
+    let opts = ForgetOptions {
+        policy: Policy {
+            last: Some(1),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let f = forget(&repo, &opts).unwrap();
+    assert_eq!(f.removed, vec![gens[1].0, gens[2].0]);
+    // Forgetting it by id is refused.
+    let by_id = ForgetOptions {
+        ids: vec![protected],
+        ..Default::default()
+    };
+    assert!(forget(&repo, &by_id).is_err());
+    prune(&repo, &PruneOptions::default(), &NoProgress).unwrap();
+    assert_restores(&repo, &protected, &src, &gens[0].1);
+    // The check knows these removals were on purpose.
+    let c = full_check(&repo);
+    assert!(
+        c.ok() && c.warnings.is_empty(),
+        "{:?} {:?}",
+        c.errors,
+        c.warnings
+    );
+}
+
+/// A backend that dies after `left` more writes or removals: every later call fails, as if the
+/// process had been killed at that point.
+struct CrashAfter {
+    inner: Arc<dyn Backend>,
+    left: AtomicI64,
+    dead: AtomicBool,
+}
+
+impl CrashAfter {
+    fn gate(&self, mutation: bool) -> Result<()> {
+        if mutation && self.left.fetch_sub(1, Ordering::SeqCst) <= 0 {
+            self.dead.store(true, Ordering::SeqCst);
+        }
+        if self.dead.load(Ordering::SeqCst) {
+            return Err(Error::Backend {
+                op: "any",
+                path: "crashed".into(),
+                message: "process killed".into(),
+                not_found: false,
+                transient: false,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Backend for CrashAfter {
+    fn location(&self) -> String {
+        "crash-after".into()
+    }
+    fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {
+        self.gate(false)?;
+        self.inner.list(kind)
+    }
+    fn read(&self, kind: FileKind, name: &str) -> Result<bytes::Bytes> {
+        self.gate(false)?;
+        self.inner.read(kind, name)
+    }
+    fn read_range(&self, k: FileKind, n: &str, off: u64, len: u64) -> Result<bytes::Bytes> {
+        self.gate(false)?;
+        self.inner.read_range(k, n, off, len)
+    }
+    fn write(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
+        self.gate(true)?;
+        self.inner.write(kind, name, data)
+    }
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+        self.gate(true)?;
+        self.inner.remove(kind, name)
+    }
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+        self.gate(false)?;
+        self.inner.size(kind, name)
+    }
+}
+
+/// Copy every object of `from` into a fresh in-memory backend.
+fn clone_store(from: &dyn Backend) -> Arc<dyn Backend> {
+    let to = ibars_core::backend::OpendalBackend::memory().unwrap();
+    to.write(
+        FileKind::Config,
+        "config",
+        from.read(FileKind::Config, "config").unwrap(),
+    )
+    .unwrap();
+    for k in [
+        FileKind::Key,
+        FileKind::Snapshot,
+        FileKind::Index,
+        FileKind::Pack,
+        FileKind::Parity,
+        FileKind::Scrub,
+        FileKind::History,
+    ] {
+        for e in from.list(k).unwrap() {
+            to.write(k, &e.name, from.read(k, &e.name).unwrap())
+                .unwrap();
+        }
+    }
+    Arc::new(to)
+}
+
+#[test]
+fn prune_interrupted_at_every_step_loses_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let mut base = common::test_repo(16 << 10);
+    base.update_config(|c| c.parity_percent = 10).unwrap();
+    let gens = history(&base, &src, 5);
+    let opts = ForgetOptions {
+        policy: Policy {
+            last: Some(2),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    forget(&base, &opts).unwrap();
+    let popts = PruneOptions {
+        max_unused_percent: 0.0,
+        ..Default::default()
+    };
+    let mut crashes = 0;
+    for budget in 0.. {
+        let store = clone_store(base.backend().as_ref());
+        let crashing = Arc::new(CrashAfter {
+            inner: Arc::clone(&store),
+            left: AtomicI64::new(budget),
+            dead: AtomicBool::new(false),
+        });
+        let repo = Repository::open(crashing.clone(), b"pw").unwrap();
+        let finished = prune(&repo, &popts, &NoProgress).is_ok();
+        drop(repo);
+        // After the "crash": the dead process's lock is removed, as `unlock` would once it is
+        // gone; then everything kept must still restore, and a full prune must finish clean.
+        let healthy = Repository::open(store, b"pw").unwrap();
+        healthy.remove_locks(true).unwrap();
+        let c = check(&healthy, &CheckOptions::default(), &NoProgress).unwrap();
+        assert!(c.ok(), "crash after {budget} mutations: {:?}", c.errors);
+        for (id, want) in &gens[3..] {
+            assert_restores(&healthy, id, &src, want);
+        }
+        if finished {
+            break;
+        }
+        crashes += 1;
+        prune(&healthy, &popts, &NoProgress).unwrap();
+        let c = full_check(&healthy);
+        assert!(
+            c.ok() && c.warnings.is_empty(),
+            "after crash at {budget}: {:?} {:?}",
+            c.errors,
+            c.warnings
+        );
+    }
+    assert!(crashes > 5, "only {crashes} crash points");
+}
+
+#[test]
+fn a_waiting_exclusive_lock_goes_ahead_of_new_shared_ones() {
+    let mut repo = common::test_repo(64 << 10);
+    let shared = repo.lock(LockMode::Shared).unwrap();
+    // Without waiting, an exclusive lock fails at once.
+    assert!(matches!(
+        repo.lock(LockMode::Exclusive),
+        Err(Error::Locked(_))
+    ));
+    repo.set_lock_wait(std::time::Duration::from_secs(30));
+    let repo = Arc::new(repo);
+    let r2 = Arc::clone(&repo);
+    let waiter = std::thread::spawn(move || r2.lock(LockMode::Exclusive).map(|_| ()));
+    // Once the waiter has announced itself, new shared locks are refused.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting = repo
+            .locks()
+            .unwrap()
+            .iter()
+            .any(|(_, l)| l.as_ref().is_some_and(|l| l.waiting));
+        if waiting {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no waiting lock appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let no_wait = Repository::open(repo.backend().clone(), b"pw").unwrap();
+    assert!(matches!(
+        no_wait.lock(LockMode::Shared),
+        Err(Error::Locked(_))
+    ));
+    assert!(!waiter.is_finished());
+    drop(shared);
+    waiter.join().unwrap().unwrap();
+    // The exclusive lock was released: the repository is free again.
+    assert!(repo.locks().unwrap().is_empty());
+    no_wait.lock(LockMode::Shared).unwrap();
+}
