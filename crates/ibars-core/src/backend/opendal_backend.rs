@@ -100,7 +100,13 @@ impl Backend for OpendalBackend {
             }
             let mut size = e.metadata().content_length();
             if size == 0 {
-                size = self.size(kind, &name)?;
+                // Listing does not always carry sizes; an object removed since (a lock being
+                // refreshed, a pack being pruned) is simply no longer listed.
+                size = match self.size(kind, &name) {
+                    Ok(s) => s,
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e),
+                };
             }
             out.push(ListEntry { name, size });
         }

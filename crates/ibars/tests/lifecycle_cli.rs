@@ -1,0 +1,135 @@
+//! forget, prune, tag and unlock through the binary: dry runs change nothing, refusals name
+//! their reason, and what is kept restores.
+
+mod common;
+
+use common::{random_bytes, restored, same_tree, write, Env};
+use predicates::prelude::*;
+
+fn objects(e: &Env, dir: &str) -> usize {
+    walk_count(&e.repo.join(dir))
+}
+
+fn walk_count(p: &std::path::Path) -> usize {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.map(|x| x.unwrap().path())
+                .map(|p| if p.is_dir() { walk_count(&p) } else { 1 })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn forget_prune_and_tag_from_the_command_line() {
+    let e = Env::new();
+    let src = e.path("src");
+    for g in 0..4u8 {
+        write(&src.join("changing.bin"), random_bytes(400_000, g));
+        write(&src.join("same.txt"), "same");
+        e.cmd().arg("backup").arg(&src).assert().success();
+    }
+    let ids = e.snapshot_ids();
+    assert_eq!(ids.len(), 4);
+
+    // No policy: refused, nothing removed.
+    e.cmd()
+        .arg("forget")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no policy"));
+
+    // Protect the oldest, then a dry run shows the plan with reasons and removes nothing.
+    e.cmd()
+        .args(["tag", &ids[0][..8], "--protect", "--add", "gold"])
+        .assert()
+        .success();
+    let ids = e.snapshot_ids();
+    let plan = e.json(&["forget", "--keep-last", "1", "--dry-run"]);
+    let decisions = plan["groups"][0]["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 4);
+    assert_eq!(plan["removed"].as_array().unwrap().len(), 2);
+    assert!(decisions.iter().any(|d| d["reasons"]
+        .as_array()
+        .unwrap()
+        .contains(&"protected".into())));
+    assert_eq!(e.snapshot_ids(), ids);
+
+    let packs_before = objects(&e, "data");
+    let dry = e.json(&["prune", "--dry-run"]);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(objects(&e, "data"), packs_before);
+
+    e.cmd()
+        .args([
+            "forget",
+            "--keep-last",
+            "1",
+            "--prune",
+            "--max-unused",
+            "0%",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("removed 2 snapshot(s)"));
+    assert!(objects(&e, "data") < packs_before);
+    let kept = e.snapshot_ids();
+    assert_eq!(kept.len(), 2);
+
+    // The newest restores identical; the protected one still restores.
+    let target = e.restore_latest("r");
+    assert!(same_tree(&src, &restored(&target, &src)));
+    let protected = e.json(&["snapshots", "--tag", "gold"]);
+    let pid = protected[0]["id"].as_str().unwrap();
+    assert!(protected[0]["protected"]["reason"] == "user");
+    e.cmd()
+        .args(["restore", pid, "--target"])
+        .arg(e.path("r2"))
+        .assert()
+        .success();
+    // Forgetting a protected snapshot by id is refused.
+    e.cmd()
+        .args(["forget", pid])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("protected"));
+    e.cmd().args(["check", "--read-data"]).assert().success();
+}
+
+#[test]
+fn a_busy_repository_makes_prune_wait_or_fail_with_exit_11() {
+    let e = Env::new();
+    let src = e.path("src");
+    write(&src.join("a"), "a");
+    e.cmd().arg("backup").arg(&src).assert().success();
+    // A lock held by a live process on this host (this test), not stale.
+    let lock_dir = e.repo.join("locks");
+    let repo = ibars_core::repo::Repository::open(
+        std::sync::Arc::new(ibars_core::backend::OpendalBackend::local(&e.repo, false).unwrap()),
+        b"pw",
+    )
+    .unwrap();
+    let guard = repo.lock(ibars_core::repo::LockMode::Shared).unwrap();
+    e.cmd()
+        .arg("prune")
+        .assert()
+        .code(11)
+        .stderr(predicate::str::contains("shared lock held by pid"));
+    // `unlock` removes only stale locks: this one stays.
+    e.cmd().arg("unlock").assert().success();
+    assert_eq!(walk_count(&lock_dir), 1);
+    // With --retry-lock, prune waits for the lock to go, then runs.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ibars"))
+        .arg("-r")
+        .arg(&e.repo)
+        .args(["--retry-lock", "1m", "prune"])
+        .env("IBARS_PASSWORD", "pw")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(child.try_wait().unwrap().is_none(), "prune did not wait");
+    drop(guard);
+    assert!(child.wait().unwrap().success());
+    assert_eq!(walk_count(&lock_dir), 0);
+}
