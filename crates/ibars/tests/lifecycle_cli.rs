@@ -133,3 +133,41 @@ fn a_busy_repository_makes_prune_wait_or_fail_with_exit_11() {
     assert!(child.wait().unwrap().success());
     assert_eq!(walk_count(&lock_dir), 0);
 }
+
+#[test]
+fn rewrite_removes_paths_from_history() {
+    let e = Env::new();
+    let src = e.path("src");
+    write(&src.join("keep.txt"), "keep");
+    write(&src.join("private/secret.txt"), "secret");
+    e.cmd().arg("backup").arg(&src).assert().success();
+    write(&src.join("keep.txt"), "keep 2");
+    e.cmd().arg("backup").arg(&src).assert().success();
+    let before = e.snapshot_ids();
+    let pattern = format!("{}/private", src.display());
+
+    e.cmd()
+        .args(["rewrite", "--dry-run", "--exclude", &pattern])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2 of 2 snapshot(s) would change"));
+    assert_eq!(e.snapshot_ids(), before);
+
+    e.cmd()
+        .args(["rewrite", "--exclude", &pattern])
+        .assert()
+        .success();
+    let after = e.snapshot_ids();
+    assert_eq!(after.len(), 2);
+    assert!(after.iter().all(|id| !before.contains(id)));
+    for id in &after {
+        e.cmd()
+            .args(["ls", id])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("keep.txt"))
+            .stdout(predicate::str::contains("secret").not());
+    }
+    e.cmd().args(["prune", "--max-unused", "0%"]).assert().success();
+    e.cmd().args(["check", "--read-data"]).assert().success();
+}

@@ -7,5 +7,6 @@ pub mod forget;
 pub mod prune;
 pub mod repair;
 pub mod restore;
+pub mod rewrite;
 pub mod tag;
 pub mod walk;

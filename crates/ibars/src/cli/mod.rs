@@ -21,6 +21,7 @@ mod progress;
 mod prune;
 mod repair;
 mod restore;
+mod rewrite;
 mod snapshots;
 
 use std::path::PathBuf;
@@ -105,6 +106,8 @@ pub enum Command {
     Forget(forget::ForgetArgs),
     /// Free the space of data that no snapshot references.
     Prune(prune::PruneCmd),
+    /// Remove paths from existing snapshots (e.g. for an erasure request).
+    Rewrite(rewrite::RewriteArgs),
     /// Add or remove snapshot tags, and protect snapshots from forget.
     Tag(forget::TagArgs),
     /// Verify the repository: its structure, and with --read-data every byte.
@@ -140,6 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Forget(a) => forget::run(g, &a),
         Command::Prune(a) => prune::run_cmd(g, &a),
         Command::Tag(a) => forget::run_tag(g, &a),
+        Command::Rewrite(a) => rewrite::run(g, &a),
         Command::Repair(c) => repair::run(g, c),
         Command::Config(c) => repair::config(g, c),
         Command::Key(k) => keys::run(g, k),

@@ -1,0 +1,104 @@
+//! `rewrite`: remove paths from existing snapshots.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use ibars_core::ops::rewrite::{rewrite, RewriteOptions};
+use ibars_core::snapshot::resolve;
+
+use super::output::bytes;
+use super::{code, GlobalArgs, SnapshotFilterArgs};
+
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Matching files and directories are cut from the snapshots; each changed snapshot is saved under a
+new id (its `original` field names the first of its line) and the old one is removed. The data
+stays in the repository until `ibars prune`, after which no byte of the removed files remains:
+use this to honour an erasure request in the backup history too.
+
+Examples:
+  ibars rewrite --exclude '/home/*/.cache' --dry-run
+  ibars rewrite --exclude '**/customer-4711*' && ibars prune --max-unused 0%")]
+pub struct RewriteArgs {
+    /// Snapshots: `latest`, ids or id prefixes. Default: every snapshot matching the filters.
+    pub snapshots: Vec<String>,
+    /// Remove paths matching this pattern, as for `backup --exclude` (repeatable).
+    #[arg(short, long, value_name = "PATTERN", required = true)]
+    pub exclude: Vec<String>,
+    /// Keep the original snapshots beside the rewritten ones.
+    #[arg(long)]
+    pub keep_original: bool,
+    /// Show what would be removed, and change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+pub fn run(g: &GlobalArgs, a: &RewriteArgs) -> Result<u8> {
+    let repo = g.open()?;
+    let all = repo.snapshots()?;
+    let filter = a.filter.to_filter()?;
+    let ids: Vec<_> = if a.snapshots.is_empty() {
+        all.iter()
+            .filter(|(_, s)| filter.matches(s))
+            .map(|(id, _)| *id)
+            .collect()
+    } else {
+        let mut v = Vec::new();
+        for spec in &a.snapshots {
+            v.push(resolve(&all, spec, &filter)?.0);
+        }
+        v
+    };
+    if ids.is_empty() {
+        bail!("no snapshot matches");
+    }
+    let opts = RewriteOptions {
+        excludes: a.exclude.clone(),
+        keep_original: a.keep_original,
+        dry_run: a.dry_run,
+    };
+    let out = rewrite(&repo, &ids, &opts)?;
+    if g.json {
+        outln!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(code::OK);
+    }
+    if g.quiet {
+        return Ok(code::OK);
+    }
+    let mut changed = 0;
+    for r in &out {
+        if r.removed.is_empty() {
+            continue;
+        }
+        changed += 1;
+        match r.new {
+            Some(n) => outln!(
+                "{} -> {}: removed {} path(s), {}",
+                r.original.short(),
+                n.short(),
+                r.removed.len(),
+                bytes(r.bytes_removed)
+            ),
+            None => outln!(
+                "{}: would remove {} path(s), {}",
+                r.original.short(),
+                r.removed.len(),
+                bytes(r.bytes_removed)
+            ),
+        }
+        for p in &r.removed {
+            outln!("  - {p}");
+        }
+    }
+    outln!(
+        "{changed} of {} snapshot(s) {}",
+        out.len(),
+        if a.dry_run {
+            "would change"
+        } else {
+            "rewritten; run `ibars prune` to free the data"
+        }
+    );
+    Ok(code::OK)
+}
