@@ -395,3 +395,55 @@ fn a_waiting_exclusive_lock_goes_ahead_of_new_shared_ones() {
     assert!(repo.locks().unwrap().is_empty());
     no_wait.lock(LockMode::Shared).unwrap();
 }
+
+#[test]
+fn copy_sends_only_what_the_destination_lacks_and_resumes() {
+    use ibars_core::ops::copy::copy;
+    let d = tempfile::tempdir().unwrap();
+    let src_dir = d.path().join("src");
+    let src = common::test_repo(16 << 10);
+    let gens = history(&src, &src_dir, 3);
+    let ids: Vec<SnapshotId> = gens.iter().map(|g| g.0).collect();
+
+    let dst = common::test_repo(16 << 10);
+    let first = copy(&src, &dst, &ids, &NoProgress).unwrap();
+    assert!(first.snapshots.iter().all(|c| c.copy.is_some()));
+    let c = full_check(&dst);
+    assert!(c.ok() && c.warnings.is_empty(), "{:?}", c.errors);
+    for (c, (_, want)) in first.snapshots.iter().zip(&gens) {
+        assert_restores(&dst, &c.copy.unwrap(), &src_dir, want);
+    }
+    // Again: nothing to send.
+    let again = copy(&src, &dst, &ids, &NoProgress).unwrap();
+    assert!(again.snapshots.iter().all(|c| c.already_there));
+    assert_eq!(again.blobs_sent, 0);
+    // A new generation: only its new data is sent.
+    let (id4, want4) = history(&src, &src_dir, 4).pop().unwrap();
+    let more = copy(&src, &dst, &[id4], &NoProgress).unwrap();
+    assert!(more.blobs_present > 0 && more.bytes_sent < first.bytes_sent / 2);
+    assert_restores(&dst, &more.snapshots[0].copy.unwrap(), &src_dir, &want4);
+
+    // Interrupted part way through, then resumed: what arrived is not sent again.
+    let store: Arc<dyn Backend> = Arc::new(ibars_core::backend::OpendalBackend::memory().unwrap());
+    let fresh = Repository::init(Arc::clone(&store), b"pw", &common::cheap_init()).unwrap();
+    drop(fresh);
+    let writes = first.snapshots.len() as i64 * 3;
+    let crashing = Arc::new(CrashAfter {
+        inner: Arc::clone(&store),
+        left: AtomicI64::new(writes),
+        dead: AtomicBool::new(false),
+    });
+    let dying = Repository::open(crashing, b"pw").unwrap();
+    assert!(copy(&src, &dying, &ids, &NoProgress).is_err());
+    let healthy = Repository::open(store, b"pw").unwrap();
+    healthy.remove_locks(true).unwrap();
+    let resumed = copy(&src, &healthy, &ids, &NoProgress).unwrap();
+    assert!(
+        resumed.blobs_present > 0,
+        "nothing of the first attempt was reused"
+    );
+    assert!(resumed.bytes_sent < first.bytes_sent);
+    let c = full_check(&healthy);
+    assert!(c.ok(), "{:?}", c.errors);
+    assert_eq!(healthy.snapshots().unwrap().len(), ids.len());
+}

@@ -168,6 +168,71 @@ fn rewrite_removes_paths_from_history() {
             .stdout(predicate::str::contains("keep.txt"))
             .stdout(predicate::str::contains("secret").not());
     }
-    e.cmd().args(["prune", "--max-unused", "0%"]).assert().success();
+    e.cmd()
+        .args(["prune", "--max-unused", "0%"])
+        .assert()
+        .success();
     e.cmd().args(["check", "--read-data"]).assert().success();
+}
+
+#[test]
+fn copy_to_a_second_repository_with_its_own_password() {
+    let e = Env::new();
+    let src = e.path("src");
+    write(&src.join("a.bin"), random_bytes(300_000, 9));
+    write(&src.join("b.txt"), "b");
+    e.cmd().arg("backup").arg(&src).assert().success();
+    let dest = e.path("offsite");
+    let pwfile = e.path("offsite.pw");
+    write(&pwfile, "other password\n");
+    let dest_cmd = || {
+        let mut c = assert_cmd::Command::cargo_bin("ibars").unwrap();
+        c.arg("-r")
+            .arg(&dest)
+            .arg("--password-file")
+            .arg(&pwfile)
+            .env_remove("IBARS_PASSWORD");
+        c
+    };
+    dest_cmd().arg("init").assert().success();
+    let copy = |extra: &[&str]| {
+        let out = e
+            .cmd()
+            .args(["--json", "copy", "--to"])
+            .arg(&dest)
+            .arg("--to-password-file")
+            .arg(&pwfile)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = copy(&[]);
+    assert!(first["blobs_sent"].as_u64().unwrap() > 0);
+    let second = copy(&[]);
+    assert_eq!(second["blobs_sent"], 0);
+    assert_eq!(second["snapshots"][0]["already_there"], true);
+
+    // The copy restores with the destination's password, and checks clean.
+    let target = e.path("restored");
+    dest_cmd()
+        .args(["restore", "latest", "--target"])
+        .arg(&target)
+        .assert()
+        .success();
+    assert!(same_tree(&src, &restored(&target, &src)));
+    // A wrong destination password is exit code 12.
+    write(&pwfile, "wrong\n");
+    e.cmd()
+        .args(["copy", "--to"])
+        .arg(&dest)
+        .arg("--to-password-file")
+        .arg(&pwfile)
+        .assert()
+        .code(12);
 }

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod check;
+pub mod copy;
 pub mod filter;
 pub mod forget;
 pub mod prune;

@@ -92,6 +92,11 @@ impl<'a> PackSink<'a> {
         std::mem::take(&mut self.written)
     }
 
+    /// The repository written to.
+    pub fn repo(&self) -> &'a Repository {
+        self.repo
+    }
+
     /// Bytes of packs written, headers included.
     pub fn bytes_written(&self) -> u64 {
         self.bytes_written

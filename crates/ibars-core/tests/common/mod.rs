@@ -10,6 +10,16 @@ use ibars_core::repo::{InitOptions, Repository};
 pub fn test_repo(avg: u32) -> Repository {
     let opts = InitOptions {
         avg_chunk_size: avg,
+        ..cheap_init()
+    };
+    Repository::init(Arc::new(OpendalBackend::memory().unwrap()), b"pw", &opts).unwrap()
+}
+
+/// Init options with cheap key derivation and small packs, as `test_repo` uses.
+#[allow(dead_code)]
+pub fn cheap_init() -> InitOptions {
+    InitOptions {
+        avg_chunk_size: 16 << 10,
         pack_size: 1 << 20,
         kdf: KdfParams {
             m_cost: 64,
@@ -17,6 +27,5 @@ pub fn test_repo(avg: u32) -> Repository {
             p_cost: 1,
         },
         ..Default::default()
-    };
-    Repository::init(Arc::new(OpendalBackend::memory().unwrap()), b"pw", &opts).unwrap()
+    }
 }

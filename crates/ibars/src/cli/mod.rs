@@ -13,6 +13,7 @@ macro_rules! outln {
 
 mod backup;
 mod check;
+mod copy;
 mod forget;
 mod keys;
 mod open;
@@ -106,6 +107,8 @@ pub enum Command {
     Forget(forget::ForgetArgs),
     /// Free the space of data that no snapshot references.
     Prune(prune::PruneCmd),
+    /// Copy snapshots to another repository, sending only what it lacks.
+    Copy(copy::CopyArgs),
     /// Remove paths from existing snapshots (e.g. for an erasure request).
     Rewrite(rewrite::RewriteArgs),
     /// Add or remove snapshot tags, and protect snapshots from forget.
@@ -144,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Prune(a) => prune::run_cmd(g, &a),
         Command::Tag(a) => forget::run_tag(g, &a),
         Command::Rewrite(a) => rewrite::run(g, &a),
+        Command::Copy(a) => copy::run(g, &a),
         Command::Repair(c) => repair::run(g, c),
         Command::Config(c) => repair::config(g, c),
         Command::Key(k) => keys::run(g, k),

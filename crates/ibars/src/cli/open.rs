@@ -97,37 +97,17 @@ impl GlobalArgs {
     }
 
     fn backend(&self, create: bool) -> Result<Arc<dyn Backend>> {
-        let path = self.repo_path()?;
-        let store = Arc::new(OpendalBackend::local(&path, create)?);
-        Ok(Arc::new(RetryBackend::new(store, RetryPolicy::default())))
+        backend_at(&self.repo_path()?, create)
     }
 
     /// The password from --password-file, --password-command, IBARS_PASSWORD or a prompt.
     pub fn password(&self, prompt: &str) -> Result<Vec<u8>> {
-        if let Some(f) = &self.password_file {
-            let text = std::fs::read(f)
-                .with_context(|| format!("reading password file {}", f.display()))?;
-            return Ok(first_line(&text));
-        }
-        if let Some(cmd) = &self.password_command {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .with_context(|| format!("running password command '{cmd}'"))?;
-            if !out.status.success() {
-                bail!("password command '{cmd}' failed ({})", out.status);
-            }
-            return Ok(first_line(&out.stdout));
-        }
-        if let Some(p) = std::env::var_os("IBARS_PASSWORD") {
-            return Ok(std::os::unix::ffi::OsStringExt::into_vec(p));
-        }
-        if std::io::stdin().is_terminal() {
-            return Ok(rpassword::prompt_password(prompt)?.into_bytes());
-        }
-        bail!("no password given: use --password-file, --password-command, IBARS_PASSWORD, or a terminal")
+        password_from(
+            self.password_file.as_ref(),
+            self.password_command.as_deref(),
+            "IBARS_PASSWORD",
+            prompt,
+        )
     }
 
     /// Open the repository.
@@ -152,6 +132,45 @@ impl GlobalArgs {
         out.dedup();
         out
     }
+}
+
+/// A password from a file, a command, an environment variable or a prompt, in that order.
+pub fn password_from(
+    file: Option<&PathBuf>,
+    command: Option<&str>,
+    env: &str,
+    prompt: &str,
+) -> Result<Vec<u8>> {
+    if let Some(f) = file {
+        let text =
+            std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?;
+        return Ok(first_line(&text));
+    }
+    if let Some(cmd) = command {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("running password command '{cmd}'"))?;
+        if !out.status.success() {
+            bail!("password command '{cmd}' failed ({})", out.status);
+        }
+        return Ok(first_line(&out.stdout));
+    }
+    if let Some(p) = std::env::var_os(env) {
+        return Ok(std::os::unix::ffi::OsStringExt::into_vec(p));
+    }
+    if std::io::stdin().is_terminal() {
+        return Ok(rpassword::prompt_password(prompt)?.into_bytes());
+    }
+    bail!("no password given: use a password file, a password command, {env}, or a terminal")
+}
+
+/// The storage of a local repository, with retries on transient errors.
+pub fn backend_at(path: &std::path::Path, create: bool) -> Result<Arc<dyn Backend>> {
+    let store = Arc::new(OpendalBackend::local(path, create)?);
+    Ok(Arc::new(RetryBackend::new(store, RetryPolicy::default())))
 }
 
 fn first_line(b: &[u8]) -> Vec<u8> {

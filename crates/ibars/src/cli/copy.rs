@@ -1,0 +1,95 @@
+//! `copy`: snapshots to a second repository with its own keys (the 3-2-1 rule).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use ibars_core::ops::copy::copy;
+use ibars_core::repo::Repository;
+use ibars_core::snapshot::resolve;
+
+use super::open::{backend_at, password_from};
+use super::output::bytes;
+use super::progress::CliProgress;
+use super::{code, GlobalArgs, SnapshotFilterArgs};
+
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Every blob is read and decrypted here and re-encrypted under the destination's keys; what the
+destination already holds is not sent again, and snapshots copied before are skipped. An
+interrupted copy resumes where it stopped when run again.
+
+Examples:
+  ibars copy --to /mnt/offsite/repo --to-password-file /root/offsite.pw
+  ibars copy latest --host web1 --to /mnt/offsite/repo")]
+pub struct CopyArgs {
+    /// Snapshots: `latest`, ids or id prefixes. Default: every snapshot matching the filters.
+    pub snapshots: Vec<String>,
+    /// The destination repository (it must exist: `ibars -r DEST init`).
+    #[arg(long, env = "IBARS_TO_REPOSITORY", value_name = "PATH")]
+    pub to: PathBuf,
+    /// Read the destination's password from this file.
+    #[arg(long, env = "IBARS_TO_PASSWORD_FILE", value_name = "FILE")]
+    pub to_password_file: Option<PathBuf>,
+    /// Run this shell command for the destination's password.
+    #[arg(long, env = "IBARS_TO_PASSWORD_COMMAND", value_name = "COMMAND")]
+    pub to_password_command: Option<String>,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+pub fn run(g: &GlobalArgs, a: &CopyArgs) -> Result<u8> {
+    let src = g.open()?;
+    let pw = password_from(
+        a.to_password_file.as_ref(),
+        a.to_password_command.as_deref(),
+        "IBARS_TO_PASSWORD",
+        "enter password for the destination repository: ",
+    )?;
+    let mut dst = Repository::open(backend_at(&a.to, false)?, &pw)
+        .with_context(|| format!("opening destination {}", a.to.display()))?;
+    if let Some(d) = g.retry_lock {
+        dst.set_lock_wait(d.unsigned_abs());
+    }
+    let all = src.snapshots()?;
+    let filter = a.filter.to_filter()?;
+    let ids: Vec<_> = if a.snapshots.is_empty() {
+        all.iter()
+            .filter(|(_, s)| filter.matches(s))
+            .map(|(id, _)| *id)
+            .collect()
+    } else {
+        let mut v = Vec::new();
+        for spec in &a.snapshots {
+            v.push(resolve(&all, spec, &filter)?.0);
+        }
+        v
+    };
+    if ids.is_empty() {
+        bail!("no snapshot matches");
+    }
+    let progress = CliProgress::new("copy", g.json, g.quiet);
+    let r = copy(&src, &dst, &ids, &progress);
+    progress.finish();
+    let r = r?;
+    if g.json {
+        let mut v = serde_json::to_value(&r)?;
+        v["message_type"] = serde_json::json!("copy");
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+    } else if !g.quiet {
+        for c in &r.snapshots {
+            match c.copy {
+                Some(n) => outln!("{} -> {}", c.source.short(), n.short()),
+                None => outln!("{}  already in the destination", c.source.short()),
+            }
+        }
+        outln!(
+            "sent {} blob(s), {} ({} stored); {} blob(s) were already there",
+            r.blobs_sent,
+            bytes(r.bytes_sent),
+            bytes(r.bytes_stored),
+            r.blobs_present
+        );
+    }
+    Ok(code::OK)
+}
