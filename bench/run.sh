@@ -4,6 +4,7 @@
 #
 #   bench/run.sh [--size-gib 3] [--seed 1] [--work bench/work]
 #                [--tools ibars,restic,rustic] [--keep]
+#                [--generations 20] [--prune-only]
 #
 # See bench/README.md for what is measured and how to read the numbers.
 set -euo pipefail
@@ -17,6 +18,8 @@ SEED=1
 WORK=$BENCH_DIR/work
 TOOLS=ibars,restic,rustic
 KEEP=0
+GENERATIONS=20
+PRUNE_ONLY=0
 PASSWORD=bench
 
 usage() {
@@ -34,6 +37,8 @@ while (($#)); do
     --tools) TOOLS=$2; shift 2 ;;
     --tools=*) TOOLS=${1#*=}; shift ;;
     --keep) KEEP=1; shift ;;
+    --generations) GENERATIONS=$2; shift 2 ;;
+    --prune-only) PRUNE_ONLY=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -186,6 +191,7 @@ tool_cmd() {
         backup) CMD=("${base[@]}" backup --host bench "$DATA") ;;
         restore) CMD=("${base[@]}" restore latest --target "$dest") ;;
         check) CMD=("${base[@]}" check --read-data) ;;
+        forget) CMD=("${base[@]}" forget --keep-last 5 --prune) ;;
         esac
         ;;
     rustic)
@@ -201,6 +207,7 @@ tool_cmd() {
         backup) CMD=("${base[@]}" backup --host bench "$DATA") ;;
         restore) CMD=("${base[@]}" restore latest "$dest") ;;
         check) CMD=("${base[@]}" check --read-data) ;;
+        forget) CMD=("${base[@]}" forget --keep-last 5 --prune) ;;
         esac
         ;;
     ibars)
@@ -210,6 +217,7 @@ tool_cmd() {
         backup) CMD=("${base[@]}" backup "$DATA") ;;
         restore) CMD=("${base[@]}" restore latest --target "$dest") ;;
         check) CMD=("${base[@]}" check --read-data --no-record) ;;
+        forget) CMD=("${base[@]}" forget --keep-last 5 --prune) ;;
         esac
         ;;
     esac
@@ -321,6 +329,33 @@ for t in "${TOOL_LIST[@]}"; do
     measure "$t" backup1 "${CMD[@]}" || true
 done
 
+# phase 6: GENERATIONS backups of a changing dataset (not timed), then forget + prune (timed).
+prune_phase() {
+    log "phase 6: $GENERATIONS generations of 2% changes, then forget --keep-last 5 --prune"
+    local g t
+    for ((g = 1; g <= GENERATIONS; g++)); do
+        python3 "$BENCH_DIR/gen_dataset.py" --mutate "$DATA" --percent 2 --seed $((SEED + 2000 + g)) >/dev/null
+        for t in "${TOOL_LIST[@]}"; do
+            [[ -z ${FAILED[$t]:-} ]] || continue
+            tool_cmd "$t" backup
+            if ! (cd "$WORK/home" && "${CMD[@]}") >"$LOGS/$t-generation.out" 2>&1; then
+                echo "!!!!! $t backup of generation $g FAILED; see $LOGS/$t-generation.out" >&2
+                FAILED[$t]=1
+                EXIT=1
+            fi
+        done
+    done
+    run_phase prune forget
+}
+
+if ((PRUNE_ONLY)); then
+    prune_phase
+    log "results"
+    python3 "$BENCH_DIR/report.py" --work "$WORK"
+    ((KEEP)) || rm -rf "$DATA" "$WORK/repos" "$WORK/cache" "$WORK/restore" "$WORK/home"
+    exit "$EXIT"
+fi
+
 log "phase 2: no-change backup"
 run_phase backup2 backup
 
@@ -361,6 +396,8 @@ done
 
 log "phase 5: check --read-data (read, decrypt and verify every blob)"
 run_phase check check
+
+prune_phase
 
 # ---------------------------------------------------------------- report
 
