@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::path::Path;
+use common::{assert_clean, backup_dir, full_check};
 
 use ibars_core::backend::FileKind;
 use ibars_core::id::PackId;
-use ibars_core::ops::backup::{backup, BackupOptions};
-use ibars_core::ops::check::{check, CheckOptions};
 use ibars_core::ops::prune::{prune, PruneOptions};
 use ibars_core::ops::rewrite::{rewrite, RewriteOptions};
 use ibars_core::pack::{decrypt_blob, parse_header};
@@ -51,18 +49,6 @@ fn leaks(repo: &Repository, secret: &[u8], name: &[u8]) -> bool {
     all_plaintext(repo).iter().any(|blob| {
         contains(blob, name) || pieces.iter().any(|p| blob.len() >= 64 && contains(blob, p))
     })
-}
-
-fn backup_dir(repo: &Repository, dir: &Path) {
-    backup(
-        repo,
-        BackupOptions {
-            paths: vec![dir.to_path_buf()],
-            ..Default::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
 }
 
 #[test]
@@ -123,21 +109,8 @@ fn rewrite_then_prune_leaves_no_byte_of_the_removed_files() {
     )
     .unwrap();
     assert!(!leaks(&repo, &secret, name), "removed data is still stored");
-    let c = check(
-        &repo,
-        &CheckOptions {
-            read_data: true,
-            ..Default::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
-    assert!(
-        c.ok() && c.warnings.is_empty(),
-        "{:?} {:?}",
-        c.errors,
-        c.warnings
-    );
+    let c = full_check(&repo);
+    assert_clean(&c);
     // Everything else is still there.
     assert!(leaks(&repo, &random(200_000, 102), b"other.bin"));
 }

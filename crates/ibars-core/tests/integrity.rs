@@ -3,14 +3,15 @@
 
 mod common;
 
+use common::{assert_clean, backup_dir, full_check};
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use ibars_core::backend::{Backend, FileKind, OpendalBackend};
-use ibars_core::ops::backup::{backup, BackupOptions};
-use ibars_core::ops::check::{check, CheckOptions, CheckReport, ParityStatus, Subset};
+use ibars_core::ops::check::{check, CheckOptions, ParityStatus, Subset};
 use ibars_core::ops::repair::{
     repair_index, repair_packs, repair_snapshots, RepairSnapshotsOptions,
 };
@@ -70,24 +71,6 @@ fn kind_index(k: FileKind) -> u8 {
     KINDS.iter().position(|x| *x == k).unwrap() as u8
 }
 
-/// No errors and no warnings.
-fn assert_clean(r: &CheckReport) {
-    assert!(
-        r.ok() && r.warnings.is_empty(),
-        "{:?} {:?}",
-        r.errors,
-        r.warnings
-    );
-}
-
-fn full_check(repo: &Repository) -> CheckReport {
-    let opts = CheckOptions {
-        read_data: true,
-        ..Default::default()
-    };
-    check(repo, &opts, &NoProgress).unwrap()
-}
-
 /// A source tree of a few MiB in several files, so that a repository with 64 KiB chunks and
 /// 1 MiB packs has a handful of data packs, a tree pack, and files spread across packs.
 fn make_source(root: &Path, seed: u64) {
@@ -102,18 +85,6 @@ fn make_source(root: &Path, seed: u64) {
         }
         std::fs::write(dir.join("notes.txt"), format!("text {d} ").repeat(5000)).unwrap();
     }
-}
-
-fn backup_dir(repo: &Repository, dir: &Path) {
-    backup(
-        repo,
-        BackupOptions {
-            paths: vec![dir.to_path_buf()],
-            ..Default::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
 }
 
 /// A repository with two snapshots (the second after a change), checked once so that the

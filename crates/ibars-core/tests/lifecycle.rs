@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::{assert_clean, backup_dir, full_check};
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -11,8 +13,7 @@ use std::sync::Arc;
 use ibars_core::backend::{Backend, FileKind, ListEntry};
 use ibars_core::error::{Error, Result};
 use ibars_core::id::SnapshotId;
-use ibars_core::ops::backup::{backup, BackupOptions};
-use ibars_core::ops::check::{check, CheckOptions, CheckReport};
+use ibars_core::ops::check::{check, CheckOptions};
 use ibars_core::ops::forget::policy::Policy;
 use ibars_core::ops::forget::{forget, ForgetOptions};
 use ibars_core::ops::prune::{prune, PruneOptions};
@@ -49,27 +50,6 @@ fn make_generation(root: &Path, g: u64) -> Contents {
         std::fs::write(p, data).unwrap();
     }
     out
-}
-
-fn backup_dir(repo: &Repository, dir: &Path) -> SnapshotId {
-    backup(
-        repo,
-        BackupOptions {
-            paths: vec![dir.to_path_buf()],
-            ..Default::default()
-        },
-        &NoProgress,
-    )
-    .unwrap()
-    .id
-}
-
-fn full_check(repo: &Repository) -> CheckReport {
-    let opts = CheckOptions {
-        read_data: true,
-        ..Default::default()
-    };
-    check(repo, &opts, &NoProgress).unwrap()
 }
 
 /// Restore snapshot `id` and compare it with `want`, file by file.
@@ -143,12 +123,7 @@ fn forget_and_prune_free_space_and_keep_every_kept_snapshot_whole() {
     let after = stored_bytes(&repo);
     assert!(after < before * 2 / 3, "{after} of {before}");
     let c = full_check(&repo);
-    assert!(
-        c.ok() && c.warnings.is_empty(),
-        "{:?} {:?}",
-        c.errors,
-        c.warnings
-    );
+    assert_clean(&c);
     for (id, want) in &gens[4..] {
         assert_restores(&repo, id, &src, want);
     }
@@ -208,12 +183,7 @@ fn protected_snapshots_survive_forget_and_tags_change_by_rewrite() {
     assert_restores(&repo, &protected, &src, &gens[0].1);
     // The check knows these removals were on purpose.
     let c = full_check(&repo);
-    assert!(
-        c.ok() && c.warnings.is_empty(),
-        "{:?} {:?}",
-        c.errors,
-        c.warnings
-    );
+    assert_clean(&c);
 }
 
 /// A backend that dies after `left` more writes or removals: every later call fails, as if the

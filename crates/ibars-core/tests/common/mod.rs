@@ -1,9 +1,14 @@
 //! Shared by the integration tests: an in-memory repository with cheap key derivation.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use ibars_core::backend::OpendalBackend;
 use ibars_core::crypto::keyfile::KdfParams;
+use ibars_core::id::SnapshotId;
+use ibars_core::ops::backup::{backup, BackupOptions};
+use ibars_core::ops::check::{check, CheckOptions, CheckReport};
+use ibars_core::progress::NoProgress;
 use ibars_core::repo::{InitOptions, Repository};
 
 /// A fresh in-memory repository with average chunks of `avg` bytes and 1 MiB packs.
@@ -28,4 +33,40 @@ pub fn cheap_init() -> InitOptions {
         },
         ..Default::default()
     }
+}
+
+/// Back up one directory; returns the snapshot id.
+#[allow(dead_code)]
+pub fn backup_dir(repo: &Repository, dir: &Path) -> SnapshotId {
+    backup(
+        repo,
+        BackupOptions {
+            paths: vec![dir.to_path_buf()],
+            ..Default::default()
+        },
+        &NoProgress,
+    )
+    .unwrap()
+    .id
+}
+
+/// `check --read-data`.
+#[allow(dead_code)]
+pub fn full_check(repo: &Repository) -> CheckReport {
+    let opts = CheckOptions {
+        read_data: true,
+        ..Default::default()
+    };
+    check(repo, &opts, &NoProgress).unwrap()
+}
+
+/// No errors and no warnings.
+#[allow(dead_code)]
+pub fn assert_clean(r: &CheckReport) {
+    assert!(
+        r.ok() && r.warnings.is_empty(),
+        "{:?} {:?}",
+        r.errors,
+        r.warnings
+    );
 }

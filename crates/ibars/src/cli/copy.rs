@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use ibars_core::ops::copy::copy;
 use ibars_core::repo::Repository;
-use ibars_core::snapshot::resolve;
 
 use super::open::{backend_at, password_from};
 use super::output::bytes;
@@ -51,23 +50,7 @@ pub fn run(g: &GlobalArgs, a: &CopyArgs) -> Result<u8> {
     if let Some(d) = g.retry_lock {
         dst.set_lock_wait(d.unsigned_abs());
     }
-    let all = src.snapshots()?;
-    let filter = a.filter.to_filter()?;
-    let ids: Vec<_> = if a.snapshots.is_empty() {
-        all.iter()
-            .filter(|(_, s)| filter.matches(s))
-            .map(|(id, _)| *id)
-            .collect()
-    } else {
-        let mut v = Vec::new();
-        for spec in &a.snapshots {
-            v.push(resolve(&all, spec, &filter)?.0);
-        }
-        v
-    };
-    if ids.is_empty() {
-        bail!("no snapshot matches");
-    }
+    let ids = super::snapshots::select(&src, &a.snapshots, &a.filter)?;
     let progress = CliProgress::new("copy", g.json, g.quiet);
     let r = copy(&src, &dst, &ids, &progress);
     progress.finish();

@@ -205,15 +205,7 @@ pub fn run_tag(g: &GlobalArgs, a: &TagArgs) -> Result<u8> {
         bail!("nothing to change: give --add, --remove, --set, --protect or --unprotect");
     }
     let repo = g.open()?;
-    let all = repo.snapshots()?;
-    let filter = a.filter.to_filter()?;
-    let mut ids = Vec::new();
-    for spec in &a.snapshots {
-        let id = resolve(&all, spec, &filter)?.0;
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
+    let ids = super::snapshots::select(&repo, &a.snapshots, &a.filter)?;
     let out = tag(&repo, &ids, &changes)?;
     if g.json {
         outln!("{}", serde_json::to_string_pretty(&out)?);

@@ -1,9 +1,8 @@
 //! `rewrite`: remove paths from existing snapshots.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use ibars_core::ops::rewrite::{rewrite, RewriteOptions};
-use ibars_core::snapshot::resolve;
 
 use super::output::bytes;
 use super::{code, GlobalArgs, SnapshotFilterArgs};
@@ -36,23 +35,7 @@ pub struct RewriteArgs {
 
 pub fn run(g: &GlobalArgs, a: &RewriteArgs) -> Result<u8> {
     let repo = g.open()?;
-    let all = repo.snapshots()?;
-    let filter = a.filter.to_filter()?;
-    let ids: Vec<_> = if a.snapshots.is_empty() {
-        all.iter()
-            .filter(|(_, s)| filter.matches(s))
-            .map(|(id, _)| *id)
-            .collect()
-    } else {
-        let mut v = Vec::new();
-        for spec in &a.snapshots {
-            v.push(resolve(&all, spec, &filter)?.0);
-        }
-        v
-    };
-    if ids.is_empty() {
-        bail!("no snapshot matches");
-    }
+    let ids = super::snapshots::select(&repo, &a.snapshots, &a.filter)?;
     let opts = RewriteOptions {
         excludes: a.exclude.clone(),
         keep_original: a.keep_original,

@@ -71,6 +71,35 @@ pub fn find(
     Ok(resolve(&all, spec, &f.to_filter()?)?.clone())
 }
 
+/// The snapshots named by `specs` (`latest`, ids, id prefixes; duplicates dropped), narrowed by
+/// the filter flags; with no specs, every snapshot the filter matches. None at all is an error.
+pub fn select(
+    repo: &Repository,
+    specs: &[String],
+    f: &SnapshotFilterArgs,
+) -> Result<Vec<SnapshotId>> {
+    let all = repo.snapshots()?;
+    let filter = f.to_filter()?;
+    let mut ids = Vec::new();
+    if specs.is_empty() {
+        ids.extend(
+            all.iter()
+                .filter(|(_, s)| filter.matches(s))
+                .map(|(id, _)| *id),
+        );
+    }
+    for spec in specs {
+        let id = resolve(&all, spec, &filter)?.0;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.is_empty() {
+        anyhow::bail!("no snapshot matches");
+    }
+    Ok(ids)
+}
+
 fn paths_str(paths: &[Bytes]) -> String {
     paths
         .iter()
