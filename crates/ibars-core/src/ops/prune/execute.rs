@@ -44,11 +44,18 @@ pub(super) fn execute(
     report.bytes_written = sink.bytes_written();
 
     // 2 and 3. One compact index of every kept pack and every new one replaces the old files.
-    let mut index: Vec<(PackId, Vec<PackEntry>)> = packs
-        .iter()
-        .filter(|p| p.action == PackAction::Keep)
-        .map(|p| (p.id, p.entries.clone()))
-        .collect();
+    // Entries move out of the plan, so that they are not held twice.
+    let mut doomed = Vec::new();
+    let mut index: Vec<(PackId, Vec<PackEntry>)> = Vec::new();
+    for p in packs {
+        match p.action {
+            PackAction::Keep => index.push((p.id, p.entries)),
+            PackAction::Delete | PackAction::Repack | PackAction::DeleteUnindexed => {
+                doomed.push(p.id)
+            }
+            PackAction::DropMissing => {}
+        }
+    }
     index.extend(sink.take_written());
     lock.check()?;
     let p = &report.plan;
@@ -62,14 +69,10 @@ pub(super) fn execute(
     // 4. Remove what no index names any more, and parity no pack needs.
     lock.check()?;
     let kept: HashSet<PackId> = index.iter().map(|(id, _)| *id).collect();
-    for p in &packs {
-        if matches!(
-            p.action,
-            PackAction::Delete | PackAction::Repack | PackAction::DeleteUnindexed
-        ) {
-            repo.backend().remove(FileKind::Pack, &p.id.to_hex())?;
-            report.packs_removed += 1;
-        }
+    drop(index);
+    for id in doomed {
+        repo.backend().remove(FileKind::Pack, &id.to_hex())?;
+        report.packs_removed += 1;
     }
     for id in repo.parity_packs()? {
         if !kept.contains(&id) {

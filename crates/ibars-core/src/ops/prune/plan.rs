@@ -1,6 +1,6 @@
 //! Prune's plan: which blobs are used, and what to do with each pack.
 //!
-//! Memory per blob: its index entry (48 bytes), one entry in the set of used blobs (about
+//! Memory per blob: its index entry (48 bytes), one entry in the map of used blobs (about
 //! 40 bytes) and a keep flag (1 byte). Tree blobs are also indexed in memory for the walk.
 
 use std::collections::{HashMap, HashSet};
@@ -121,7 +121,7 @@ pub(super) fn plan(repo: &Repository, opts: &PruneOptions) -> Result<Planned> {
     let mut order: Vec<(PackId, usize)> = indexed
         .iter()
         .map(|(id, es)| {
-            let n = es.iter().filter(|e| used.contains(&e.id)).count();
+            let n = es.iter().filter(|e| used.contains_key(&e.id)).count();
             (*id, n * 1000 / es.len().max(1))
         })
         .collect();
@@ -130,7 +130,20 @@ pub(super) fn plan(repo: &Repository, opts: &PruneOptions) -> Result<Planned> {
     for (id, _) in order {
         let entries = indexed.remove(&id).expect("listed");
         summary.blobs_total += entries.len();
-        let keep: Vec<bool> = entries.iter().map(|e| used.remove(&e.id)).collect();
+        let keep: Vec<bool> = entries
+            .iter()
+            .map(|e| match used.get_mut(&e.id) {
+                Some(claimed) if !*claimed => {
+                    *claimed = true;
+                    true
+                }
+                Some(_) => {
+                    summary.blobs_duplicate += 1;
+                    false
+                }
+                None => false,
+            })
+            .collect();
         let size = stored.get(&id).copied();
         let mut p = PackPlan {
             id,
@@ -156,18 +169,19 @@ pub(super) fn plan(repo: &Repository, opts: &PruneOptions) -> Result<Planned> {
         };
         packs.push(p);
     }
-    if let Some(b) = used.iter().next() {
+    let missing: Vec<&BlobId> = used.iter().filter(|(_, c)| !**c).map(|(b, _)| b).collect();
+    if let Some(b) = missing.first() {
         return Err(Error::corrupt(
             format!("blob {b}"),
             format!(
                 "{} blob(s) in use are in no index; run `ibars check`, then `ibars repair \
                  index` or `ibars repair snapshots`",
-                used.len()
+                missing.len()
             ),
         ));
     }
-    // Duplicates: entries of a used blob whose other copy was claimed.
-    summary.blobs_duplicate = count_dups(&packs);
+    drop(missing);
+    drop(used);
     let indexed_ids: HashSet<PackId> = packs.iter().map(|p| p.id).collect();
     for (id, size) in &stored {
         if !indexed_ids.contains(id) {
@@ -214,21 +228,6 @@ pub(super) fn plan(repo: &Repository, opts: &PruneOptions) -> Result<Planned> {
     })
 }
 
-/// Unused entries whose blob is used elsewhere are counted as duplicates, not garbage.
-fn count_dups(packs: &[PackPlan]) -> usize {
-    let kept: HashSet<&BlobId> = packs
-        .iter()
-        .flat_map(|p| p.entries.iter().zip(&p.keep))
-        .filter(|(_, k)| **k)
-        .map(|(e, _)| &e.id)
-        .collect();
-    packs
-        .iter()
-        .flat_map(|p| p.entries.iter().zip(&p.keep))
-        .filter(|(e, k)| !**k && kept.contains(&e.id))
-        .count()
-}
-
 /// Turn partly used packs back into kept ones while the unused space stays within the
 /// tolerance; repack the rest, emptiest first. Small packs are repacked with `repack_small`.
 fn choose_repacks(packs: &mut [PackPlan], opts: &PruneOptions, target: u64) {
@@ -266,13 +265,14 @@ fn choose_repacks(packs: &mut [PackPlan], opts: &PruneOptions, target: u64) {
     }
 }
 
-/// Every blob reachable from `roots`: the trees themselves and every data blob of every file.
-/// An unreadable tree stops prune: what it references cannot be known.
+/// Every blob reachable from `roots`: the trees themselves and every data blob of every file,
+/// each mapped to `false` (not yet claimed by a pack). An unreadable tree stops prune: what it
+/// references cannot be known.
 fn used_blobs(
     repo: &Repository,
     indexed: &HashMap<PackId, Vec<PackEntry>>,
     roots: &[BlobId],
-) -> Result<HashSet<BlobId>> {
+) -> Result<HashMap<BlobId, bool>> {
     let mut trees = Index::default();
     for (id, es) in indexed {
         if es.first().is_some_and(|e| e.kind == BlobKind::Tree) {
@@ -280,8 +280,12 @@ fn used_blobs(
         }
     }
     let cache = TreeCache::new(64 << 20);
-    let mut used: HashSet<BlobId> = HashSet::new();
-    let mut level: Vec<BlobId> = roots.iter().copied().filter(|r| used.insert(*r)).collect();
+    let mut used: HashMap<BlobId, bool> = HashMap::new();
+    let mut level: Vec<BlobId> = roots
+        .iter()
+        .copied()
+        .filter(|r| used.insert(*r, false).is_none())
+        .collect();
     while !level.is_empty() {
         let loaded: Vec<Tree> = parallel_map(&level, 4, |id| repo.load_tree(&trees, &cache, id))?;
         let mut next = Vec::new();
@@ -289,12 +293,12 @@ fn used_blobs(
             for node in &tree.nodes {
                 if node.kind == NodeType::Dir {
                     if let Some(sub) = node.subtree {
-                        if used.insert(sub) {
+                        if used.insert(sub, false).is_none() {
                             next.push(sub);
                         }
                     }
                 } else {
-                    used.extend(node.blobs().copied());
+                    used.extend(node.blobs().map(|b| (*b, false)));
                 }
             }
         }
