@@ -283,3 +283,30 @@ impl Repository {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::OpendalBackend;
+    use crate::crypto::keyfile::KdfParams;
+    use crate::repo::InitOptions;
+
+    #[test]
+    fn a_lock_not_refreshed_for_too_long_fails_its_check() {
+        let opts = InitOptions {
+            kdf: KdfParams {
+                m_cost: 64,
+                t_cost: 1,
+                p_cost: 1,
+            },
+            ..Default::default()
+        };
+        let repo =
+            Repository::init(Arc::new(OpendalBackend::memory().unwrap()), b"pw", &opts).unwrap();
+        let guard = repo.lock(LockMode::Shared).unwrap();
+        guard.check().unwrap();
+        let long_ago = jiff::Timestamp::now().as_second() - STALE_AFTER.as_secs() as i64;
+        guard.refreshed.store(long_ago, Ordering::Relaxed);
+        assert!(matches!(guard.check(), Err(Error::Locked(_))));
+    }
+}
