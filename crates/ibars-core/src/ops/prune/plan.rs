@@ -279,7 +279,9 @@ fn used_blobs(
             trees.add_pack(*id, es);
         }
     }
-    let cache = TreeCache::new(64 << 20);
+    // Trees are read level by level, pack by pack: a small cache keeps that to one read per
+    // tree pack without holding many.
+    let cache = TreeCache::new(16 << 20);
     let mut used: HashMap<BlobId, bool> = HashMap::new();
     let mut level: Vec<BlobId> = roots
         .iter()
@@ -287,18 +289,22 @@ fn used_blobs(
         .filter(|r| used.insert(*r, false).is_none())
         .collect();
     while !level.is_empty() {
-        let loaded: Vec<Tree> = parallel_map(&level, 4, |id| repo.load_tree(&trees, &cache, id))?;
         let mut next = Vec::new();
-        for tree in loaded {
-            for node in &tree.nodes {
-                if node.kind == NodeType::Dir {
-                    if let Some(sub) = node.subtree {
-                        if used.insert(sub, false).is_none() {
-                            next.push(sub);
+        // A few trees at a time, so that a wide level is never held in memory at once.
+        for chunk in level.chunks(32) {
+            let loaded: Vec<Tree> =
+                parallel_map(chunk, 4, |id| repo.load_tree(&trees, &cache, id))?;
+            for tree in loaded {
+                for node in &tree.nodes {
+                    if node.kind == NodeType::Dir {
+                        if let Some(sub) = node.subtree {
+                            if used.insert(sub, false).is_none() {
+                                next.push(sub);
+                            }
                         }
+                    } else {
+                        used.extend(node.blobs().map(|b| (*b, false)));
                     }
-                } else {
-                    used.extend(node.blobs().map(|b| (*b, false)));
                 }
             }
         }
