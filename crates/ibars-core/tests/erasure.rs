@@ -3,14 +3,12 @@
 
 mod common;
 
-use common::{assert_clean, backup_dir, full_check};
+use common::{assert_clean, backup_dir, full_check, prune_all};
 
 use ibars_core::backend::FileKind;
 use ibars_core::id::PackId;
-use ibars_core::ops::prune::{prune, PruneOptions};
 use ibars_core::ops::rewrite::{rewrite, RewriteOptions};
 use ibars_core::pack::{decrypt_blob, parse_header};
-use ibars_core::progress::NoProgress;
 use ibars_core::repo::Repository;
 use rand::{Rng, SeedableRng};
 
@@ -99,15 +97,7 @@ fn rewrite_then_prune_leaves_no_byte_of_the_removed_files() {
     assert_eq!(snaps.len(), 3);
     assert!(snaps.iter().all(|(_, s)| s.original.is_some()));
 
-    prune(
-        &repo,
-        &PruneOptions {
-            max_unused_percent: 0.0,
-            ..Default::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    prune_all(&repo);
     assert!(!leaks(&repo, &secret, name), "removed data is still stored");
     let c = full_check(&repo);
     assert_clean(&c);

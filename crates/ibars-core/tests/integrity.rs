@@ -24,16 +24,7 @@ use rand::{Rng, SeedableRng};
 /// Every object of a repository, to clone it cheaply (the bytes are shared).
 type Objects = BTreeMap<(u8, String), Bytes>;
 
-const KINDS: [FileKind; 8] = [
-    FileKind::Key,
-    FileKind::Lock,
-    FileKind::Snapshot,
-    FileKind::Index,
-    FileKind::Pack,
-    FileKind::Parity,
-    FileKind::Scrub,
-    FileKind::History,
-];
+const KINDS: [FileKind; 8] = FileKind::LISTED;
 
 fn kind_of(k: u8) -> FileKind {
     if k == 255 {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_clean, backup_dir, full_check};
+use common::{assert_clean, backup_dir, full_check, prune_all};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -105,15 +105,7 @@ fn forget_and_prune_free_space_and_keep_every_kept_snapshot_whole() {
     };
     let f = forget(&repo, &opts).unwrap();
     assert_eq!(f.removed, gens[..4].iter().map(|g| g.0).collect::<Vec<_>>());
-    let r = prune(
-        &repo,
-        &PruneOptions {
-            max_unused_percent: 0.0,
-            ..Default::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let r = prune_all(&repo);
     assert!(
         r.plan.packs_delete + r.plan.packs_repack > 0,
         "{:?}",
@@ -242,32 +234,6 @@ impl Backend for CrashAfter {
     }
 }
 
-/// Copy every object of `from` into a fresh in-memory backend.
-fn clone_store(from: &dyn Backend) -> Arc<dyn Backend> {
-    let to = ibars_core::backend::OpendalBackend::memory().unwrap();
-    to.write(
-        FileKind::Config,
-        "config",
-        from.read(FileKind::Config, "config").unwrap(),
-    )
-    .unwrap();
-    for k in [
-        FileKind::Key,
-        FileKind::Snapshot,
-        FileKind::Index,
-        FileKind::Pack,
-        FileKind::Parity,
-        FileKind::Scrub,
-        FileKind::History,
-    ] {
-        for e in from.list(k).unwrap() {
-            to.write(k, &e.name, from.read(k, &e.name).unwrap())
-                .unwrap();
-        }
-    }
-    Arc::new(to)
-}
-
 #[test]
 fn prune_interrupted_at_every_step_loses_nothing() {
     let d = tempfile::tempdir().unwrap();
@@ -289,7 +255,7 @@ fn prune_interrupted_at_every_step_loses_nothing() {
     };
     let mut crashes = 0;
     for budget in 0.. {
-        let store = clone_store(base.backend().as_ref());
+        let store = common::clone_store(base.backend().as_ref());
         let crashing = Arc::new(CrashAfter {
             inner: Arc::clone(&store),
             left: AtomicI64::new(budget),

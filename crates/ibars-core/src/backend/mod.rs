@@ -33,6 +33,18 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// Every kind stored under a directory prefix: all but the config.
+    pub const LISTED: [FileKind; 8] = [
+        FileKind::Key,
+        FileKind::Lock,
+        FileKind::Snapshot,
+        FileKind::Index,
+        FileKind::Pack,
+        FileKind::Parity,
+        FileKind::Scrub,
+        FileKind::History,
+    ];
+
     /// Directory prefix of this kind (empty for the config).
     pub fn dir(self) -> &'static str {
         match self {

@@ -141,7 +141,7 @@ impl Copier<'_> {
             Some(p) => p,
             None => self.src.read_blob(self.src_index, id)?,
         };
-        let dst_id = self.sink_key_id(&plain);
+        let dst_id = self.sink.repo().key().blob_id(&plain);
         if self.dst_index.contains(&dst_id) {
             self.report.blobs_present += 1;
         } else {
@@ -153,10 +153,6 @@ impl Copier<'_> {
         }
         self.map.insert(*id, dst_id);
         Ok(dst_id)
-    }
-
-    fn sink_key_id(&self, plain: &[u8]) -> BlobId {
-        self.sink.repo().key().blob_id(plain)
     }
 
     /// Copy a tree and everything under it; returns the tree's destination id.

@@ -157,9 +157,9 @@ impl Repository {
         let deadline = std::time::Instant::now() + self.lock_wait;
         let mut delay = Duration::from_millis(200);
         let mut intent: Option<(String, LockInfo)> = None;
+        let announces = mode == LockMode::Exclusive && !self.lock_wait.is_zero();
         loop {
-            let waiting = mode == LockMode::Exclusive && !self.lock_wait.is_zero();
-            if waiting {
+            if announces {
                 self.announce(&mut intent)?;
             }
             let attempt = self.try_lock(mode, intent.as_ref());

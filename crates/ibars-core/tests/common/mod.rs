@@ -3,11 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ibars_core::backend::OpendalBackend;
+use ibars_core::backend::{Backend, FileKind, OpendalBackend};
 use ibars_core::crypto::keyfile::KdfParams;
 use ibars_core::id::SnapshotId;
 use ibars_core::ops::backup::{backup, BackupOptions};
 use ibars_core::ops::check::{check, CheckOptions, CheckReport};
+use ibars_core::ops::prune::{prune, PruneOptions, PruneReport};
 use ibars_core::progress::NoProgress;
 use ibars_core::repo::{InitOptions, Repository};
 
@@ -69,4 +70,29 @@ pub fn assert_clean(r: &CheckReport) {
         r.errors,
         r.warnings
     );
+}
+
+/// Copy every object of `from` into a fresh in-memory backend.
+#[allow(dead_code)]
+pub fn clone_store(from: &dyn Backend) -> Arc<dyn Backend> {
+    let to = OpendalBackend::memory().unwrap();
+    let config = from.read(FileKind::Config, "config").unwrap();
+    to.write(FileKind::Config, "config", config).unwrap();
+    for k in FileKind::LISTED {
+        for e in from.list(k).unwrap() {
+            to.write(k, &e.name, from.read(k, &e.name).unwrap())
+                .unwrap();
+        }
+    }
+    Arc::new(to)
+}
+
+/// `prune --max-unused 0%`: every partly used pack is repacked.
+#[allow(dead_code)]
+pub fn prune_all(repo: &Repository) -> PruneReport {
+    let opts = PruneOptions {
+        max_unused_percent: 0.0,
+        ..Default::default()
+    };
+    prune(repo, &opts, &NoProgress).unwrap()
 }

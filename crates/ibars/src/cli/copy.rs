@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use ibars_core::ops::copy::copy;
-use ibars_core::repo::Repository;
 
 use super::open::{backend_at, password_from};
 use super::output::bytes;
@@ -45,11 +44,9 @@ pub fn run(g: &GlobalArgs, a: &CopyArgs) -> Result<u8> {
         "IBARS_TO_PASSWORD",
         "enter password for the destination repository: ",
     )?;
-    let mut dst = Repository::open(backend_at(&a.to, false)?, &pw)
+    let dst = g
+        .open_with(backend_at(&a.to, false)?, &pw)
         .with_context(|| format!("opening destination {}", a.to.display()))?;
-    if let Some(d) = g.retry_lock {
-        dst.set_lock_wait(d.unsigned_abs());
-    }
     let ids = super::snapshots::select(&src, &a.snapshots, &a.filter)?;
     let progress = CliProgress::new("copy", g.json, g.quiet);
     let r = copy(&src, &dst, &ids, &progress);

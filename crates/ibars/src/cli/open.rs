@@ -114,7 +114,12 @@ impl GlobalArgs {
     pub fn open(&self) -> Result<Repository> {
         let backend = self.backend(false)?;
         let pw = self.password("enter password for repository: ")?;
-        let mut repo = Repository::open(backend, &pw)?;
+        self.open_with(backend, &pw)
+    }
+
+    /// Open the repository in `backend` with `password`, honouring `--retry-lock`.
+    pub fn open_with(&self, backend: Arc<dyn Backend>, password: &[u8]) -> Result<Repository> {
+        let mut repo = Repository::open(backend, password)?;
         if let Some(d) = self.retry_lock {
             repo.set_lock_wait(d.unsigned_abs());
         }

@@ -237,12 +237,9 @@ fn choose_repacks(packs: &mut [PackPlan], opts: &PruneOptions, target: u64) {
         .filter(|&i| packs[i].action == PackAction::Repack)
         .collect();
     // Fullest first: those are kept while the budget lasts.
-    partial.sort_by_key(|&i| {
+    partial.sort_by_cached_key(|&i| {
         let p = &packs[i];
-        (
-            p.size.saturating_sub(p.used_bytes()) * 1000 / p.size.max(1),
-            p.size,
-        )
+        (p.unused_bytes() * 1000 / p.size.max(1), p.size)
     });
     let mut unused = 0u64;
     for i in partial {

@@ -8,10 +8,10 @@ use serde::Serialize;
 use crate::backend::FileKind;
 use crate::error::Result;
 use crate::id::{BlobId, PackId};
-use crate::pack::{BlobDecoder, BlobKind, PackEntry, PackWriter};
+use crate::pack::{BlobDecoder, PackEntry};
 use crate::parity::{self, ParityFile};
 use crate::progress::Progress;
-use crate::repo::{parallel_map, read_named, IndexFile, LockMode, Repository};
+use crate::repo::{parallel_map, read_named, IndexFile, LockMode, PackSink, Repository};
 
 /// A pack parity could not rebuild, and what was saved from it.
 #[derive(Debug, Clone, Serialize)]
@@ -121,8 +121,7 @@ pub fn repair_packs(
     }
 
     // Salvage: copy intact blobs into new packs, then drop the damaged packs from the index.
-    let mut writers: HashMap<BlobKind, PackWriter> = HashMap::new();
-    let mut new_packs: Vec<(PackId, Vec<PackEntry>)> = Vec::new();
+    let mut sink = PackSink::new(repo);
     let mut dec = BlobDecoder::default();
     for (id, reason, bytes) in &lost {
         let entries = indexed.get(id).map(|e| e.as_slice()).unwrap_or_default();
@@ -138,26 +137,16 @@ pub fn repair_packs(
                 .and_then(|b| b.get(e.offset as usize..e.offset as usize + e.length as usize));
             match stored {
                 Some(st) if dec.decode(repo.key(), id, e, st).is_ok() => {
-                    let w = writers
-                        .entry(e.kind)
-                        .or_insert_with(|| PackWriter::new(e.kind, 1 << 20));
-                    w.add_stored(e, st);
+                    sink.add_stored(e, st)?;
                     s.blobs_saved += 1;
-                    if w.len() >= repo.config().pack_size as usize {
-                        let full = writers.remove(&e.kind).expect("writer exists");
-                        new_packs.push(finish(repo, full)?);
-                    }
                 }
                 _ => s.blobs_lost.push(e.id),
             }
         }
         report.unrecoverable.push(s);
     }
-    for (_, w) in writers {
-        if !w.is_empty() {
-            new_packs.push(finish(repo, w)?);
-        }
-    }
+    sink.flush()?;
+    let new_packs = sink.take_written();
     report.new_packs = new_packs.iter().map(|(p, _)| *p).collect();
     let gone: HashSet<PackId> = lost.iter().map(|(p, _, _)| *p).collect();
     let touched: Vec<String> = files
@@ -177,12 +166,6 @@ pub fn repair_packs(
         backend.remove(FileKind::Parity, &p.to_hex())?;
     }
     Ok(report)
-}
-
-fn finish(repo: &Repository, w: PackWriter) -> Result<(PackId, Vec<PackEntry>)> {
-    let p = w.finish(repo.key());
-    repo.write_pack(&p.id, p.bytes.into())?;
-    Ok((p.id, p.entries))
 }
 
 /// Check one pack and rebuild it from parity if needed. Also says whether the parity file

@@ -5,12 +5,11 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use crate::backend::FileKind;
-use crate::compress::{compress, Codec, Compression};
 use crate::error::Result;
 use crate::id::{BlobId, PackId, SnapshotId};
 use crate::index::Index;
-use crate::pack::{BlobKind, PackWriter};
-use crate::repo::{LockMode, Repository, TreeCache};
+use crate::pack::BlobKind;
+use crate::repo::{LockMode, PackSink, Repository, TreeCache};
 use crate::tree::{NodeType, Tree};
 
 /// What to repair.
@@ -59,8 +58,8 @@ struct Fixer<'a> {
     stored: HashSet<PackId>,
     cache: TreeCache,
     memo: HashMap<BlobId, Fixed>,
-    writer: Option<PackWriter>,
-    written: Vec<(PackId, Vec<crate::pack::PackEntry>)>,
+    /// Where new trees go; `None` in a dry run.
+    sink: Option<PackSink<'a>>,
     new_trees: HashSet<BlobId>,
 }
 
@@ -80,8 +79,7 @@ pub fn repair_snapshots(
         stored,
         cache: TreeCache::new(64 << 20),
         memo: HashMap::new(),
-        writer: (!opts.dry_run).then(|| PackWriter::new(BlobKind::Tree, 1 << 20)),
-        written: vec![],
+        sink: (!opts.dry_run).then(|| PackSink::new(repo)),
         new_trees: HashSet::new(),
     };
     let mut report = RepairSnapshotsReport::default();
@@ -102,13 +100,12 @@ pub fn repair_snapshots(
         };
         pending.push((id, snap, root, removed));
     }
-    if let Some(w) = f.writer.take().filter(|w| !w.is_empty()) {
-        let p = w.finish(repo.key());
-        repo.write_pack(&p.id, p.bytes.into())?;
-        f.written.push((p.id, p.entries));
-    }
-    if !f.written.is_empty() {
-        repo.save_index(&f.written)?;
+    if let Some(mut sink) = f.sink.take() {
+        sink.flush()?;
+        let written = sink.take_written();
+        if !written.is_empty() {
+            repo.save_index(&written)?;
+        }
     }
     let mut scrub = crate::ops::check::scrub::load_state(repo)?;
     let known = &scrub.state.snapshots;
@@ -205,27 +202,16 @@ impl Fixer<'_> {
         Ok(Fixed::Changed(new_id, removed))
     }
 
-    /// Add a tree blob to the tree pack being written; returns its id.
+    /// Add a tree blob to the tree packs being written (unless the repository has it);
+    /// returns its id.
     fn store_tree(&mut self, tree: &Tree) -> Result<BlobId> {
         let bytes = tree.to_bytes();
         let id = self.repo.key().blob_id(&bytes);
-        if self.writer.is_none() || self.available(&id) || !self.new_trees.insert(id) {
+        if self.available(&id) || !self.new_trees.insert(id) {
             return Ok(id);
         }
-        let w = self.writer.as_mut().expect("checked above");
-        let (codec, body) = match compress(&bytes, Compression::Auto) {
-            Some(z) => (Codec::Zstd, z),
-            None => (Codec::Raw, bytes.clone()),
-        };
-        w.add_plain(self.repo.key(), id, codec, bytes.len() as u32, &body);
-        if w.len() >= self.repo.config().pack_size as usize {
-            let full = self
-                .writer
-                .replace(PackWriter::new(BlobKind::Tree, 1 << 20))
-                .expect("writer");
-            let p = full.finish(self.repo.key());
-            self.repo.write_pack(&p.id, p.bytes.into())?;
-            self.written.push((p.id, p.entries));
+        if let Some(sink) = self.sink.as_mut() {
+            sink.add_plain(BlobKind::Tree, &bytes)?;
         }
         Ok(id)
     }
