@@ -17,4 +17,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 if ! command -v cargo-nextest >/dev/null; then
   cargo install cargo-nextest --locked
 fi
+
+# A real S3 store for the object-storage tests: one Garage node on loopback, shared by all
+# tests (each uses its own prefix), stopped on exit. Installed with cargo when missing.
+garage_dir=$(mktemp -d /tmp/ibars-test-garage.XXXXXX)
+trap 'scripts/garage.sh stop "$garage_dir"; rm -rf "$garage_dir"' EXIT
+scripts/garage.sh start "$garage_dir" $((20000 + RANDOM % 20000))
+export IBARS_TEST_GARAGE=$garage_dir/env
+
 cargo nextest run --workspace --locked --no-fail-fast
+# The core integration tests once more, on S3 instead of memory.
+IBARS_TEST_CORE_ON_S3=$garage_dir/env cargo nextest run -p ibars-core --locked --no-fail-fast \
+  --test roundtrip --test lifecycle --test erasure --test backup_behaviour

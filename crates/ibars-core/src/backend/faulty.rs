@@ -111,6 +111,9 @@ impl Backend for FaultyBackend {
     fn location(&self) -> String {
         format!("faulty:{}", self.inner.location())
     }
+    fn parallelism(&self) -> usize {
+        self.inner.parallelism()
+    }
     fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {
         self.gate("list", || kind.dir().to_string())?;
         self.inner.list(kind)

@@ -5,10 +5,13 @@
 //! (on stores without atomic writes) an object that fails authentication and is never referenced.
 //! Nothing relies on listing order, rename or append.
 
+pub mod cache;
 pub mod faulty;
 mod opendal_backend;
 mod retry;
+pub mod s3;
 
+pub use cache::CachedBackend;
 pub use faulty::FaultyBackend;
 pub use opendal_backend::OpendalBackend;
 pub use retry::{RetryBackend, RetryPolicy};
@@ -83,6 +86,11 @@ pub struct ListEntry {
 pub trait Backend: Send + Sync {
     /// Human-readable location, for messages (never contains credentials).
     fn location(&self) -> String;
+    /// How many requests are worth keeping in flight at once: one for a local disk, more
+    /// for a remote store, where each request waits on the network.
+    fn parallelism(&self) -> usize {
+        1
+    }
     /// All objects of a kind, in no particular order.
     fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>>;
     /// The whole object.
@@ -92,6 +100,15 @@ pub trait Backend: Send + Sync {
         -> Result<bytes::Bytes>;
     /// Store an object under a new name. Overwriting is never needed; see the contract above.
     fn write(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()>;
+    /// [`Backend::read`] of an object worth keeping in a local cache (a pack of trees).
+    /// Snapshots and index files are always worth it, and need no hint.
+    fn read_cacheable(&self, kind: FileKind, name: &str) -> Result<bytes::Bytes> {
+        self.read(kind, name)
+    }
+    /// [`Backend::write`] of an object worth keeping in a local cache (a pack of trees).
+    fn write_cacheable(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
+        self.write(kind, name, data)
+    }
     /// Delete an object. Deleting a missing object is not an error.
     fn remove(&self, kind: FileKind, name: &str) -> Result<()>;
     /// Size of an object, or a not-found error.

@@ -1,19 +1,28 @@
 //! [`Backend`] over an OpenDAL operator. OpenDAL is async; this wrapper owns a small Tokio
 //! runtime and blocks on it, so that the rest of ibars is plain threads. Many threads may call
 //! in at once: each call is an independent `block_on`.
+//!
+//! Every request is logged at debug level with target `ibars::request` (`IBARS_LOG=
+//! ibars::request=debug`): method and object path, never credentials.
 
 use std::path::Path;
 
 use opendal::{ErrorKind, Operator};
 
+use super::s3::S3Config;
 use super::{Backend, FileKind, ListEntry};
 use crate::error::{Error, Result};
+
+/// Parallel requests that suit a local disk: writes are fast, and reads are parallel anyway
+/// where decryption needs the cores.
+const LOCAL_PARALLELISM: usize = 1;
 
 /// A backend on any OpenDAL service.
 pub struct OpendalBackend {
     op: Operator,
     rt: tokio::runtime::Runtime,
     location: String,
+    parallelism: usize,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -59,7 +68,55 @@ impl OpendalBackend {
             op,
             rt: runtime()?,
             location: root,
+            parallelism: LOCAL_PARALLELISM,
         })
+    }
+
+    /// A repository in an S3 bucket. Nothing is contacted yet; a wrong endpoint or key shows
+    /// on the first request. Requests that stall are cut off (60 s for a call, 30 s without
+    /// progress on a transfer) with a transient error, for [`super::RetryBackend`] to retry.
+    pub fn s3(cfg: &S3Config) -> Result<Self> {
+        let location = cfg.location();
+        let mut b = opendal::services::S3::default()
+            .bucket(&cfg.bucket)
+            .root(&format!("/{}", cfg.prefix))
+            .region(cfg.region.as_deref().unwrap_or("us-east-1"));
+        if let Some(e) = &cfg.endpoint {
+            b = b.endpoint(e);
+        }
+        if !cfg.use_path_style() {
+            b = b.enable_virtual_host_style();
+        }
+        if let (Some(id), Some(secret)) = (&cfg.access_key_id, &cfg.secret_access_key) {
+            // Explicit credentials: do not let ~/.aws or instance metadata override them.
+            b = b
+                .access_key_id(id)
+                .secret_access_key(secret)
+                .disable_config_load()
+                .disable_ec2_metadata();
+            if let Some(t) = &cfg.session_token {
+                b = b.session_token(t);
+            }
+        }
+        let op = Operator::new(b)
+            .map_err(|e| map_err("open", &location, e))?
+            .layer(
+                opendal::layers::TimeoutLayer::new()
+                    .with_timeout(std::time::Duration::from_secs(60))
+                    .with_io_timeout(std::time::Duration::from_secs(30)),
+            )
+            .finish();
+        Ok(Self {
+            op,
+            rt: runtime()?,
+            location,
+            parallelism: cfg.connections(),
+        })
+    }
+
+    /// Keep up to `n` requests in flight (see [`Backend::parallelism`]).
+    pub fn set_parallelism(&mut self, n: usize) {
+        self.parallelism = n.max(1);
     }
 
     /// An in-memory repository, for tests.
@@ -71,6 +128,7 @@ impl OpendalBackend {
             op,
             rt: runtime()?,
             location: "memory".into(),
+            parallelism: LOCAL_PARALLELISM,
         })
     }
 }
@@ -80,8 +138,13 @@ impl Backend for OpendalBackend {
         self.location.clone()
     }
 
+    fn parallelism(&self) -> usize {
+        self.parallelism
+    }
+
     fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {
         let dir = kind.dir();
+        tracing::debug!(target: "ibars::request", "LIST {dir}");
         let entries = self.rt.block_on(async {
             match self.op.list_with(dir).recursive(true).await {
                 Ok(v) => Ok(v),
@@ -115,6 +178,7 @@ impl Backend for OpendalBackend {
 
     fn read(&self, kind: FileKind, name: &str) -> Result<bytes::Bytes> {
         let path = kind.path(name);
+        tracing::debug!(target: "ibars::request", "GET {path}");
         self.rt
             .block_on(self.op.read(&path))
             .map(|b| b.to_bytes())
@@ -129,6 +193,7 @@ impl Backend for OpendalBackend {
         len: u64,
     ) -> Result<bytes::Bytes> {
         let path = kind.path(name);
+        tracing::debug!(target: "ibars::request", "GET {path} bytes={offset}+{len}");
         self.rt
             .block_on(async { self.op.read_with(&path).range(offset..offset + len).await })
             .map(|b| b.to_bytes())
@@ -137,6 +202,7 @@ impl Backend for OpendalBackend {
 
     fn write(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
         let path = kind.path(name);
+        tracing::debug!(target: "ibars::request", "PUT {path} ({} bytes)", data.len());
         self.rt
             .block_on(self.op.write(&path, data))
             .map(|_| ())
@@ -145,6 +211,7 @@ impl Backend for OpendalBackend {
 
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
         let path = kind.path(name);
+        tracing::debug!(target: "ibars::request", "DELETE {path}");
         match self.rt.block_on(self.op.delete(&path)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
@@ -154,6 +221,7 @@ impl Backend for OpendalBackend {
 
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         let path = kind.path(name);
+        tracing::debug!(target: "ibars::request", "HEAD {path}");
         self.rt
             .block_on(self.op.stat(&path))
             .map(|m| m.content_length())

@@ -29,6 +29,18 @@ impl Default for RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// For a store across a network: about 20-40 s of retries in all, enough to ride out a
+    /// node restart or a failover.
+    pub fn remote() -> Self {
+        Self {
+            attempts: 10,
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
 /// A backend that retries transient failures of the one it wraps. Every operation of the
 /// [`Backend`] contract is idempotent (objects are immutable and written whole), so a retry
 /// can never store something different from the first try.
@@ -64,6 +76,9 @@ impl RetryBackend {
 impl Backend for RetryBackend {
     fn location(&self) -> String {
         self.inner.location()
+    }
+    fn parallelism(&self) -> usize {
+        self.inner.parallelism()
     }
     fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {
         self.run("list", || self.inner.list(kind))

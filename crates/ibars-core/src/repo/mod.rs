@@ -214,6 +214,11 @@ impl Repository {
         &self.backend
     }
 
+    /// Put a layer in front of the storage (a local cache), once the repository is open.
+    pub fn wrap_backend(&mut self, f: impl FnOnce(Arc<dyn Backend>) -> Arc<dyn Backend>) {
+        self.backend = f(Arc::clone(&self.backend));
+    }
+
     pub fn key(&self) -> &MasterKey {
         &self.key
     }
@@ -246,15 +251,25 @@ impl Repository {
         Ok(())
     }
 
-    /// Store a finished pack, and its parity file when the config asks for parity. The
-    /// parity is written after the pack, so a pack never has a parity file it does not match.
-    pub fn write_pack(&self, id: &crate::id::PackId, bytes: bytes::Bytes) -> Result<()> {
+    /// Store a finished pack of blobs of `kind`, and its parity file when the config asks for
+    /// parity. The parity is written after the pack, so a pack never has a parity file it does
+    /// not match. Tree packs are offered to the local cache, if there is one.
+    pub fn write_pack(
+        &self,
+        id: &crate::id::PackId,
+        bytes: bytes::Bytes,
+        kind: crate::pack::BlobKind,
+    ) -> Result<()> {
         let parity = match self.config.parity_percent {
             0 => None,
             p => Some(crate::parity::encode(&bytes, p)?),
         };
         let name = id.to_hex();
-        self.backend.write(FileKind::Pack, &name, bytes)?;
+        if kind == crate::pack::BlobKind::Tree {
+            self.backend.write_cacheable(FileKind::Pack, &name, bytes)?;
+        } else {
+            self.backend.write(FileKind::Pack, &name, bytes)?;
+        }
         if let Some(par) = parity {
             self.backend.write(FileKind::Parity, &name, par.into())?;
         }

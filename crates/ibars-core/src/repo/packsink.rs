@@ -69,7 +69,7 @@ impl<'a> PackSink<'a> {
             if !w.is_empty() {
                 let p = w.finish(self.repo.key());
                 self.bytes_written += p.bytes.len() as u64;
-                self.repo.write_pack(&p.id, p.bytes.into())?;
+                self.repo.write_pack(&p.id, p.bytes.into(), kind)?;
                 self.written.push((p.id, p.entries));
             }
         }

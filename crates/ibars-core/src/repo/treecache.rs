@@ -39,9 +39,16 @@ impl TreeCache {
         {
             return Ok(b.clone());
         }
-        // Whole tree packs are checked against their name and read again on a mismatch; a
-        // pack damaged in storage is still returned, for its intact trees to be used.
-        let bytes = super::read_named(repo.backend.as_ref(), FileKind::Pack, &pack.to_hex())?.bytes;
+        // Whole tree packs are checked against their name and read again (past any local
+        // cache) on a mismatch; a pack damaged in storage is still returned, for its intact
+        // trees to be used.
+        let name = pack.to_hex();
+        let first = repo.backend.read_cacheable(FileKind::Pack, &name)?;
+        let bytes = if blake3::hash(&first).to_hex().as_str() == name {
+            first
+        } else {
+            super::read_named(repo.backend.as_ref(), FileKind::Pack, &name)?.bytes
+        };
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (map, order, used) = &mut *g;
         if map.insert(*pack, bytes.clone()).is_none() {

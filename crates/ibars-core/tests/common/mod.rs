@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ibars_core::backend::{Backend, FileKind, OpendalBackend};
+use ibars_core::backend::s3::S3Config;
+use ibars_core::backend::{Backend, FileKind, OpendalBackend, RetryBackend, RetryPolicy};
 use ibars_core::crypto::keyfile::KdfParams;
 use ibars_core::id::SnapshotId;
 use ibars_core::ops::backup::{backup, BackupOptions};
@@ -12,13 +13,53 @@ use ibars_core::ops::prune::{prune, PruneOptions, PruneReport};
 use ibars_core::progress::NoProgress;
 use ibars_core::repo::{InitOptions, Repository};
 
-/// A fresh in-memory repository with average chunks of `avg` bytes and 1 MiB packs.
+/// A fresh repository with average chunks of `avg` bytes and 1 MiB packs, on
+/// [`test_store`].
 pub fn test_repo(avg: u32) -> Repository {
     let opts = InitOptions {
         avg_chunk_size: avg,
         ..cheap_init()
     };
-    Repository::init(Arc::new(OpendalBackend::memory().unwrap()), b"pw", &opts).unwrap()
+    Repository::init(test_store(), b"pw", &opts).unwrap()
+}
+
+/// An empty store: in memory, or when `IBARS_TEST_CORE_ON_S3` names a Garage env file (as
+/// `scripts/garage.sh` writes it), a fresh prefix of that S3 bucket, so that the same tests
+/// run on a real object store.
+pub fn test_store() -> Arc<dyn Backend> {
+    let Some(f) = std::env::var_os("IBARS_TEST_CORE_ON_S3") else {
+        return Arc::new(OpendalBackend::memory().unwrap());
+    };
+    let text = std::fs::read_to_string(&f).expect("reading the Garage env file");
+    let var = |k: &str| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    };
+    let mut unique = [0u8; 8];
+    blake3::Hasher::new()
+        .update(
+            &format!(
+                "{:?}{:?}",
+                std::time::SystemTime::now(),
+                std::thread::current().id()
+            )
+            .into_bytes(),
+        )
+        .update(&std::process::id().to_le_bytes())
+        .finalize_xof()
+        .fill(&mut unique);
+    let url = format!(
+        "{}/{}/core-{}",
+        var("IBARS_S3_ENDPOINT").unwrap(),
+        var("IBARS_S3_BUCKET").unwrap(),
+        hex::encode(unique)
+    );
+    let mut cfg = S3Config::from_url(&url).unwrap();
+    cfg.fill_from_env(var);
+    let store = Arc::new(OpendalBackend::s3(&cfg).unwrap());
+    Arc::new(RetryBackend::new(store, RetryPolicy::remote()))
 }
 
 /// Init options with cheap key derivation and small packs, as `test_repo` uses.

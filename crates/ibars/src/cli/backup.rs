@@ -87,7 +87,7 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
         skip_paths: g.local_repo_dirs(),
         cancel: Arc::clone(&cancel),
         estimate: !g.quiet,
-        upload_threads: 1,
+        upload_threads: repo.backend().parallelism(),
     };
     let report = backup(&repo, opts, &progress);
     progress.finish();

@@ -39,7 +39,7 @@ pub struct CheckArgs {
     /// and `auto/30d` the packs verified longest ago, enough that each is read every 30 days.
     #[arg(long, value_name = "SUBSET")]
     pub read_data_subset: Option<Subset>,
-    /// Packs read at once.
+    /// Packs read at once (at least --connections).
     #[arg(long, default_value_t = 3)]
     pub threads: usize,
     /// Do not record this check in the repository.
@@ -71,12 +71,12 @@ pub fn run(g: &GlobalArgs, a: &CheckArgs) -> Result<u8> {
 }
 
 fn run_check(g: &GlobalArgs, a: &CheckArgs) -> Result<CheckReport> {
-    let repo = g.open()?;
+    let repo = g.open_uncached()?;
     let progress = CliProgress::new("check", g.json, g.quiet);
     let opts = CheckOptions {
         read_data: a.read_data || a.read_data_subset.is_some(),
         subset: a.read_data_subset.clone().unwrap_or(Subset::All),
-        threads: a.threads.max(1),
+        threads: a.threads.max(repo.backend().parallelism()),
         record: !a.no_record,
     };
     let r = check(&repo, &opts, &progress);

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use ibars_core::ops::copy::copy;
 
-use super::open::{backend_at, password_from};
+use super::open::password_from;
 use super::output::bytes;
 use super::progress::CliProgress;
 use super::{code, GlobalArgs, SnapshotFilterArgs};
@@ -19,13 +19,15 @@ interrupted copy resumes where it stopped when run again.
 
 Examples:
   ibars copy --to /mnt/offsite/repo --to-password-file /root/offsite.pw
-  ibars copy latest --host web1 --to /mnt/offsite/repo")]
+  ibars copy latest --host web1 --to /mnt/offsite/repo
+  ibars copy --to s3:https://s3.eu-west-1.amazonaws.com/my-bucket/ibars")]
 pub struct CopyArgs {
     /// Snapshots: `latest`, ids or id prefixes. Default: every snapshot matching the filters.
     pub snapshots: Vec<String>,
-    /// The destination repository (it must exist: `ibars -r DEST init`).
-    #[arg(long, env = "IBARS_TO_REPOSITORY", value_name = "PATH")]
-    pub to: PathBuf,
+    /// The destination repository, a directory or `s3:...` (it must exist: `ibars -r DEST
+    /// init`).
+    #[arg(long, env = "IBARS_TO_REPOSITORY", value_name = "LOCATION")]
+    pub to: String,
     /// Read the destination's password from this file.
     #[arg(long, env = "IBARS_TO_PASSWORD_FILE", value_name = "FILE")]
     pub to_password_file: Option<PathBuf>,
@@ -44,9 +46,11 @@ pub fn run(g: &GlobalArgs, a: &CopyArgs) -> Result<u8> {
         "IBARS_TO_PASSWORD",
         "enter password for the destination repository: ",
     )?;
-    let dst = g
-        .open_with(backend_at(&a.to, false)?, &pw)
-        .with_context(|| format!("opening destination {}", a.to.display()))?;
+    let to = g.parse_location(&a.to)?;
+    let dst = to
+        .backend(false, g.connections())
+        .and_then(|b| g.open_with(&to, b, &pw, true))
+        .with_context(|| format!("opening destination {to}"))?;
     let ids = super::snapshots::select(&src, &a.snapshots, &a.filter)?;
     let progress = CliProgress::new("copy", g.json, g.quiet);
     let r = copy(&src, &dst, &ids, &progress);

@@ -16,6 +16,7 @@ mod check;
 mod copy;
 mod forget;
 mod keys;
+mod location;
 mod open;
 mod output;
 mod progress;

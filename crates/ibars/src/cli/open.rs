@@ -6,23 +6,28 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use ibars_core::backend::{Backend, OpendalBackend, RetryBackend, RetryPolicy};
+use ibars_core::backend::cache::tag_cache_dir;
+use ibars_core::backend::{Backend, CachedBackend};
 use ibars_core::compress::Compression;
 use ibars_core::repo::{InitOptions, Repository};
 
+use super::location::{Location, Settings};
 use super::output::parse_size;
 
 /// Options every command takes.
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Repository location: a directory. Default: $XDG_DATA_HOME/ibars/repo.
+    /// Repository location: a directory, or an S3 bucket as
+    /// `s3:http://HOST:PORT/BUCKET/PREFIX` (credentials from AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY, or the config file). Default: the config file's `repository`,
+    /// else $XDG_DATA_HOME/ibars/repo.
     #[arg(
         short = 'r',
         long = "repo",
         env = "IBARS_REPOSITORY",
         global = true,
-        value_name = "PATH"
+        value_name = "LOCATION"
     )]
     pub repo: Option<String>,
     /// Read the password from this file (first line).
@@ -49,6 +54,24 @@ pub struct GlobalArgs {
     /// More log output (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Config file (TOML; see the README). Default: $XDG_CONFIG_HOME/ibars/config.toml.
+    #[arg(long, env = "IBARS_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Requests to the repository kept in flight at once (uploads during a backup; restore
+    /// and check read with at least this many threads). Default: 8 for S3, 1 for a directory.
+    #[arg(long, env = "IBARS_CONNECTIONS", global = true, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub connections: Option<u16>,
+    /// Where remote repositories are cached (snapshots, index and trees). Default: the config
+    /// file's `cache_dir`, else $XDG_CACHE_HOME/ibars. Deleting it is always safe.
+    #[arg(long, env = "IBARS_CACHE_DIR", global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not use a local cache for a remote repository.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// The config file, once read.
+    #[arg(skip)]
+    settings: std::sync::OnceLock<Settings>,
 }
 
 /// Options of `init`.
@@ -78,13 +101,33 @@ pub fn parse_percent(s: &str) -> Result<u8, String> {
 }
 
 impl GlobalArgs {
-    /// The repository path: -r, IBARS_REPOSITORY, or the default under XDG_DATA_HOME.
-    pub fn repo_path(&self) -> Result<PathBuf> {
-        if let Some(r) = &self.repo {
-            if let Some(rest) = r.strip_prefix("s3:") {
-                bail!("S3 repositories are not supported yet ({rest})");
-            }
-            return Ok(PathBuf::from(r));
+    /// The config file's settings (read on first use).
+    pub fn settings(&self) -> Result<&Settings> {
+        if let Some(s) = self.settings.get() {
+            return Ok(s);
+        }
+        let loaded = Settings::load(self.config.as_deref())?;
+        Ok(self.settings.get_or_init(|| loaded))
+    }
+
+    pub fn connections(&self) -> Option<usize> {
+        self.connections.map(usize::from)
+    }
+
+    /// Parse a repository location given on the command line (such as `copy --to`).
+    pub fn parse_location(&self, s: &str) -> Result<Location> {
+        Location::parse(s, self.settings()?, self.connections())
+    }
+
+    /// The repository: -r, IBARS_REPOSITORY, the config file, or the default under
+    /// XDG_DATA_HOME.
+    pub fn location(&self) -> Result<Location> {
+        if let Some(r) = self
+            .repo
+            .as_deref()
+            .or(self.settings()?.repository.as_deref())
+        {
+            return self.parse_location(r);
         }
         let base = match std::env::var_os("XDG_DATA_HOME") {
             Some(d) if !d.is_empty() => PathBuf::from(d),
@@ -93,11 +136,7 @@ impl GlobalArgs {
             )
             .join(".local/share"),
         };
-        Ok(base.join("ibars/repo"))
-    }
-
-    fn backend(&self, create: bool) -> Result<Arc<dyn Backend>> {
-        backend_at(&self.repo_path()?, create)
+        Ok(Location::Local(base.join("ibars/repo")))
     }
 
     /// The password from --password-file, --password-command, IBARS_PASSWORD or a prompt.
@@ -110,18 +149,47 @@ impl GlobalArgs {
         )
     }
 
-    /// Open the repository.
+    /// Open the repository, through the local cache when it is remote.
     pub fn open(&self) -> Result<Repository> {
-        let backend = self.backend(false)?;
-        let pw = self.password("enter password for repository: ")?;
-        self.open_with(backend, &pw)
+        self.open_repo(true)
     }
 
-    /// Open the repository in `backend` with `password`, honouring `--retry-lock`.
-    pub fn open_with(&self, backend: Arc<dyn Backend>, password: &[u8]) -> Result<Repository> {
+    /// Open the repository, reading everything from the store itself (for `check`, which
+    /// must see what the store holds, not a local copy).
+    pub fn open_uncached(&self) -> Result<Repository> {
+        self.open_repo(false)
+    }
+
+    fn open_repo(&self, cache: bool) -> Result<Repository> {
+        let loc = self.location()?;
+        let backend = loc.backend(false, self.connections())?;
+        let pw = self.password("enter password for repository: ")?;
+        self.open_with(&loc, backend, &pw, cache)
+    }
+
+    /// Open the repository at `loc` in `backend` with `password`, honouring `--retry-lock`,
+    /// with a local cache when `cache` is set, the store is remote and `--no-cache` is not.
+    pub fn open_with(
+        &self,
+        loc: &Location,
+        backend: Arc<dyn Backend>,
+        password: &[u8],
+        cache: bool,
+    ) -> Result<Repository> {
         let mut repo = Repository::open(backend, password)?;
         if let Some(d) = self.retry_lock {
             repo.set_lock_wait(d.unsigned_abs());
+        }
+        if cache && loc.is_remote() && !self.no_cache {
+            let root = match &self.cache_dir {
+                Some(d) => Some(d.clone()),
+                None => self.settings()?.cache_root(),
+            };
+            if let Some(root) = root {
+                tag_cache_dir(&root);
+                let dir = root.join(&repo.config().id);
+                repo.wrap_backend(|b| Arc::new(CachedBackend::new(b, dir)));
+            }
         }
         Ok(repo)
     }
@@ -129,7 +197,7 @@ impl GlobalArgs {
     /// The local repository directory, as given and with symlinks resolved, to keep it out
     /// of backups whichever way the source path reaches it.
     pub fn local_repo_dirs(&self) -> Vec<PathBuf> {
-        let Ok(p) = self.repo_path() else {
+        let Ok(Location::Local(p)) = self.location() else {
             return vec![];
         };
         let mut out: Vec<PathBuf> = ibars_core::ops::backup::absolute(&p).into_iter().collect();
@@ -172,12 +240,6 @@ pub fn password_from(
     bail!("no password given: use a password file, a password command, {env}, or a terminal")
 }
 
-/// The storage of a local repository, with retries on transient errors.
-pub fn backend_at(path: &std::path::Path, create: bool) -> Result<Arc<dyn Backend>> {
-    let store = Arc::new(OpendalBackend::local(path, create)?);
-    Ok(Arc::new(RetryBackend::new(store, RetryPolicy::default())))
-}
-
 fn first_line(b: &[u8]) -> Vec<u8> {
     let end = b.iter().position(|&c| c == b'\n').unwrap_or(b.len());
     let mut l = b[..end].to_vec();
@@ -213,7 +275,7 @@ pub fn new_password(g: &GlobalArgs, file: Option<&PathBuf>) -> Result<Vec<u8>> {
 }
 
 pub fn init(g: &GlobalArgs, a: &InitArgs) -> Result<u8> {
-    let path = g.repo_path()?;
+    let loc = g.location()?;
     let opts = InitOptions {
         avg_chunk_size: u32::try_from(a.chunk_size).context("chunk size too large")?,
         pack_size: u32::try_from(a.pack_size).context("pack size too large")?,
@@ -222,18 +284,18 @@ pub fn init(g: &GlobalArgs, a: &InitArgs) -> Result<u8> {
         ..Default::default()
     };
     let pw = new_password(g, None)?;
-    let backend = g.backend(true)?;
+    let backend = loc.backend(true, g.connections())?;
     let repo = Repository::init(backend, &pw, &opts)?;
     if g.json {
         outln!(
             "{}",
-            serde_json::json!({"message_type": "initialized", "id": repo.config().id, "repository": path})
+            serde_json::json!({"message_type": "initialized", "id": repo.config().id, "repository": loc.to_string()})
         );
     } else if !g.quiet {
         outln!(
             "created ibars repository {} at {}",
             &repo.config().id[..8],
-            path.display()
+            loc
         );
         outln!("Keep the password safe: without it the data cannot be restored.");
     }

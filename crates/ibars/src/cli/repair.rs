@@ -73,7 +73,7 @@ fn print(g: &GlobalArgs, kind: &str, report: &impl serde::Serialize) {
 }
 
 pub fn run(g: &GlobalArgs, cmd: RepairCommand) -> Result<u8> {
-    let repo = g.open()?;
+    let repo = g.open_uncached()?;
     match cmd {
         RepairCommand::Packs { packs, salvage } => {
             let progress = CliProgress::new("repair", g.json, g.quiet);
@@ -195,7 +195,7 @@ pub fn run(g: &GlobalArgs, cmd: RepairCommand) -> Result<u8> {
 }
 
 pub fn config(g: &GlobalArgs, cmd: ConfigCommand) -> Result<u8> {
-    let mut repo = g.open()?;
+    let mut repo = g.open_uncached()?;
     match cmd {
         ConfigCommand::Parity {
             percent: p,

@@ -32,7 +32,7 @@ pub struct RestoreArgs {
     /// Read every restored file back and check it against the snapshot.
     #[arg(long)]
     pub verify: bool,
-    /// Parallel pack reads.
+    /// Parallel pack reads (at least --connections).
     #[arg(long, default_value_t = 3)]
     pub threads: usize,
     #[command(flatten)]
@@ -50,7 +50,7 @@ pub fn run(g: &GlobalArgs, a: &RestoreArgs) -> Result<u8> {
         includes: a.includes.clone(),
         excludes: a.excludes.clone(),
         verify: a.verify,
-        threads: a.threads.max(1),
+        threads: a.threads.max(repo.backend().parallelism()),
         cancel,
     };
     let t0 = std::time::Instant::now();

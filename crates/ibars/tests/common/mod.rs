@@ -1,23 +1,25 @@
 //! Helpers shared by the CLI tests: a scratch repository and an `ibars` command bound to it.
 #![allow(dead_code)]
 
+pub mod garage;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// A directory, or an `s3:` URL.
     pub repo: PathBuf,
+    /// Extra environment of every command (S3 credentials).
+    pub vars: Vec<(String, String)>,
 }
 
 impl Env {
     /// A new scratch directory with an initialized repository (password "pw").
     pub fn new() -> Self {
         let e = Self::empty();
-        e.cmd()
-            .args(["init", "--pack-size", "1MiB", "--chunk-size", "64KiB"])
-            .assert()
-            .success();
+        e.init();
         e
     }
 
@@ -25,7 +27,36 @@ impl Env {
     pub fn empty() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("repo");
-        Self { dir, repo }
+        Self {
+            dir,
+            repo,
+            vars: vec![],
+        }
+    }
+
+    /// A scratch directory and a repository in `garage`, not yet initialized.
+    pub fn empty_s3(garage: &garage::Garage, name: &str) -> Self {
+        let mut e = Self::empty();
+        e.repo = PathBuf::from(garage.fresh_url(name));
+        e.vars = garage.aws_env();
+        e
+    }
+
+    /// The same repository as `self` in a new scratch directory, as a second host sees it
+    /// (its own cache).
+    pub fn another_client(&self) -> Self {
+        let mut e = Self::empty();
+        e.repo = self.repo.clone();
+        e.vars = self.vars.clone();
+        e
+    }
+
+    /// `init` with small packs and chunks, as [`Env::new`] does.
+    pub fn init(&self) {
+        self.cmd()
+            .args(["init", "--pack-size", "1MiB", "--chunk-size", "64KiB"])
+            .assert()
+            .success();
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -38,7 +69,13 @@ impl Env {
         c.arg("-r")
             .arg(&self.repo)
             .env("IBARS_PASSWORD", "pw")
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env_remove("IBARS_REPOSITORY");
+        for k in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
+            c.env_remove(k);
+        }
+        c.envs(self.vars.iter().map(|(k, v)| (k, v)));
         c
     }
 

@@ -178,7 +178,7 @@ impl<'a> Saver<'a> {
             }
             match self
                 .repo
-                .write_pack(&pack.id, self.pack_pool.bytes(pack.bytes))
+                .write_pack(&pack.id, self.pack_pool.bytes(pack.bytes), pack.kind)
             {
                 Ok(()) => self
                     .written

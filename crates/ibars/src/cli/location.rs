@@ -1,0 +1,176 @@
+//! Where a repository lives (a directory or an S3 bucket), the config file that can describe
+//! it, and the local cache of remote repositories.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use ibars_core::backend::s3::S3Config;
+use ibars_core::backend::{Backend, OpendalBackend, RetryBackend, RetryPolicy};
+use serde::Deserialize;
+
+/// The config file: `--config FILE`, `IBARS_CONFIG`, or `$XDG_CONFIG_HOME/ibars/config.toml`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The repository used when neither `-r` nor `IBARS_REPOSITORY` is given.
+    pub repository: Option<String>,
+    /// Where remote repositories are cached.
+    pub cache_dir: Option<PathBuf>,
+    /// How to reach S3 repositories.
+    #[serde(default)]
+    pub s3: S3Settings,
+}
+
+/// The `[s3]` table. The environment's `AWS_*` variables take precedence over it.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    pub path_style: Option<bool>,
+    pub connections: Option<usize>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("repository", &self.repository)
+            .field("cache_dir", &self.cache_dir)
+            .field("s3", &self.s3.to_config())
+            .finish()
+    }
+}
+
+impl S3Settings {
+    fn to_config(&self) -> S3Config {
+        S3Config {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: self.session_token.clone(),
+            path_style: self.path_style,
+            connections: self.connections,
+            ..S3Config::default()
+        }
+    }
+}
+
+fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
+        _ => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(fallback)),
+    }
+}
+
+impl Settings {
+    /// Read the config file: `explicit` must exist; the default one may be absent.
+    pub fn load(explicit: Option<&Path>) -> Result<Self> {
+        let (path, must_exist) = match explicit {
+            Some(p) => (p.to_path_buf(), true),
+            None => match xdg_dir("XDG_CONFIG_HOME", ".config") {
+                Some(d) => (d.join("ibars/config.toml"), false),
+                None => return Ok(Self::default()),
+            },
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if !must_exist && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default())
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading config file {}", path.display()))
+            }
+        };
+        let s: Self = toml::from_str(&text)
+            .map_err(|e| anyhow!("config file {}: {}", path.display(), e.message()))?;
+        if s.s3.secret_access_key.is_some() {
+            warn_if_readable_by_others(&path);
+        }
+        Ok(s)
+    }
+
+    /// The cache root: the config file's `cache_dir`, or `$XDG_CACHE_HOME/ibars`.
+    pub fn cache_root(&self) -> Option<PathBuf> {
+        self.cache_dir
+            .clone()
+            .or_else(|| xdg_dir("XDG_CACHE_HOME", ".cache").map(|d| d.join("ibars")))
+    }
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(path) {
+        if m.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                "config file {} holds a secret key but others may read it (chmod 600 it)",
+                path.display()
+            );
+        }
+    }
+}
+
+/// A repository's place.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+    S3(Box<S3Config>),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Local(p) => write!(f, "{}", p.display()),
+            Location::S3(c) => f.write_str(&c.location()),
+        }
+    }
+}
+
+impl Location {
+    /// Parse `-r`: `s3:...` is a bucket (see [`S3Config::from_url`]), anything else a path.
+    /// S3 settings come from, in order: the URL, `connections`, the `AWS_*` environment,
+    /// the config file.
+    pub fn parse(s: &str, settings: &Settings, connections: Option<usize>) -> Result<Self> {
+        let Some(rest) = s.strip_prefix("s3:") else {
+            return Ok(Location::Local(PathBuf::from(s)));
+        };
+        let mut c = S3Config::from_url(rest)?;
+        c.connections = connections;
+        c.fill_from_env(|k| std::env::var(k).ok());
+        c.fill_from(&settings.s3.to_config());
+        if c.access_key_id.is_none() {
+            tracing::info!(
+                "no S3 credentials in the environment or the config file; trying ~/.aws and instance metadata"
+            );
+        }
+        Ok(Location::S3(Box::new(c)))
+    }
+
+    /// True for stores reached over the network, which get a local cache.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Location::S3(_))
+    }
+
+    /// The storage, with retries on transient errors. With `create`, a missing local directory
+    /// is made (a bucket must exist already).
+    pub fn backend(&self, create: bool, connections: Option<usize>) -> Result<Arc<dyn Backend>> {
+        let (store, policy) = match self {
+            Location::Local(p) => {
+                let mut b = OpendalBackend::local(p, create)?;
+                if let Some(n) = connections {
+                    b.set_parallelism(n);
+                }
+                (b, RetryPolicy::default())
+            }
+            // A remote store gets more patience: a node restarting or a load balancer failing
+            // over takes seconds.
+            Location::S3(c) => (OpendalBackend::s3(c)?, RetryPolicy::remote()),
+        };
+        Ok(Arc::new(RetryBackend::new(Arc::new(store), policy)))
+    }
+}
