@@ -50,6 +50,9 @@ pub enum Error {
     /// An argument was invalid.
     #[error("{0}")]
     Invalid(String),
+    /// The repository is open append-only and the operation would delete or overwrite.
+    #[error("append-only: refusing to {0}")]
+    AppendOnly(String),
     /// The operation was interrupted (Ctrl-C or a signal).
     #[error("interrupted")]
     Interrupted,

@@ -301,3 +301,57 @@ fn copy_from_a_directory_to_s3_and_back() {
     assert!(same_tree(&src, &restored(&target, &src)));
     back.cmd().args(["check", "--read-data"]).assert().success();
 }
+
+#[test]
+fn append_only_backs_up_but_never_deletes() {
+    let g = Garage::get();
+    let e = Env::empty_s3(&g, "append");
+    e.init();
+    let src = e.path("src");
+    make_tree(&src, 6);
+    for round in 0..2u8 {
+        write(&src.join("round.txt"), format!("{round}"));
+        let reqs = requests(&e, &["--append-only", "backup", src.to_str().unwrap()]);
+        // Its own lock aside, nothing is deleted.
+        let deletes: Vec<_> = reqs
+            .iter()
+            .filter(|r| r.starts_with("DELETE ") && !r.starts_with("DELETE locks/"))
+            .collect();
+        assert!(deletes.is_empty(), "{deletes:?}");
+    }
+    let ids = e.snapshot_ids();
+    assert_eq!(ids.len(), 2);
+
+    for args in [
+        vec!["forget", "--keep-last", "1"],
+        vec!["prune"],
+        vec!["tag", &ids[0], "--add", "x"],
+        vec!["rewrite", "--exclude", "*.txt"],
+        vec!["unlock", "--remove-all"],
+    ] {
+        e.cmd()
+            .arg("--append-only")
+            .args(&args)
+            .assert()
+            .code(13)
+            .stderr(predicate::str::contains("append-only"));
+    }
+    // Also from the environment; a dry run is allowed.
+    e.cmd()
+        .env("IBARS_APPEND_ONLY", "true")
+        .args(["forget", "--keep-last", "1", "--dry-run"])
+        .assert()
+        .success();
+    e.cmd()
+        .env("IBARS_APPEND_ONLY", "true")
+        .args(["forget", "--keep-last", "1"])
+        .assert()
+        .code(13);
+    assert_eq!(e.snapshot_ids(), ids);
+    e.cmd()
+        .args(["--append-only", "check", "--read-data"])
+        .assert()
+        .success();
+    let target = e.restore_latest("r");
+    assert!(same_tree(&src, &restored(&target, &src)));
+}

@@ -5,12 +5,14 @@
 //! (on stores without atomic writes) an object that fails authentication and is never referenced.
 //! Nothing relies on listing order, rename or append.
 
+pub mod append_only;
 pub mod cache;
 pub mod faulty;
 mod opendal_backend;
 mod retry;
 pub mod s3;
 
+pub use append_only::AppendOnlyBackend;
 pub use cache::CachedBackend;
 pub use faulty::FaultyBackend;
 pub use opendal_backend::OpendalBackend;

@@ -18,6 +18,9 @@ pub struct Settings {
     pub repository: Option<String>,
     /// Where remote repositories are cached.
     pub cache_dir: Option<PathBuf>,
+    /// Open every repository append-only (as `--append-only`).
+    #[serde(default)]
+    pub append_only: bool,
     /// How to reach S3 repositories.
     #[serde(default)]
     pub s3: S3Settings,
@@ -41,6 +44,7 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("repository", &self.repository)
             .field("cache_dir", &self.cache_dir)
+            .field("append_only", &self.append_only)
             .field("s3", &self.s3.to_config())
             .finish()
     }

@@ -42,6 +42,7 @@ pub mod code {
     pub const NO_REPOSITORY: u8 = 10;
     pub const LOCKED: u8 = 11;
     pub const WRONG_PASSWORD: u8 = 12;
+    pub const APPEND_ONLY: u8 = 13;
     pub const INTERRUPTED: u8 = 130;
     pub const BROKEN_PIPE: u8 = 141;
 }
@@ -56,6 +57,8 @@ Exit codes:
   10   no repository at the given location
   11   the repository is locked by another process
   12   wrong password
+  13   refused: the repository is opened append-only (--append-only) and the command
+       would delete or overwrite
   130  interrupted (Ctrl-C or SIGTERM); the repository is left consistent
   141  standard output was closed early (e.g. piped into `head`)
 
@@ -64,6 +67,12 @@ Environment:
   IBARS_PASSWORD          the password
   IBARS_PASSWORD_FILE     file holding the password
   IBARS_PASSWORD_COMMAND  command printing the password
+  IBARS_CONFIG            config file (default $XDG_CONFIG_HOME/ibars/config.toml)
+  IBARS_CACHE_DIR         cache of remote repositories (default $XDG_CACHE_HOME/ibars)
+  IBARS_CONNECTIONS       requests kept in flight (default 8 for S3, 1 for a directory)
+  IBARS_APPEND_ONLY       when true, as --append-only
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION (or
+  AWS_DEFAULT_REGION), AWS_ENDPOINT_URL: S3 credentials and defaults, as for the AWS CLI
   IBARS_LOG               log filter (error, warn, info, debug)";
 
 /// ibars: encrypted, deduplicating backups that verify themselves.
@@ -133,9 +142,34 @@ pub enum Command {
     },
 }
 
+/// What `command` would delete or overwrite, if anything: such commands are refused at once
+/// on an append-only repository (dry runs are not).
+fn destructive(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Forget(a) if !a.dry_run => Some("forget snapshots"),
+        Command::Prune(a) if !a.dry_run => Some("prune"),
+        Command::Rewrite(a) if !a.dry_run => Some("rewrite snapshots"),
+        Command::Tag(_) => Some("change tags (snapshots are replaced)"),
+        Command::Repair(_) => Some("repair"),
+        Command::Config(_) => Some("change the config"),
+        Command::Key(keys::KeyCommand::Remove { .. } | keys::KeyCommand::Passwd { .. }) => {
+            Some("remove or replace a key")
+        }
+        Command::Unlock { .. } => Some("remove other processes' locks"),
+        _ => None,
+    }
+}
+
 /// Run a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
+    if g.append_only()? {
+        if let Some(what) = destructive(&cli.command) {
+            return Err(
+                Error::AppendOnly(format!("{what}: the repository is opened append-only")).into(),
+            );
+        }
+    }
     match cli.command {
         Command::Init(a) => open::init(g, &a),
         Command::Backup(a) => backup::run(g, a),
@@ -178,6 +212,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         Some(Error::NoRepository(_)) => code::NO_REPOSITORY,
         Some(Error::Locked(_)) => code::LOCKED,
         Some(Error::WrongPassword(_)) => code::WRONG_PASSWORD,
+        Some(Error::AppendOnly(_)) => code::APPEND_ONLY,
         Some(Error::Interrupted) => code::INTERRUPTED,
         _ => code::FATAL,
     }

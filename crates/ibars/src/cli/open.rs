@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use ibars_core::backend::cache::tag_cache_dir;
-use ibars_core::backend::{Backend, CachedBackend};
+use ibars_core::backend::{AppendOnlyBackend, Backend, CachedBackend};
 use ibars_core::compress::Compression;
 use ibars_core::repo::{InitOptions, Repository};
 
@@ -69,6 +69,11 @@ pub struct GlobalArgs {
     /// Do not use a local cache for a remote repository.
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Only add to the repository: never delete or overwrite an object (locks aside).
+    /// Commands that would (forget, prune, tag...) are refused with exit code 13. Pair with
+    /// store credentials that cannot delete; see the README.
+    #[arg(long, env = "IBARS_APPEND_ONLY", global = true)]
+    pub append_only: bool,
     /// The config file, once read.
     #[arg(skip)]
     settings: std::sync::OnceLock<Settings>,
@@ -108,6 +113,11 @@ impl GlobalArgs {
         }
         let loaded = Settings::load(self.config.as_deref())?;
         Ok(self.settings.get_or_init(|| loaded))
+    }
+
+    /// True with --append-only, IBARS_APPEND_ONLY, or `append_only = true` in the config.
+    pub fn append_only(&self) -> Result<bool> {
+        Ok(self.append_only || self.settings()?.append_only)
     }
 
     pub fn connections(&self) -> Option<usize> {
@@ -176,6 +186,11 @@ impl GlobalArgs {
         password: &[u8],
         cache: bool,
     ) -> Result<Repository> {
+        let backend: Arc<dyn Backend> = if self.append_only()? {
+            Arc::new(AppendOnlyBackend::new(backend))
+        } else {
+            backend
+        };
         let mut repo = Repository::open(backend, password)?;
         if let Some(d) = self.retry_lock {
             repo.set_lock_wait(d.unsigned_abs());

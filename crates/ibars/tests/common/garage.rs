@@ -40,7 +40,7 @@ pub fn free_ports() -> u16 {
 impl Garage {
     /// The shared server, or a new one.
     pub fn get() -> Self {
-        if let Some(f) = std::env::var_os("IBARS_TEST_GARAGE") {
+        if let Some(f) = std::env::var_os("IBARS_TEST_GARAGE").filter(|f| !f.is_empty()) {
             return Self {
                 vars: read_env_file(Path::new(&f)),
                 own: None,
