@@ -20,12 +20,21 @@ fi
 
 # A real S3 store for the object-storage tests: one Garage node on loopback, shared by all
 # tests (each uses its own prefix), stopped on exit. Installed with cargo when missing.
+# A three-node cluster (replication factor 3) runs the fault-injection test below; the
+# cluster tests that kill nodes start clusters of their own.
 garage_dir=$(mktemp -d /tmp/ibars-test-garage.XXXXXX)
-trap 'scripts/garage.sh stop "$garage_dir"; rm -rf "$garage_dir"' EXIT
-scripts/garage.sh start "$garage_dir" $((20000 + RANDOM % 20000))
+cluster_dir=$(mktemp -d /tmp/ibars-test-cluster.XXXXXX)
+trap 'scripts/garage.sh stop "$garage_dir"; scripts/garage.sh stop "$cluster_dir"; rm -rf "$garage_dir" "$cluster_dir"' EXIT
+port=$((20000 + RANDOM % 20000))
+scripts/garage.sh start "$garage_dir" "$port"
+scripts/garage.sh cluster "$cluster_dir" $((port + 100))
 export IBARS_TEST_GARAGE=$garage_dir/env
 
 cargo nextest run --workspace --locked --no-fail-fast
 # The core integration tests once more, on S3 instead of memory.
 IBARS_TEST_CORE_ON_S3=$garage_dir/env cargo nextest run -p ibars-core --locked --no-fail-fast \
   --test roundtrip --test lifecycle --test erasure --test backup_behaviour
+# Injected request failures (10%, then 40%) on the three-node cluster: backups complete or fail
+# cleanly, and check --read-data passes.
+IBARS_TEST_CORE_ON_S3=$cluster_dir/env cargo nextest run -p ibars-core --locked --no-fail-fast \
+  --test faults

@@ -62,6 +62,55 @@ impl Garage {
         }
     }
 
+    /// A new three-node cluster (replication factor 3) of this test's own, on loopback; the
+    /// S3 endpoint is node 0's.
+    pub fn cluster() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = loop {
+            let p = free_ports();
+            if (10..24).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
+                break p;
+            }
+        };
+        let st = Command::new("bash")
+            .arg(script())
+            .arg("cluster")
+            .arg(dir.path())
+            .arg(port.to_string())
+            .status()
+            .unwrap();
+        assert!(st.success(), "scripts/garage.sh cluster failed");
+        Self {
+            vars: read_env_file(&dir.path().join("env")),
+            own: Some(dir),
+        }
+    }
+
+    fn script_verb(&self, verb: &str, node: Option<usize>) {
+        let dir = self.own.as_ref().expect("a cluster of this test's own");
+        let mut c = Command::new("bash");
+        c.arg(script()).arg(verb).arg(dir.path());
+        if let Some(n) = node {
+            c.arg(n.to_string());
+        }
+        assert!(c.status().unwrap().success(), "garage.sh {verb} failed");
+    }
+
+    /// SIGKILL one node of a cluster.
+    pub fn kill_node(&self, n: usize) {
+        self.script_verb("kill-node", Some(n));
+    }
+
+    /// Start a node of a cluster again.
+    pub fn start_node(&self, n: usize) {
+        self.script_verb("start-node", Some(n));
+    }
+
+    /// Stop every node.
+    pub fn stop(&self) {
+        self.script_verb("stop", None);
+    }
+
     /// A repository URL under a prefix no other test uses.
     pub fn fresh_url(&self, name: &str) -> String {
         format!(

@@ -79,6 +79,19 @@ impl Env {
         c
     }
 
+    /// [`Env::cmd`] as a plain process command, to spawn and wait on.
+    pub fn spawnable(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("ibars"));
+        c.arg("-r")
+            .arg(&self.repo)
+            .env("IBARS_PASSWORD", "pw")
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env_remove("IBARS_REPOSITORY")
+            .envs(self.vars.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
     /// Run a command and parse its stdout as JSON.
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.cmd().arg("--json").args(args).output().unwrap();
