@@ -123,7 +123,11 @@ pub fn restore(
     phase("directories");
     plan.mark_matching(repo, &index, &opts.cancel, &mut report)?;
     phase("matching files");
-    let jobs = plan.prepare_files(&index, &mut report)?;
+    let jobs = plan.prepare_files(
+        &index,
+        &mut report,
+        plan::max_read(repo.backend().parallelism()),
+    )?;
     phase("file preparation");
     execute(repo, &index, &plan.files, jobs, opts, progress, &mut report)?;
     phase("data");

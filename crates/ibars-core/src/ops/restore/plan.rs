@@ -18,8 +18,20 @@ use crate::snapshot::Snapshot;
 use crate::source::longpath::{reach, Reachable};
 use crate::tree::{ContentPart, Node, NodeType, Tree};
 
-/// Largest single ranged read.
+/// Largest single ranged read from a local disk.
 const MAX_READ: u64 = 2 << 20;
+/// Largest single ranged read from a remote store, where each request costs a round trip
+/// (and money): a whole pack of the default size.
+const MAX_READ_REMOTE: u64 = 16 << 20;
+
+/// The largest ranged read for a store that keeps `parallelism` requests in flight.
+pub(crate) fn max_read(parallelism: usize) -> u64 {
+    if parallelism > 1 {
+        MAX_READ_REMOTE
+    } else {
+        MAX_READ
+    }
+}
 /// Blobs closer than this in a pack are read in one request.
 const MERGE_GAP: u64 = 256 << 10;
 
@@ -293,11 +305,13 @@ impl Plan {
         Ok(())
     }
 
-    /// Create and size every file to write, and group their blobs into ranged reads.
+    /// Create and size every file to write, and group their blobs into ranged reads of at
+    /// most `max_read` bytes.
     pub fn prepare_files(
         &mut self,
         index: &Index,
         report: &mut RestoreReport,
+        max_read: u64,
     ) -> Result<Vec<ReadJob>> {
         let todo: Vec<usize> = (0..self.files.len())
             .filter(|&i| {
@@ -380,7 +394,7 @@ impl Plan {
                     b.entry.offset as u64 + b.entry.length as u64,
                 );
                 match &mut cur {
-                    Some(j) if s <= j.end + MERGE_GAP && e - j.start <= MAX_READ => {
+                    Some(j) if s <= j.end + MERGE_GAP && e - j.start <= max_read => {
                         j.end = j.end.max(e);
                         j.blobs.push(b);
                     }
