@@ -401,13 +401,12 @@ fn two_hosts_back_up_to_one_bucket_at_once() {
         );
     }
     for (env, host, root) in &trees {
-        let target = env.path(&format!("restore-{host}"));
-        env.cmd()
-            .args(["restore", "latest", "--host", host, "--target"])
-            .arg(&target)
-            .assert()
-            .success();
-        assert!(same_tree(root, &restored(&target, root)), "{host}");
+        env.assert_restores(
+            "latest",
+            &["--host", host],
+            root,
+            &format!("restore-{host}"),
+        );
     }
 
     let mib = |v: &serde_json::Value| v.as_u64().unwrap() as f64 / 1048576.0;
@@ -429,12 +428,6 @@ fn two_hosts_back_up_to_one_bucket_at_once() {
     assert_eq!(after["plan"]["blobs_duplicate"], 0);
     assert!((32.0..33.0).contains(&stored), "{stored} MiB stored");
     for (env, host, root) in &trees {
-        let target = env.path(&format!("again-{host}"));
-        env.cmd()
-            .args(["restore", "latest", "--host", host, "--target"])
-            .arg(&target)
-            .assert()
-            .success();
-        assert!(same_tree(root, &restored(&target, root)), "{host}");
+        env.assert_restores("latest", &["--host", host], root, &format!("again-{host}"));
     }
 }

@@ -137,6 +137,23 @@ impl Env {
         target
     }
 
+    /// Restore `snapshot` (narrowed by `args`, e.g. `--host h`) into the fresh directory
+    /// `name`, and assert that it matches `src`.
+    pub fn assert_restores(&self, snapshot: &str, args: &[&str], src: &Path, name: &str) {
+        let target = self.path(name);
+        self.cmd()
+            .args(["restore", snapshot])
+            .args(args)
+            .arg("--target")
+            .arg(&target)
+            .assert()
+            .success();
+        assert!(
+            same_tree(src, &restored(&target, src)),
+            "{snapshot} {args:?} differs"
+        );
+    }
+
     /// Ids of all snapshots, oldest first.
     pub fn snapshot_ids(&self) -> Vec<String> {
         self.json(&["snapshots"])
