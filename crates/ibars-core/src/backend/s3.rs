@@ -12,13 +12,17 @@ use crate::error::{Error, Result};
 /// bounds a single stream, so several run side by side.
 pub const DEFAULT_CONNECTIONS: usize = 8;
 
-/// Everything needed to open a bucket.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// Everything needed to open a bucket. It also reads as the `[s3]` table of a config file,
+/// which may set everything but the bucket and prefix (those come from the URL).
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct S3Config {
     /// `http(s)://host[:port]`; `None` means AWS, at the endpoint of the region.
     pub endpoint: Option<String>,
+    #[serde(skip)]
     pub bucket: String,
     /// Key prefix of the repository inside the bucket, without leading or trailing `/`.
+    #[serde(skip)]
     pub prefix: String,
     pub region: Option<String>,
     pub access_key_id: Option<String>,

@@ -11,7 +11,8 @@ use ibars_core::backend::{Backend, OpendalBackend, RetryBackend, RetryPolicy};
 use serde::Deserialize;
 
 /// The config file: `--config FILE`, `IBARS_CONFIG`, or `$XDG_CONFIG_HOME/ibars/config.toml`.
-#[derive(Deserialize, Default)]
+/// `Debug` shows no secret (see [`S3Config`]).
+#[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The repository used when neither `-r` nor `IBARS_REPOSITORY` is given.
@@ -21,48 +22,10 @@ pub struct Settings {
     /// Open every repository append-only (as `--append-only`).
     #[serde(default)]
     pub append_only: bool,
-    /// How to reach S3 repositories.
+    /// The `[s3]` table: how to reach S3 repositories. The environment's `AWS_*` variables
+    /// take precedence over it.
     #[serde(default)]
-    pub s3: S3Settings,
-}
-
-/// The `[s3]` table. The environment's `AWS_*` variables take precedence over it.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct S3Settings {
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    pub session_token: Option<String>,
-    pub path_style: Option<bool>,
-    pub connections: Option<usize>,
-}
-
-impl fmt::Debug for Settings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings")
-            .field("repository", &self.repository)
-            .field("cache_dir", &self.cache_dir)
-            .field("append_only", &self.append_only)
-            .field("s3", &self.s3.to_config())
-            .finish()
-    }
-}
-
-impl S3Settings {
-    fn to_config(&self) -> S3Config {
-        S3Config {
-            endpoint: self.endpoint.clone(),
-            region: self.region.clone(),
-            access_key_id: self.access_key_id.clone(),
-            secret_access_key: self.secret_access_key.clone(),
-            session_token: self.session_token.clone(),
-            path_style: self.path_style,
-            connections: self.connections,
-            ..S3Config::default()
-        }
-    }
+    pub s3: S3Config,
 }
 
 fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
@@ -146,7 +109,7 @@ impl Location {
         let mut c = S3Config::from_url(rest)?;
         c.connections = connections;
         c.fill_from_env(|k| std::env::var(k).ok());
-        c.fill_from(&settings.s3.to_config());
+        c.fill_from(&settings.s3);
         if c.access_key_id.is_none() {
             tracing::info!(
                 "no S3 credentials in the environment or the config file; trying ~/.aws and instance metadata"
