@@ -33,7 +33,7 @@ export IBARS_TEST_GARAGE=$garage_dir/env
 cargo nextest run --workspace --locked --no-fail-fast
 # The core integration tests once more, on S3 instead of memory.
 IBARS_TEST_CORE_ON_S3=$garage_dir/env cargo nextest run -p ibars-core --locked --no-fail-fast \
-  --test roundtrip --test lifecycle --test erasure --test backup_behaviour
+  --test roundtrip --test lifecycle --test erasure --test backup_behaviour --test concurrent_backups
 # Injected request failures (10%, then 40%) on the three-node cluster: backups complete or fail
 # cleanly, and check --read-data passes.
 IBARS_TEST_CORE_ON_S3=$cluster_dir/env cargo nextest run -p ibars-core --locked --no-fail-fast \

@@ -32,6 +32,9 @@ impl Backend for AppendOnlyBackend {
     fn parallelism(&self) -> usize {
         self.inner.parallelism()
     }
+    fn can_delete(&self) -> bool {
+        false
+    }
     fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {
         self.inner.list(kind)
     }

@@ -151,6 +151,9 @@ impl Backend for CachedBackend {
     fn parallelism(&self) -> usize {
         self.inner.parallelism()
     }
+    fn can_delete(&self) -> bool {
+        self.inner.can_delete()
+    }
     fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {
         let l = self.inner.list(kind)?;
         if always_cached(kind) || kind == FileKind::Pack {

@@ -114,6 +114,9 @@ impl Backend for FaultyBackend {
     fn parallelism(&self) -> usize {
         self.inner.parallelism()
     }
+    fn can_delete(&self) -> bool {
+        self.inner.can_delete()
+    }
     fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {
         self.gate("list", || kind.dir().to_string())?;
         self.inner.list(kind)

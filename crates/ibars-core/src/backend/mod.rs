@@ -113,6 +113,11 @@ pub trait Backend: Send + Sync {
     }
     /// Delete an object. Deleting a missing object is not an error.
     fn remove(&self, kind: FileKind, name: &str) -> Result<()>;
+    /// Whether [`Backend::remove`] may delete objects other than locks. False for an
+    /// append-only client, which then keeps what it wrote rather than tidy it up.
+    fn can_delete(&self) -> bool {
+        true
+    }
     /// Size of an object, or a not-found error.
     fn size(&self, kind: FileKind, name: &str) -> Result<u64>;
 }

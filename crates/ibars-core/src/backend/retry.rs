@@ -80,6 +80,9 @@ impl Backend for RetryBackend {
     fn parallelism(&self) -> usize {
         self.inner.parallelism()
     }
+    fn can_delete(&self) -> bool {
+        self.inner.can_delete()
+    }
     fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {
         self.run("list", || self.inner.list(kind))
     }

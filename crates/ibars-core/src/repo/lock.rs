@@ -38,6 +38,10 @@ pub struct LockInfo {
     /// An exclusive lock not yet held: its owner waits for the others to finish.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub waiting: bool,
+    /// A backup's commit turn (see `repo/turn.rs`), held for seconds while it indexes its
+    /// packs; to every other rule it is a shared lock.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub committing: bool,
     pub host: String,
     pub username: String,
     pub pid: u32,
@@ -68,9 +72,10 @@ impl LockInfo {
     fn describe(&self) -> String {
         format!(
             "{} lock held by pid {} on {} ({}), since {}",
-            match (self.exclusive, self.waiting) {
-                (true, true) => "waiting exclusive",
-                (true, false) => "exclusive",
+            match (self.exclusive, self.waiting, self.committing) {
+                (true, true, _) => "waiting exclusive",
+                (true, false, _) => "exclusive",
+                (false, _, true) => "commit turn",
                 _ => "shared",
             },
             self.pid,
@@ -81,7 +86,11 @@ impl LockInfo {
     }
 }
 
-fn write_lock(backend: &dyn Backend, key: &MasterKey, info: &LockInfo) -> Result<String> {
+pub(super) fn write_lock(
+    backend: &dyn Backend,
+    key: &MasterKey,
+    info: &LockInfo,
+) -> Result<String> {
     let payload = serde_json::to_vec(info).expect("lock serializes");
     let bytes = sealed::seal(key, ObjectKind::Lock, &payload, false);
     let name = blake3::hash(&bytes).to_hex().to_string();
@@ -204,13 +213,14 @@ impl Repository {
         Ok(())
     }
 
-    fn lock_info(&self, mode: LockMode, now: jiff::Timestamp) -> LockInfo {
+    pub(super) fn lock_info(&self, mode: LockMode, now: jiff::Timestamp) -> LockInfo {
         LockInfo {
             version: 1,
             time: now,
             refreshed: now,
             exclusive: mode == LockMode::Exclusive,
             waiting: false,
+            committing: false,
             host: hostname(),
             username: username(),
             pid: std::process::id(),

@@ -6,12 +6,14 @@ mod keys;
 mod lock;
 mod packsink;
 mod treecache;
+mod turn;
 
 pub use config::{Config, DEFAULT_PACK_SIZE};
 pub use keys::KeyInfo;
 pub use lock::{LockGuard, LockInfo, LockMode};
 pub use packsink::PackSink;
 pub use treecache::TreeCache;
+pub use turn::{CommitTurn, TURN_STALE, TURN_WAIT};
 
 use std::sync::Arc;
 
@@ -69,6 +71,8 @@ pub struct Repository {
     kdf: KdfParams,
     /// How long [`Repository::lock`] waits for a conflicting lock to go.
     lock_wait: std::time::Duration,
+    /// Commit turns this process gave up but could not remove (a store that refuses deletes).
+    abandoned_turns: std::sync::Mutex<Vec<String>>,
 }
 
 /// The host name, for snapshots, locks and key files.
@@ -134,6 +138,7 @@ impl Repository {
             config,
             kdf: opts.kdf,
             lock_wait: std::time::Duration::ZERO,
+            abandoned_turns: Default::default(),
         })
     }
 
@@ -191,6 +196,7 @@ impl Repository {
                     config,
                     kdf: KdfParams::default(),
                     lock_wait: std::time::Duration::ZERO,
+                    abandoned_turns: Default::default(),
                 });
             }
         }
@@ -396,13 +402,20 @@ impl Repository {
 
     /// Load every index file into one in-memory index. An unreadable index file is an error.
     pub fn load_index(&self) -> Result<Index> {
+        self.load_index_named().map(|(idx, _)| idx)
+    }
+
+    /// [`Repository::load_index`], and the names of the index files it was built from.
+    pub fn load_index_named(&self) -> Result<(Index, std::collections::HashSet<String>)> {
         let mut idx = Index::default();
-        for (_, file) in self.index_files()? {
+        let mut names = std::collections::HashSet::new();
+        for (name, file) in self.index_files()? {
             for (pack, entries) in file? {
                 idx.add_pack(pack, &entries);
             }
+            names.insert(name);
         }
-        Ok(idx)
+        Ok((idx, names))
     }
 }
 

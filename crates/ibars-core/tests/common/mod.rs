@@ -15,6 +15,7 @@ use ibars_core::repo::{InitOptions, Repository};
 
 /// A fresh repository with average chunks of `avg` bytes and 1 MiB packs, on
 /// [`test_store`].
+#[allow(dead_code)]
 pub fn test_repo(avg: u32) -> Repository {
     let opts = InitOptions {
         avg_chunk_size: avg,

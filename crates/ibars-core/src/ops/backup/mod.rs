@@ -6,6 +6,7 @@
 //! flat whatever the input. The snapshot is written last: a backup killed at any point leaves
 //! every existing snapshot intact, and packs it uploaded are indexed when it stops cleanly.
 
+mod commit;
 mod reader;
 mod saver;
 mod walker;
@@ -144,7 +145,7 @@ pub fn backup(
     let host = opts.host.clone().unwrap_or_else(hostname);
 
     let lock = repo.lock(LockMode::Shared)?;
-    let index = repo.load_index()?;
+    let (index, seen_index) = repo.load_index_named()?;
     let snapshots = repo.snapshots()?;
     let same_source = SnapshotFilter {
         hosts: vec![host.clone()],
@@ -285,10 +286,7 @@ pub fn backup(
     });
 
     // Index whatever was uploaded, even after a failure, so that the next backup reuses it.
-    let written = saver.take_written();
-    for chunk in written.chunks(4096) {
-        repo.save_index(chunk)?;
-    }
+    let dedup = commit::commit(repo, &seen_index, saver.take_written())?;
     if let Some(e) = saver.take_error() {
         return Err(e);
     }
@@ -312,9 +310,9 @@ pub fn backup(
         dirs_unchanged: stats.dirs_unchanged,
         bytes_read: stats.bytes_read,
         bytes_total: stats.bytes_total,
-        blobs_added: st.blobs_added.load(std::sync::atomic::Ordering::Relaxed),
-        bytes_added: st.bytes_added.load(std::sync::atomic::Ordering::Relaxed),
-        bytes_stored: st.bytes_stored.load(std::sync::atomic::Ordering::Relaxed),
+        blobs_added: st.blobs_added.load(std::sync::atomic::Ordering::Relaxed) - dedup.blobs,
+        bytes_added: st.bytes_added.load(std::sync::atomic::Ordering::Relaxed) - dedup.bytes,
+        bytes_stored: st.bytes_stored.load(std::sync::atomic::Ordering::Relaxed) - dedup.stored,
         errors: errors.len() as u64,
         error_paths: errors
             .iter()
