@@ -126,7 +126,7 @@ pub fn restore(
     let jobs = plan.prepare_files(
         &index,
         &mut report,
-        plan::max_read(repo.backend().parallelism()),
+        plan::ReadShape::for_store(repo.backend().parallelism(), repo.config()),
     )?;
     phase("file preparation");
     execute(repo, &index, &plan.files, jobs, opts, progress, &mut report)?;

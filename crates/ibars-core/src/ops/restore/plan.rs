@@ -18,22 +18,36 @@ use crate::snapshot::Snapshot;
 use crate::source::longpath::{reach, Reachable};
 use crate::tree::{ContentPart, Node, NodeType, Tree};
 
-/// Largest single ranged read from a local disk.
-const MAX_READ: u64 = 2 << 20;
-/// Largest single ranged read from a remote store, where each request costs a round trip
-/// (and money): a whole pack of the default size.
-const MAX_READ_REMOTE: u64 = 16 << 20;
+/// How blobs of one pack are grouped into ranged reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadShape {
+    /// The largest single read.
+    pub max_read: u64,
+    /// Blobs closer than this are read in one request, gap included.
+    pub merge_gap: u64,
+}
 
-/// The largest ranged read for a store that keeps `parallelism` requests in flight.
-pub(crate) fn max_read(parallelism: usize) -> u64 {
-    if parallelism > 1 {
-        MAX_READ_REMOTE
-    } else {
-        MAX_READ
+impl ReadShape {
+    /// A local disk (`parallelism` 1) gets reads of at most 2 MiB, which keep memory low and
+    /// writes flowing. A remote store, where each request costs a round trip (and money), gets
+    /// one read per pack: a pack holds up to `pack_size` plus one largest chunk and its header.
+    /// Skipping less than 1 MiB there costs less than another request.
+    pub(crate) fn for_store(parallelism: usize, config: &crate::repo::Config) -> Self {
+        if parallelism > 1 {
+            ReadShape {
+                max_read: u64::from(config.pack_size)
+                    + u64::from(config.chunker.max_size)
+                    + (1 << 20),
+                merge_gap: 1 << 20,
+            }
+        } else {
+            ReadShape {
+                max_read: 2 << 20,
+                merge_gap: 256 << 10,
+            }
+        }
     }
 }
-/// Blobs closer than this in a pack are read in one request.
-const MERGE_GAP: u64 = 256 << 10;
 
 /// One non-directory entry to restore.
 pub(crate) struct FileTask {
@@ -305,13 +319,13 @@ impl Plan {
         Ok(())
     }
 
-    /// Create and size every file to write, and group their blobs into ranged reads of at
-    /// most `max_read` bytes.
+    /// Create and size every file to write, and group their blobs into ranged reads as `shape`
+    /// says.
     pub fn prepare_files(
         &mut self,
         index: &Index,
         report: &mut RestoreReport,
-        max_read: u64,
+        shape: ReadShape,
     ) -> Result<Vec<ReadJob>> {
         let todo: Vec<usize> = (0..self.files.len())
             .filter(|&i| {
@@ -394,7 +408,7 @@ impl Plan {
                     b.entry.offset as u64 + b.entry.length as u64,
                 );
                 match &mut cur {
-                    Some(j) if s <= j.end + MERGE_GAP && e - j.start <= max_read => {
+                    Some(j) if s <= j.end + shape.merge_gap && e - j.start <= shape.max_read => {
                         j.end = j.end.max(e);
                         j.blobs.push(b);
                     }
