@@ -95,6 +95,29 @@ impl Error {
         )
     }
 
+    /// Say how long a transient storage error was retried before it was given up on.
+    pub fn retried(self, tries: u32, over: std::time::Duration) -> Self {
+        match self {
+            Error::Backend {
+                op,
+                path,
+                message,
+                not_found,
+                transient,
+            } => Error::Backend {
+                op,
+                path,
+                message: format!(
+                    "{message}; gave up after {tries} tries over {} s",
+                    over.as_secs()
+                ),
+                not_found,
+                transient,
+            },
+            e => e,
+        }
+    }
+
     /// True when the error is a full disk on the local side.
     pub fn is_disk_full(&self) -> bool {
         matches!(self, Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))

@@ -423,3 +423,36 @@ fn two_hosts_back_up_to_one_bucket_at_once() {
     assert!((32.0..33.0).contains(&stored), "{stored} MiB stored");
     a.cmd().args(["check", "--read-data"]).assert().success();
 }
+
+/// Over a slow uplink a pack upload takes seconds: `--timeout` bounds each request, the
+/// upload of a pack included, and the default leaves room for it.
+#[test]
+fn timeout_bounds_each_request_and_the_default_allows_a_slow_uplink() {
+    let g = Garage::get();
+    let endpoint = g.vars["IBARS_S3_ENDPOINT"].clone();
+    let upstream: std::net::SocketAddr = endpoint.trim_start_matches("http://").parse().unwrap();
+    let slow = common::slowlink::start(upstream, 200 << 10);
+    let mut env = Env::empty_s3(&g, "slowlink");
+    env.repo = env
+        .repo
+        .to_str()
+        .unwrap()
+        .replace(&endpoint, &format!("http://{slow}"))
+        .into();
+    env.init();
+    write(&env.path("src/a.bin"), random_bytes(3 << 20, 5));
+
+    // Each 1 MiB pack needs about 5 s at 200 KiB/s.
+    env.cmd()
+        .args(["--timeout", "1s", "--connections", "2", "backup"])
+        .arg(env.path("src"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("timeout").or(predicate::str::contains("Timeout")));
+    env.cmd()
+        .args(["--connections", "2", "backup"])
+        .arg(env.path("src"))
+        .assert()
+        .success();
+    env.assert_restores("latest", &[], &env.path("src"), "restored");
+}

@@ -38,13 +38,64 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn map_err(op: &'static str, path: &str, e: opendal::Error) -> Error {
+    tracing::debug!(target: "ibars::request", "{op} {path} failed: {e}");
     Error::Backend {
         op,
         path: path.to_string(),
         not_found: e.kind() == ErrorKind::NotFound,
         transient: e.is_temporary(),
-        message: e.to_string(),
+        message: describe(&e),
     }
+}
+
+/// One line for a user: what kind of failure, then the store's own error code and message
+/// when it sent one (S3's error document), else the root cause (connection refused, a
+/// timeout), and the HTTP status. OpenDAL's full text, with the request's context, goes to
+/// the debug log (`IBARS_LOG=ibars::request=debug`).
+fn describe(e: &opendal::Error) -> String {
+    let full = e.to_string();
+    let message = full.split_once(" => ").map_or("", |(_, m)| {
+        m.split_once(", source: ").map_or(m, |(m, _)| m)
+    });
+    let quoted = |key: &str| {
+        let start = message.find(&format!("{key}: \""))? + key.len() + 3;
+        let len = message[start..].find('"')?;
+        Some(&message[start..start + len])
+    };
+    let status: String = full
+        .split_once("status: ")
+        .map(|(_, rest)| rest.chars().take_while(char::is_ascii_digit).collect())
+        .unwrap_or_default();
+    let mut out = match e.kind() {
+        ErrorKind::NotFound => "not found".to_string(),
+        ErrorKind::PermissionDenied => "permission denied".to_string(),
+        ErrorKind::RateLimited => "slowed down by the store".to_string(),
+        ErrorKind::ConfigInvalid => "refused".to_string(),
+        _ => "failed".to_string(),
+    };
+    if let Some(code) = quoted("code") {
+        out = format!("{out}: {code}");
+        if let Some(m) = quoted("message").filter(|m| !m.is_empty()) {
+            out = format!("{out}: {m}");
+        }
+    } else {
+        let mut root: &dyn std::error::Error = e;
+        while let Some(next) = root.source() {
+            root = next;
+        }
+        let cause = if std::ptr::addr_eq(root, e as &dyn std::error::Error) {
+            message.to_string()
+        } else {
+            root.to_string()
+        };
+        if !cause.is_empty() {
+            out = format!("{out}: {cause}");
+        }
+    }
+    if !status.is_empty() {
+        out = format!("{out} (HTTP {status})");
+    }
+    out
 }
 
 impl OpendalBackend {
@@ -73,8 +124,8 @@ impl OpendalBackend {
     }
 
     /// A repository in an S3 bucket. Nothing is contacted yet; a wrong endpoint or key shows
-    /// on the first request. Requests that stall are cut off (60 s for a call, 30 s without
-    /// progress on a transfer) with a transient error, for [`super::RetryBackend`] to retry.
+    /// on the first request. Requests that take too long ([`S3Config::timeouts`]) are cut off
+    /// with a transient error, for [`super::RetryBackend`] to retry.
     pub fn s3(cfg: &S3Config) -> Result<Self> {
         let location = cfg.location();
         let mut b = opendal::services::S3::default()
@@ -101,9 +152,11 @@ impl OpendalBackend {
         let op = Operator::new(b)
             .map_err(|e| map_err("open", &location, e))?
             .layer(
+                // A whole upload counts as one io operation, so its limit must allow a pack
+                // over a slow uplink; a dead connection is still cut off in the end.
                 opendal::layers::TimeoutLayer::new()
-                    .with_timeout(std::time::Duration::from_secs(60))
-                    .with_io_timeout(std::time::Duration::from_secs(30)),
+                    .with_timeout(cfg.timeouts().0)
+                    .with_io_timeout(cfg.timeouts().1),
             )
             .finish();
         Ok(Self {
@@ -259,5 +312,29 @@ mod tests {
         b.remove(FileKind::Pack, &name).unwrap();
         assert!(b.read(FileKind::Pack, &name).unwrap_err().is_not_found());
         b.remove(FileKind::Pack, &name).unwrap();
+    }
+
+    #[test]
+    fn errors_are_told_in_one_line_with_the_store_code_or_the_root_cause() {
+        let s3 = opendal::Error::new(
+            ErrorKind::ConfigInvalid,
+            r#"S3Error { code: "NoSuchBucket", message: "Bucket not found: b", resource: "/b/config", request_id: "" }"#,
+        )
+        .with_operation("read")
+        .with_context("response", "Parts { status: 404, version: HTTP/1.1 }");
+        assert_eq!(
+            describe(&s3),
+            "refused: NoSuchBucket: Bucket not found: b (HTTP 404)"
+        );
+        let refused = opendal::Error::new(ErrorKind::Unexpected, "send http request")
+            .with_operation("read")
+            .with_context("url", "http://127.0.0.1:1/b/config")
+            .set_source(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+            .set_temporary();
+        assert_eq!(describe(&refused), "failed: connection refused");
+        let timeout = opendal::Error::new(ErrorKind::Unexpected, "operation timeout reached")
+            .with_operation("write")
+            .with_context("timeout", "1");
+        assert_eq!(describe(&timeout), "failed: operation timeout reached");
     }
 }

@@ -57,6 +57,7 @@ impl RetryBackend {
     fn run<T>(&self, what: &str, mut f: impl FnMut() -> Result<T>) -> Result<T> {
         let mut wait = self.policy.base;
         let mut attempt = 1;
+        let started = std::time::Instant::now();
         loop {
             match f() {
                 Err(e) if e.is_transient() && attempt < self.policy.attempts => {
@@ -66,6 +67,9 @@ impl RetryBackend {
                     std::thread::sleep(pause);
                     wait = (wait * 2).min(self.policy.max);
                     attempt += 1;
+                }
+                Err(e) if e.is_transient() && attempt > 1 => {
+                    return Err(e.retried(attempt, started.elapsed()))
                 }
                 r => return r,
             }

@@ -33,7 +33,17 @@ pub struct S3Config {
     pub path_style: Option<bool>,
     /// Requests in flight at once; `None` means [`DEFAULT_CONNECTIONS`].
     pub connections: Option<usize>,
+    /// Longest a request may take, in seconds, the transfer of a whole pack included. `None`
+    /// means [`DEFAULT_TIMEOUT`] for requests without a body and [`DEFAULT_TRANSFER_TIMEOUT`]
+    /// for uploads and downloads.
+    pub timeout_secs: Option<u64>,
 }
+
+/// Longest a request without a body (stat, list, delete) may take, by default.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Longest an upload or one read of a download may take, by default: a 16 MiB pack within
+/// it needs about 0.5 Mbit/s.
+pub const DEFAULT_TRANSFER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl fmt::Debug for S3Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -48,6 +58,7 @@ impl fmt::Debug for S3Config {
             .field("session_token", &hide(&self.session_token))
             .field("path_style", &self.path_style)
             .field("connections", &self.connections)
+            .field("timeout_secs", &self.timeout_secs)
             .finish()
     }
 }
@@ -134,6 +145,18 @@ impl S3Config {
         }
         self.path_style = self.path_style.or(other.path_style);
         self.connections = self.connections.or(other.connections);
+        self.timeout_secs = self.timeout_secs.or(other.timeout_secs);
+    }
+
+    /// Timeouts for requests without a body, and for transfers.
+    pub fn timeouts(&self) -> (std::time::Duration, std::time::Duration) {
+        match self.timeout_secs {
+            Some(s) => {
+                let t = std::time::Duration::from_secs(s.max(1));
+                (t, t)
+            }
+            None => (DEFAULT_TIMEOUT, DEFAULT_TRANSFER_TIMEOUT),
+        }
     }
 
     /// True when the endpoint is AWS's own (or unset, which means AWS).

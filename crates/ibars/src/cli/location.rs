@@ -100,14 +100,14 @@ impl fmt::Display for Location {
 
 impl Location {
     /// Parse `-r`: `s3:...` is a bucket (see [`S3Config::from_url`]), anything else a path.
-    /// S3 settings come from, in order: the URL, `connections`, the `AWS_*` environment,
-    /// the config file.
-    pub fn parse(s: &str, settings: &Settings, connections: Option<usize>) -> Result<Self> {
+    /// S3 settings come from, in order: the URL, `overrides` (command-line options), the
+    /// `AWS_*` environment, the config file.
+    pub fn parse(s: &str, settings: &Settings, overrides: &S3Config) -> Result<Self> {
         let Some(rest) = s.strip_prefix("s3:") else {
             return Ok(Location::Local(PathBuf::from(s)));
         };
         let mut c = S3Config::from_url(rest)?;
-        c.connections = connections;
+        c.fill_from(overrides);
         c.fill_from_env(|k| std::env::var(k).ok());
         c.fill_from(&settings.s3);
         if c.access_key_id.is_none() {

@@ -70,6 +70,7 @@ Environment:
   IBARS_CONFIG            config file (default $XDG_CONFIG_HOME/ibars/config.toml)
   IBARS_CACHE_DIR         cache of remote repositories (default $XDG_CACHE_HOME/ibars)
   IBARS_CONNECTIONS       requests kept in flight (default 8 for S3, 1 for a directory)
+  IBARS_TIMEOUT           longest one request may take (default 60s, 5m for transfers)
   IBARS_APPEND_ONLY       when true, as --append-only
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION (or
   AWS_DEFAULT_REGION), AWS_ENDPOINT_URL: S3 credentials and defaults, as for the AWS CLI

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use ibars_core::backend::cache::tag_cache_dir;
+use ibars_core::backend::s3::S3Config;
 use ibars_core::backend::{AppendOnlyBackend, Backend, CachedBackend};
 use ibars_core::compress::Compression;
 use ibars_core::repo::{InitOptions, Repository};
@@ -62,6 +63,11 @@ pub struct GlobalArgs {
     #[arg(long, env = "IBARS_CONNECTIONS", global = true, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub connections: Option<u16>,
+    /// Longest one request to a remote repository may take, the upload or download of a
+    /// pack included, before it fails and is retried (e.g. `30s`, `10m`). Default: 60 s for
+    /// requests without a body, 5 min for transfers.
+    #[arg(long, env = "IBARS_TIMEOUT", global = true, value_name = "DURATION", value_parser = super::output::parse_duration)]
+    pub timeout: Option<jiff::SignedDuration>,
     /// Where remote repositories are cached (snapshots, index and trees). Default: the config
     /// file's `cache_dir`, else $XDG_CACHE_HOME/ibars. Deleting it is always safe.
     #[arg(long, env = "IBARS_CACHE_DIR", global = true, value_name = "DIR")]
@@ -126,7 +132,12 @@ impl GlobalArgs {
 
     /// Parse a repository location given on the command line (such as `copy --to`).
     pub fn parse_location(&self, s: &str) -> Result<Location> {
-        Location::parse(s, self.settings()?, self.connections())
+        let overrides = S3Config {
+            connections: self.connections(),
+            timeout_secs: self.timeout.map(|d| d.as_secs().max(1).unsigned_abs()),
+            ..S3Config::default()
+        };
+        Location::parse(s, self.settings()?, &overrides)
     }
 
     /// The repository: -r, IBARS_REPOSITORY, the config file, or the default under

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod garage;
+pub mod slowlink;
 
 use std::path::{Path, PathBuf};
 
