@@ -48,6 +48,17 @@ fn map_err(op: &'static str, path: &str, e: opendal::Error) -> Error {
     }
 }
 
+/// `scheme://host:port` of the request URL in an OpenDAL error's context, if any.
+fn server_of(full: &str) -> Option<&str> {
+    let start = full.find("url: ").or_else(|| full.find("uri: "))? + 5;
+    let url = &full[start..];
+    let after_scheme = url.find("://")? + 3;
+    let end = url[after_scheme..]
+        .find(['/', ',', ' ', '}'])
+        .map_or(url.len(), |i| after_scheme + i);
+    Some(&url[..end])
+}
+
 /// One line for a user: what kind of failure, then the store's own error code and message
 /// when it sent one (S3's error document), else the root cause (connection refused, a
 /// timeout), and the HTTP status. OpenDAL's full text, with the request's context, goes to
@@ -90,6 +101,10 @@ fn describe(e: &opendal::Error) -> String {
         };
         if !cause.is_empty() {
             out = format!("{out}: {cause}");
+        }
+        // No answer from the store: say which store did not answer.
+        if let Some(server) = server_of(&full) {
+            out = format!("{out} (from {server})");
         }
     }
     if !status.is_empty() {
@@ -331,7 +346,10 @@ mod tests {
             .with_context("url", "http://127.0.0.1:1/b/config")
             .set_source(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
             .set_temporary();
-        assert_eq!(describe(&refused), "failed: connection refused");
+        assert_eq!(
+            describe(&refused),
+            "failed: connection refused (from http://127.0.0.1:1)"
+        );
         let timeout = opendal::Error::new(ErrorKind::Unexpected, "operation timeout reached")
             .with_operation("write")
             .with_context("timeout", "1");
