@@ -96,26 +96,14 @@ impl Error {
     }
 
     /// Say how long a transient storage error was retried before it was given up on.
-    pub fn retried(self, tries: u32, over: std::time::Duration) -> Self {
-        match self {
-            Error::Backend {
-                op,
-                path,
-                message,
-                not_found,
-                transient,
-            } => Error::Backend {
-                op,
-                path,
-                message: format!(
-                    "{message}; gave up after {tries} tries over {} s",
-                    over.as_secs()
-                ),
-                not_found,
-                transient,
-            },
-            e => e,
+    pub fn retried(mut self, tries: u32, over: std::time::Duration) -> Self {
+        if let Error::Backend { message, .. } = &mut self {
+            *message = format!(
+                "{message}; gave up after {tries} tries over {} s",
+                over.as_secs()
+            );
         }
+        self
     }
 
     /// True when the error is a full disk on the local side.

@@ -25,6 +25,28 @@ fn refuse(op: &str, kind: FileKind, name: &str) -> Error {
     Error::AppendOnly(format!("{op} {}", kind.path(name)))
 }
 
+impl AppendOnlyBackend {
+    /// Run `write` only for a name that may be written: never the config; locks always.
+    /// Other objects are named by the hash of their content, so an existing one already holds
+    /// these bytes (or is damaged, for a full-access client's `repair` to mend): it is left
+    /// alone.
+    fn guard(&self, kind: FileKind, name: &str, write: impl FnOnce() -> Result<()>) -> Result<()> {
+        match kind {
+            FileKind::Config => return Err(refuse("overwrite", kind, name)),
+            FileKind::Lock => return write(),
+            _ => {}
+        }
+        match self.inner.size(kind, name) {
+            Ok(_) => {
+                tracing::debug!("append-only: {} exists; not written", kind.path(name));
+                Ok(())
+            }
+            Err(e) if e.is_not_found() => write(),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 impl Backend for AppendOnlyBackend {
     fn location(&self) -> String {
         self.inner.location()
@@ -54,25 +76,10 @@ impl Backend for AppendOnlyBackend {
         self.inner.read_range(kind, name, offset, len)
     }
     fn write(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
-        self.write_cacheable(kind, name, data)
+        self.guard(kind, name, || self.inner.write(kind, name, data))
     }
-    /// Objects other than the config and locks are named by the hash of their content, so an
-    /// existing one already holds these bytes (or is damaged, for a full-access client's
-    /// `repair` to mend): it is left alone.
     fn write_cacheable(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
-        match kind {
-            FileKind::Config => return Err(refuse("overwrite", kind, name)),
-            FileKind::Lock => return self.inner.write(kind, name, data),
-            _ => {}
-        }
-        match self.inner.size(kind, name) {
-            Ok(_) => {
-                tracing::debug!("append-only: {} exists; not written", kind.path(name));
-                Ok(())
-            }
-            Err(e) if e.is_not_found() => self.inner.write_cacheable(kind, name, data),
-            Err(e) => Err(e),
-        }
+        self.guard(kind, name, || self.inner.write_cacheable(kind, name, data))
     }
     fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
         if kind == FileKind::Lock {

@@ -100,7 +100,8 @@ pub trait Backend: Send + Sync {
     /// `len` bytes at `offset`. Returns fewer bytes only if the object is shorter.
     fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u64)
         -> Result<bytes::Bytes>;
-    /// Store an object under a new name. Overwriting is never needed; see the contract above.
+    /// Store an object. Every name is new except the config's, which
+    /// `Repository::update_config` overwrites; see the contract above.
     fn write(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()>;
     /// [`Backend::read`] of an object worth keeping in a local cache (a pack of trees).
     /// Snapshots and index files are always worth it, and need no hint.

@@ -164,14 +164,15 @@ impl OpendalBackend {
                 b = b.session_token(t);
             }
         }
+        let (timeout, io_timeout) = cfg.timeouts();
         let op = Operator::new(b)
             .map_err(|e| map_err("open", &location, e))?
             .layer(
                 // A whole upload counts as one io operation, so its limit must allow a pack
                 // over a slow uplink; a dead connection is still cut off in the end.
                 opendal::layers::TimeoutLayer::new()
-                    .with_timeout(cfg.timeouts().0)
-                    .with_io_timeout(cfg.timeouts().1),
+                    .with_timeout(timeout)
+                    .with_io_timeout(io_timeout),
             )
             .finish();
         Ok(Self {

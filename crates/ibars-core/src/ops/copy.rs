@@ -145,7 +145,7 @@ impl Copier<'_> {
         if self.dst_index.contains(&dst_id) {
             self.report.blobs_present += 1;
         } else {
-            self.sink.add_plain(kind, &plain)?;
+            self.sink.add_plain(kind, dst_id, &plain)?;
             self.report.blobs_sent += 1;
             self.report.bytes_sent += plain.len() as u64;
             self.since_checkpoint += plain.len() as u64;

@@ -141,8 +141,8 @@ impl Rewriter<'_> {
         let (mut nodes, mut removed, mut bytes, mut changed) = (Vec::new(), Vec::new(), 0, false);
         for mut node in tree.nodes {
             let full = path.join(std::ffi::OsStr::from_bytes(&node.name.0));
-            let shown = full.display().to_string();
             if self.filter.matches(&full) {
+                let shown = full.display().to_string();
                 if node.kind == NodeType::Dir {
                     bytes += self.size_of(node.subtree.as_ref())?;
                     removed.push(format!("{shown}/"));
@@ -198,7 +198,7 @@ impl Rewriter<'_> {
         let bytes = tree.to_bytes();
         let id = self.repo.key().blob_id(&bytes);
         if !self.dry_run && !self.index.contains(&id) && self.stored.insert(id) {
-            self.sink.add_plain(BlobKind::Tree, &bytes)?;
+            self.sink.add_plain(BlobKind::Tree, id, &bytes)?;
         }
         Ok(id)
     }

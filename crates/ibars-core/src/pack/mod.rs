@@ -36,6 +36,15 @@ pub struct PackEntry {
     pub raw_length: u32,
 }
 
+impl PackEntry {
+    /// This blob's stored bytes within the bytes of its pack, or `None` when the pack is
+    /// shorter than the entry says.
+    pub fn stored_in<'a>(&self, pack: &'a [u8]) -> Option<&'a [u8]> {
+        let start = self.offset as usize;
+        pack.get(start..start.checked_add(self.length as usize)?)
+    }
+}
+
 const HEADER_ENTRY: usize = 1 + 1 + 4 + 4 + 32;
 
 /// The associated data a blob is sealed with: its kind and id.

@@ -52,11 +52,11 @@ impl Default for InitOptions {
     }
 }
 
-/// The packs an index file names, with their entries.
 /// Blob entries per index file written when the index is rewritten: large enough to keep the
 /// file count low, small enough that one file stays a few MiB.
 pub const ENTRIES_PER_INDEX: usize = 100_000;
 
+/// The packs an index file names, with their entries.
 pub type IndexFile = Vec<(crate::id::PackId, Vec<PackEntry>)>;
 
 /// Reads of an object whose content fails its hash, before it is reported corrupt.
@@ -206,12 +206,12 @@ impl Repository {
         }
     }
 
-    /// Use these KDF costs for keys added from now on (tests use cheap ones).
     /// Wait up to `d` for conflicting locks instead of failing at once.
     pub fn set_lock_wait(&mut self, d: std::time::Duration) {
         self.lock_wait = d;
     }
 
+    /// Use these KDF costs for keys added from now on (tests use cheap ones).
     pub fn set_kdf(&mut self, kdf: KdfParams) {
         self.kdf = kdf;
     }
@@ -366,12 +366,14 @@ impl Repository {
     /// hide the others: its name and its packs, or why it could not be read.
     pub fn index_files(&self) -> Result<Vec<(String, Result<IndexFile>)>> {
         let names = self.backend.list(FileKind::Index)?;
-        let files = parallel_map(&names, 8, |e| {
-            Ok(self
-                .load_sealed(FileKind::Index, ObjectKind::Index, &e.name)
-                .and_then(|p| index::decode_file(&p, &format!("index/{}", e.name))))
-        })?;
+        let files = parallel_map(&names, 8, |e| Ok(self.load_index_file(&e.name)))?;
         Ok(names.into_iter().map(|e| e.name).zip(files).collect())
+    }
+
+    /// One index file, by name.
+    pub fn load_index_file(&self, name: &str) -> Result<IndexFile> {
+        let payload = self.load_sealed(FileKind::Index, ObjectKind::Index, name)?;
+        index::decode_file(&payload, &format!("index/{name}"))
     }
 
     /// Write index files naming `packs` (about [`ENTRIES_PER_INDEX`] entries each), then remove

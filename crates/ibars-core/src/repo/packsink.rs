@@ -28,30 +28,38 @@ impl<'a> PackSink<'a> {
         }
     }
 
-    fn writer(&mut self, kind: BlobKind) -> &mut PackWriter {
-        let cap = (self.repo.config().pack_size as usize).min(64 << 20);
-        self.writers[kind as usize].get_or_insert_with(|| PackWriter::new(kind, cap))
+    /// The open pack for `kind` (a free function over the field, so that callers may hold
+    /// other fields of the sink, such as compressed bytes, meanwhile).
+    fn writer<'w>(
+        writers: &'w mut [Option<PackWriter>; 2],
+        repo: &Repository,
+        kind: BlobKind,
+    ) -> &'w mut PackWriter {
+        let cap = (repo.config().pack_size as usize).min(64 << 20);
+        writers[kind as usize].get_or_insert_with(|| PackWriter::new(kind, cap))
     }
 
     /// Add a blob already encrypted under this repository's key (as read from one of its packs).
     pub fn add_stored(&mut self, e: &PackEntry, stored: &[u8]) -> Result<()> {
-        self.writer(e.kind).add_stored(e, stored);
+        Self::writer(&mut self.writers, self.repo, e.kind).add_stored(e, stored);
         self.ship_if_full(e.kind)
     }
 
-    /// Add a plaintext blob: compressed when that pays, encrypted, id computed. The caller
-    /// decides whether the repository already has it.
-    pub fn add_plain(&mut self, kind: BlobKind, plain: &[u8]) -> Result<BlobId> {
-        let id = self.repo.key().blob_id(plain);
-        let key = self.repo.key().clone();
+    /// Add a plaintext blob whose id (`key.blob_id(plain)`) the caller has computed, to decide
+    /// whether the repository already has it: compressed when that pays, then encrypted.
+    pub fn add_plain(&mut self, kind: BlobKind, id: BlobId, plain: &[u8]) -> Result<()> {
         let (codec, body) = match self.compressor.compress(plain) {
-            Some(z) => (Codec::Zstd, z.to_vec()),
-            None => (Codec::Raw, plain.to_vec()),
+            Some(z) => (Codec::Zstd, z),
+            None => (Codec::Raw, plain),
         };
-        self.writer(kind)
-            .add_plain(&key, id, codec, plain.len() as u32, &body);
-        self.ship_if_full(kind)?;
-        Ok(id)
+        Self::writer(&mut self.writers, self.repo, kind).add_plain(
+            self.repo.key(),
+            id,
+            codec,
+            plain.len() as u32,
+            body,
+        );
+        self.ship_if_full(kind)
     }
 
     fn ship_if_full(&mut self, kind: BlobKind) -> Result<()> {

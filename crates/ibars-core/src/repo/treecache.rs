@@ -108,8 +108,7 @@ impl Repository {
             ));
         }
         let bytes = cache.get(self, &pack)?;
-        let end = e.offset as usize + e.length as usize;
-        let stored = bytes.get(e.offset as usize..end).ok_or_else(|| {
+        let stored = e.stored_in(&bytes).ok_or_else(|| {
             Error::corrupt(
                 format!("pack {pack}"),
                 format!("truncated before tree {id}"),

@@ -28,7 +28,7 @@ pub struct Settings {
     pub s3: S3Config,
 }
 
-fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
+pub(super) fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
     match std::env::var_os(var) {
         Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
         _ => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(fallback)),

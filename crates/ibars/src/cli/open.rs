@@ -150,13 +150,8 @@ impl GlobalArgs {
         {
             return self.parse_location(r);
         }
-        let base = match std::env::var_os("XDG_DATA_HOME") {
-            Some(d) if !d.is_empty() => PathBuf::from(d),
-            _ => PathBuf::from(
-                std::env::var_os("HOME").ok_or_else(|| anyhow!("HOME is not set; give -r PATH"))?,
-            )
-            .join(".local/share"),
-        };
+        let base = super::location::xdg_dir("XDG_DATA_HOME", ".local/share")
+            .ok_or_else(|| anyhow!("HOME is not set; give -r PATH"))?;
         Ok(Location::Local(base.join("ibars/repo")))
     }
 

@@ -20,9 +20,6 @@ use crate::id::{BlobId, PackId};
 use crate::pack::PackEntry;
 use crate::repo::{read_named, PackSink, Repository};
 
-/// Index files written per this many packs, so that one file stays a few MiB.
-const PACKS_PER_INDEX_FILE: usize = 4096;
-
 /// What committing left out because other backups had stored it meanwhile.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Deduplicated {
@@ -88,9 +85,9 @@ pub(crate) fn commit(
         );
     }
     // Named by no index, so prune would remove these anyway; failing here costs only space.
+    let parity = repo.config().parity_percent > 0;
     for id in doomed {
         let name = id.to_hex();
-        let parity = repo.config().parity_percent > 0;
         let removed = repo.backend().remove(FileKind::Pack, &name).and_then(|()| {
             if parity {
                 repo.backend().remove(FileKind::Parity, &name)
@@ -106,10 +103,7 @@ pub(crate) fn commit(
 }
 
 fn save(repo: &Repository, packs: &[(PackId, Vec<PackEntry>)]) -> Result<()> {
-    for chunk in packs.chunks(PACKS_PER_INDEX_FILE) {
-        repo.save_index(chunk)?;
-    }
-    Ok(())
+    repo.replace_index(packs, &[]).map(drop)
 }
 
 /// Blobs in index files not in `seen`.
@@ -117,9 +111,7 @@ fn stored_meanwhile(repo: &Repository, seen: &HashSet<String>) -> Result<HashSet
     let names = repo.backend().list(FileKind::Index)?;
     let mut blobs = HashSet::new();
     for e in names.iter().filter(|e| !seen.contains(&e.name)) {
-        let payload =
-            repo.load_sealed(FileKind::Index, crate::sealed::ObjectKind::Index, &e.name)?;
-        for (_, entries) in crate::index::decode_file(&payload, &format!("index/{}", e.name))? {
+        for (_, entries) in repo.load_index_file(&e.name)? {
             blobs.extend(entries.iter().map(|b| b.id));
         }
     }
@@ -181,10 +173,8 @@ fn rewrite(
             ));
         }
         for e in rest {
-            let start = e.offset as usize;
-            let stored = read
-                .bytes
-                .get(start..start + e.length as usize)
+            let stored = e
+                .stored_in(&read.bytes)
                 .ok_or_else(|| Error::corrupt(format!("pack {id}"), "shorter than written"))?;
             sink.add_stored(e, stored)?;
         }

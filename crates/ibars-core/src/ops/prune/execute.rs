@@ -31,7 +31,7 @@ pub(super) fn execute(
         let read = read_named(repo.backend().as_ref(), FileKind::Pack, &p.id.to_hex())?;
         let bytes = read.bytes;
         for (e, _) in p.entries.iter().zip(&p.keep).filter(|(_, k)| **k) {
-            let stored = stored_blob(&bytes, e).ok_or_else(|| damaged(&p.id))?;
+            let stored = e.stored_in(&bytes).ok_or_else(|| damaged(&p.id))?;
             decoder
                 .decode(repo.key(), &p.id, e, stored)
                 .map_err(|err| Error::corrupt(format!("pack {}", p.id), format!("{err}; run `ibars check --read-data` and `ibars repair packs` before pruning")))?;
@@ -81,11 +81,6 @@ pub(super) fn execute(
         }
     }
     Ok(())
-}
-
-fn stored_blob<'a>(pack: &'a [u8], e: &PackEntry) -> Option<&'a [u8]> {
-    let start = e.offset as usize;
-    pack.get(start..start.checked_add(e.length as usize)?)
 }
 
 fn damaged(id: &PackId) -> Error {

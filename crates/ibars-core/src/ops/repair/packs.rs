@@ -132,9 +132,7 @@ pub fn repair_packs(
             blobs_lost: vec![],
         };
         for e in entries {
-            let stored = bytes
-                .as_ref()
-                .and_then(|b| b.get(e.offset as usize..e.offset as usize + e.length as usize));
+            let stored = bytes.as_ref().and_then(|b| e.stored_in(b));
             match stored {
                 Some(st) if dec.decode(repo.key(), id, e, st).is_ok() => {
                     sink.add_stored(e, st)?;

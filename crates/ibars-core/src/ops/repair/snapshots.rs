@@ -211,7 +211,7 @@ impl Fixer<'_> {
             return Ok(id);
         }
         if let Some(sink) = self.sink.as_mut() {
-            sink.add_plain(BlobKind::Tree, &bytes)?;
+            sink.add_plain(BlobKind::Tree, id, &bytes)?;
         }
         Ok(id)
     }
