@@ -50,6 +50,18 @@ impl FromStr for Compression {
     }
 }
 
+impl Compression {
+    /// The mode for blobs of `kind` in a repository set to `self`: trees are small and
+    /// always compress well, so they use `auto` unless compression is off altogether.
+    pub fn for_kind(self, kind: crate::pack::BlobKind) -> Compression {
+        match (kind, self) {
+            (crate::pack::BlobKind::Tree, Compression::Off) => Compression::Off,
+            (crate::pack::BlobKind::Tree, _) => Compression::Auto,
+            (crate::pack::BlobKind::Data, mode) => mode,
+        }
+    }
+}
+
 /// Largest plaintext a blob or sealed object may decompress to; guards against zip bombs.
 pub const MAX_DECOMPRESSED: usize = 256 << 20;
 

@@ -367,7 +367,15 @@ fn a_deleted_snapshot_is_reported_lost_but_a_repaired_one_is_not() {
         .any(|f| f.object == format!("snapshot {}", snaps[0].name)));
     // Reported until acknowledged by `repair snapshots`.
     assert!(!full_check(&repo).ok());
+    // A dry run names the loss but leaves it reported.
+    let dry = RepairSnapshotsOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    let rs = repair_snapshots(&repo, &dry).unwrap();
+    assert_eq!((rs.lost.len(), rs.lost_acknowledged), (1, false));
+    assert!(!full_check(&repo).ok());
     let rs = repair_snapshots(&repo, &RepairSnapshotsOptions::default()).unwrap();
-    assert_eq!(rs.lost_acknowledged.len(), 1);
+    assert_eq!((rs.lost.len(), rs.lost_acknowledged), (1, true));
     assert!(full_check(&repo).ok());
 }

@@ -383,3 +383,61 @@ fn copy_sends_only_what_the_destination_lacks_and_resumes() {
     assert!(c.ok(), "{:?}", c.errors);
     assert_eq!(healthy.snapshots().unwrap().len(), ids.len());
 }
+
+#[test]
+fn copy_writes_blobs_in_the_destinations_compression_mode() {
+    use ibars_core::compress::{Codec, Compression};
+    use ibars_core::ops::copy::copy;
+    let d = tempfile::tempdir().unwrap();
+    let src_dir = d.path().join("src");
+    std::fs::create_dir_all(&src_dir).unwrap();
+    let mut want = Contents::new();
+    for f in 0..4 {
+        let text = format!("line {f} of a file that compresses well\n").repeat(20_000);
+        std::fs::write(src_dir.join(format!("t{f}.txt")), &text).unwrap();
+        want.insert(format!("t{f}.txt"), text.into_bytes());
+    }
+    let repo_in = |compression| {
+        let opts = ibars_core::repo::InitOptions {
+            compression,
+            ..common::cheap_init()
+        };
+        Repository::init(common::test_store(), b"pw", &opts).unwrap()
+    };
+    // What each repository's index says of its blobs' codecs: (zstd, raw) counts.
+    let codecs = |repo: &Repository| {
+        let index = repo.load_index().unwrap();
+        let entries: Vec<_> = index
+            .iter()
+            .map(|(id, _)| index.entry(id).unwrap().1)
+            .collect();
+        assert!(!entries.is_empty());
+        let zstd = entries.iter().filter(|e| e.codec == Codec::Zstd).count();
+        (zstd, entries.len() - zstd)
+    };
+    let src = repo_in(Compression::Auto);
+    let id = backup_dir(&src, &src_dir);
+    assert_eq!(codecs(&src).1, 0, "text should compress in the source");
+
+    let plain = repo_in(Compression::Off);
+    let there = copy(&src, &plain, &[id], &NoProgress).unwrap();
+    let id = there.snapshots[0].copy.unwrap();
+    assert_eq!(
+        codecs(&plain).0,
+        0,
+        "a repository set to off got zstd blobs"
+    );
+
+    let squeezed = repo_in(Compression::Auto);
+    let back = copy(&plain, &squeezed, &[id], &NoProgress).unwrap();
+    assert_eq!(
+        codecs(&squeezed).1,
+        0,
+        "copy from an uncompressed repository stayed raw"
+    );
+    for repo in [&plain, &squeezed] {
+        let c = full_check(repo);
+        assert!(c.ok() && c.warnings.is_empty(), "{:?}", c.errors);
+    }
+    assert_restores(&squeezed, &back.snapshots[0].copy.unwrap(), &src_dir, &want);
+}

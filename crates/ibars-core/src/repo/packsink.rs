@@ -4,7 +4,7 @@
 //! its own parallel pipeline.
 
 use super::Repository;
-use crate::compress::{Codec, Compression, Compressor};
+use crate::compress::{Codec, Compressor};
 use crate::error::Result;
 use crate::id::{BlobId, PackId};
 use crate::pack::{BlobKind, PackEntry, PackWriter};
@@ -12,7 +12,8 @@ use crate::pack::{BlobKind, PackEntry, PackWriter};
 pub struct PackSink<'a> {
     repo: &'a Repository,
     writers: [Option<PackWriter>; 2],
-    compressor: Compressor,
+    /// One per blob kind, in the repository's compression mode.
+    compressors: [Compressor; 2],
     written: Vec<(PackId, Vec<PackEntry>)>,
     bytes_written: u64,
 }
@@ -22,7 +23,8 @@ impl<'a> PackSink<'a> {
         Self {
             repo,
             writers: [None, None],
-            compressor: Compressor::new(Compression::Auto),
+            compressors: [BlobKind::Data, BlobKind::Tree]
+                .map(|kind| Compressor::new(repo.config().compression.for_kind(kind))),
             written: Vec::new(),
             bytes_written: 0,
         }
@@ -46,9 +48,10 @@ impl<'a> PackSink<'a> {
     }
 
     /// Add a plaintext blob whose id (`key.blob_id(plain)`) the caller has computed, to decide
-    /// whether the repository already has it: compressed when that pays, then encrypted.
+    /// whether the repository already has it: compressed per the repository's mode (when that
+    /// pays), then encrypted.
     pub fn add_plain(&mut self, kind: BlobKind, id: BlobId, plain: &[u8]) -> Result<()> {
-        let (codec, body) = match self.compressor.compress(plain) {
+        let (codec, body) = match self.compressors[kind as usize].compress(plain) {
             Some(z) => (Codec::Zstd, z),
             None => (Codec::Raw, plain),
         };

@@ -177,11 +177,18 @@ pub fn run(g: &GlobalArgs, cmd: RepairCommand) -> Result<u8> {
                         outln!("    {p}");
                     }
                 }
-                for id in &r.lost_acknowledged {
-                    outln!(
-                        "snapshot {} is gone; its loss is acknowledged and no longer reported",
-                        id.short()
-                    );
+                for id in &r.lost {
+                    if r.lost_acknowledged {
+                        outln!(
+                            "snapshot {} is gone; its loss is acknowledged and no longer reported",
+                            id.short()
+                        );
+                    } else {
+                        outln!(
+                            "snapshot {} is gone; without --dry-run its loss would be acknowledged",
+                            id.short()
+                        );
+                    }
                 }
                 outln!(
                     "{} of {} snapshots needed repair",

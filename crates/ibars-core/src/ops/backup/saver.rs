@@ -126,14 +126,8 @@ impl<'a> Saver<'a> {
             self.new_packer(BlobKind::Data),
             self.new_packer(BlobKind::Tree),
         ];
-        let tree_mode = match self.compression {
-            Compression::Off => Compression::Off,
-            _ => Compression::Auto,
-        };
-        let mut compressors = [
-            Compressor::new(self.compression),
-            Compressor::new(tree_mode),
-        ];
+        let mut compressors = [BlobKind::Data, BlobKind::Tree]
+            .map(|kind| Compressor::new(self.compression.for_kind(kind)));
         for job in rx {
             let (codec, body) = match compressors[job.kind as usize].compress(&job.data) {
                 Some(z) => (Codec::Zstd, z),

@@ -39,8 +39,11 @@ pub struct RepairedSnapshot {
 pub struct RepairSnapshotsReport {
     pub checked: usize,
     pub repaired: Vec<RepairedSnapshot>,
-    /// Snapshots an earlier check saw that are gone; no longer reported once acknowledged.
-    pub lost_acknowledged: Vec<SnapshotId>,
+    /// Snapshots an earlier check saw that are gone.
+    pub lost: Vec<SnapshotId>,
+    /// Whether their loss was acknowledged, so that check no longer reports them (not in a
+    /// dry run).
+    pub lost_acknowledged: bool,
 }
 
 /// A tree after repair.
@@ -109,9 +112,10 @@ pub fn repair_snapshots(
     }
     let mut scrub = crate::ops::check::scrub::load_state(repo)?;
     let known = &scrub.state.snapshots;
-    report.lost_acknowledged = known.difference(&present).copied().collect();
-    report.lost_acknowledged.sort();
-    let mut forgotten = report.lost_acknowledged.clone();
+    report.lost = known.difference(&present).copied().collect();
+    report.lost.sort();
+    report.lost_acknowledged = !opts.dry_run && !report.lost.is_empty();
+    let mut forgotten = report.lost.clone();
     if opts.forget {
         forgotten.extend(pending.iter().map(|p| p.0));
     }
