@@ -3,8 +3,9 @@
 
 pub mod keyfile;
 
-use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chacha20poly1305::aead::inout::InOutBuf;
+use chacha20poly1305::aead::{Aead, AeadInOut, KeyInit, Payload};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use zeroize::Zeroizing;
 
@@ -64,20 +65,21 @@ impl MasterKey {
     /// Append `nonce || ciphertext || tag` of `plaintext` to `out`, encrypting in place there:
     /// the one copy is the plaintext into `out`.
     pub fn encrypt_into(&self, out: &mut Vec<u8>, plaintext: &[u8], aad: &[u8]) {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let nonce = random_nonce();
         out.reserve(OVERHEAD + plaintext.len());
         out.extend_from_slice(&nonce);
         let start = out.len();
         out.extend_from_slice(plaintext);
         let tag = self
             .cipher
-            .encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, &mut out[start..])
+            .encrypt_inout_detached(&nonce, aad, (&mut out[start..]).into())
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
         out.extend_from_slice(&tag);
     }
 
-    /// Decrypt `nonce || ciphertext || tag` into `out` (cleared first), in place there.
+    /// Decrypt `nonce || ciphertext || tag` into `out`, which ends up exactly as long as the
+    /// plaintext. Decrypts straight from `data` into `out`: no copy of the ciphertext, and no
+    /// zeroing of the part of `out` already there from an earlier call.
     pub fn decrypt_into(
         &self,
         out: &mut Vec<u8>,
@@ -93,10 +95,10 @@ impl MasterKey {
         }
         let (nonce, rest) = data.split_at(NONCE_LEN);
         let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
-        out.clear();
-        out.extend_from_slice(ct);
+        out.resize(ct.len(), 0);
+        let buf = InOutBuf::new(ct, out).expect("equal lengths");
         self.cipher
-            .decrypt_in_place_detached(XNonce::from_slice(nonce), aad, out, tag.into())
+            .decrypt_inout_detached(&nonce_of(nonce), aad, buf, &tag_of(tag))
             .map_err(|_| Error::corrupt(what(), "authentication failed"))
     }
 
@@ -106,12 +108,31 @@ impl MasterKey {
     }
 }
 
-fn encrypt_with(cipher: &XChaCha20Poly1305, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
-    let mut nonce = [0u8; NONCE_LEN];
+fn random_nonce() -> XNonce {
+    let mut nonce = XNonce::default();
     rand::rngs::OsRng.fill_bytes(&mut nonce);
+    nonce
+}
+
+/// The nonce of a ciphertext; `bytes` is `NONCE_LEN` long by construction.
+fn nonce_of(bytes: &[u8]) -> XNonce {
+    XNonce::try_from(bytes).expect("NONCE_LEN bytes")
+}
+
+/// The tag of a ciphertext; `bytes` is `TAG_LEN` long by construction.
+fn tag_of(bytes: &[u8]) -> Tag {
+    Tag::try_from(bytes).expect("TAG_LEN bytes")
+}
+
+fn encrypt_with(cipher: &XChaCha20Poly1305, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    seal(cipher, &random_nonce(), plaintext, aad)
+}
+
+/// `nonce || ciphertext || tag`.
+fn seal(cipher: &XChaCha20Poly1305, nonce: &XNonce, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
     let ct = cipher
         .encrypt(
-            XNonce::from_slice(&nonce),
+            nonce,
             Payload {
                 msg: plaintext,
                 aad,
@@ -119,7 +140,7 @@ fn encrypt_with(cipher: &XChaCha20Poly1305, plaintext: &[u8], aad: &[u8]) -> Vec
         )
         .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
     let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-    out.extend_from_slice(&nonce);
+    out.extend_from_slice(nonce);
     out.extend_from_slice(&ct);
     out
 }
@@ -138,13 +159,51 @@ fn decrypt_with(
     }
     let (nonce, ct) = data.split_at(NONCE_LEN);
     cipher
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+        .decrypt(&nonce_of(nonce), Payload { msg: ct, aad })
         .map_err(|_| Error::corrupt(what(), "authentication failed"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The format must not depend on which SIMD backend the cipher picks at run time: the
+    /// XChaCha20-Poly1305 vector of draft-irtf-cfrg-xchacha-03 (A.3.1), plus messages long
+    /// enough for the widest (16-block AVX-512) path and its tails, pinned by the BLAKE3 of
+    /// their ciphertexts as chacha20poly1305 0.10 (AVX2) wrote them.
+    #[test]
+    fn known_answers_pin_the_format() {
+        let mut b = [0u8; 64];
+        for (i, x) in b[..32].iter_mut().enumerate() {
+            *x = 0x80 + i as u8;
+        }
+        let k = MasterKey::from_bytes(&b);
+        let nonce: Vec<u8> = (0x40u8..0x58).collect();
+        let nonce = nonce_of(&nonce);
+        let aad = hex::decode("50515253c0c1c2c3c4c5c6c7").unwrap();
+        let msg = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip \
+                    for the future, sunscreen would be it.";
+        let sealed = seal(&k.cipher, &nonce, msg, &aad);
+        assert_eq!(
+            hex::encode(&sealed[NONCE_LEN..]),
+            "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb\
+             731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452\
+             2f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9\
+             21f9664c97637da9768812f615c68b13b52ec0875924c1c7987947deafd8780acf49"
+        );
+        let long: Vec<u8> = (0..(1usize << 20) + 17).map(|i| (i * 31 % 251) as u8).collect();
+        let mut out = vec![1u8; 5000]; // longer than some plaintexts: decrypt_into must trim
+        for (len, want) in [
+            (long.len(), "7040cf5af28424491b5a2d3195e410e471306c7013e420f82aba62583d082c59"),
+            (1023, "db1041c608724e4f657c1cb71cb57c19d198048684188acb96f7815937377590"),
+            (64 * 16 + 5, "86214cc15b9051810748c286f64e7bba0a4de85e5121f00a52710ce8d506d2b1"),
+        ] {
+            let sealed = seal(&k.cipher, &nonce, &long[..len], &aad);
+            assert_eq!(blake3::hash(&sealed[NONCE_LEN..]).to_hex().as_str(), want, "{len}");
+            k.decrypt_into(&mut out, &sealed, &aad, &|| "t".into()).unwrap();
+            assert_eq!(out, &long[..len]);
+        }
+    }
 
     #[test]
     fn encrypt_round_trip_and_tamper() {
