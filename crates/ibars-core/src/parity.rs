@@ -174,6 +174,21 @@ impl<'a> ParityFile<'a> {
             .collect()
     }
 
+    /// The damaged data shards of `pack` (all of them when it is gone or empty), and the
+    /// damaged recovery shards of this file.
+    pub fn damaged_shards(&self, pack: Option<&[u8]>) -> (Vec<usize>, Vec<usize>) {
+        let bad_data = match pack {
+            Some(p) if !p.is_empty() => self.damaged_data(p),
+            _ => (0..self.data_shards as usize).collect(),
+        };
+        (bad_data, self.damaged_recovery())
+    }
+
+    /// Whether a pack with this many damaged data and recovery shards can be rebuilt.
+    pub fn can_rebuild(&self, bad_data: usize, bad_recovery: usize) -> bool {
+        bad_data + bad_recovery <= self.recovery_shards as usize
+    }
+
     /// Rebuild the pack from what is left of it (`None` when it is gone). Returns the pack's
     /// bytes, verified against its id, or an error saying how many shards were lost.
     pub fn repair(&self, pack: Option<&[u8]>) -> Result<Vec<u8>> {
@@ -183,14 +198,9 @@ impl<'a> ParityFile<'a> {
             self.recovery_shards as usize,
         );
         let what = format!("pack {}", self.pack);
+        let (bad_data, bad_rec) = self.damaged_shards(pack);
         let pack = pack.unwrap_or(&[]);
-        let bad_data = if pack.is_empty() {
-            (0..k).collect()
-        } else {
-            self.damaged_data(pack)
-        };
-        let bad_rec = self.damaged_recovery();
-        if bad_data.len() + bad_rec.len() > m {
+        if !self.can_rebuild(bad_data.len(), bad_rec.len()) {
             return Err(Error::corrupt(
                 what,
                 format!(

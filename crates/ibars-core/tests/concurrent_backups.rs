@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use ibars_core::backend::{Backend, FileKind, ListEntry};
-use ibars_core::error::Result;
+use ibars_core::backend::{Backend, FileKind};
 use ibars_core::ops::backup::{backup, BackupOptions};
 use ibars_core::ops::prune::{prune, PruneOptions};
 use ibars_core::progress::NoProgress;
@@ -30,48 +29,6 @@ impl Meeting {
             .all_here
             .wait_timeout_while(n, Duration::from_secs(60), |n| *n < 2)
             .unwrap();
-    }
-}
-
-/// A client's view of the shared store that holds its backup at its first commit attempt (its
-/// second listing of locks, after the one that took its shared lock) until the other client
-/// is there too: both have uploaded everything, and neither has indexed anything.
-struct MeetAtCommit {
-    inner: Arc<dyn Backend>,
-    lock_lists: AtomicUsize,
-    meeting: Arc<Meeting>,
-}
-
-impl Backend for MeetAtCommit {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {
-        if kind == FileKind::Lock && self.lock_lists.fetch_add(1, Ordering::SeqCst) == 1 {
-            self.meeting.meet();
-        }
-        self.inner.list(kind)
-    }
-    fn read(&self, kind: FileKind, name: &str) -> Result<bytes::Bytes> {
-        self.inner.read(kind, name)
-    }
-    fn read_range(
-        &self,
-        kind: FileKind,
-        name: &str,
-        offset: u64,
-        len: u64,
-    ) -> Result<bytes::Bytes> {
-        self.inner.read_range(kind, name, offset, len)
-    }
-    fn write(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
-        self.inner.write(kind, name, data)
-    }
-    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
-        self.inner.remove(kind, name)
-    }
-    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
-        self.inner.size(kind, name)
     }
 }
 
@@ -120,10 +77,21 @@ fn simultaneous_backups_store_shared_blobs_once() {
         let runs: Vec<_> = dirs
             .iter()
             .map(|dir| {
-                let client: Arc<dyn Backend> = Arc::new(MeetAtCommit {
+                // Holds its backup at its first commit attempt (its second listing of locks,
+                // after the one that took its shared lock) until the other client is there
+                // too: both have uploaded everything, and neither has indexed anything.
+                let lock_lists = AtomicUsize::new(0);
+                let meeting = meeting.clone();
+                let client: Arc<dyn Backend> = Arc::new(common::Hooked {
                     inner: store.clone(),
-                    lock_lists: AtomicUsize::new(0),
-                    meeting: meeting.clone(),
+                    hook: move |call, kind, _: &str| {
+                        if (call, kind) == (common::Call::List, FileKind::Lock)
+                            && lock_lists.fetch_add(1, Ordering::SeqCst) == 1
+                        {
+                            meeting.meet();
+                        }
+                        Ok(())
+                    },
                 });
                 s.spawn(move || {
                     let repo = Repository::open(client, b"pw").unwrap();

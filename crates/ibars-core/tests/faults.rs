@@ -179,50 +179,19 @@ fn a_retry_backend_retries_transient_errors_only() {
     }
 }
 
-/// A store whose credentials may write but not delete (a restricted S3 key).
-struct NoDelete(Arc<dyn Backend>);
-
-impl Backend for NoDelete {
-    fn location(&self) -> String {
-        "no-delete".into()
-    }
-    fn list(&self, kind: FileKind) -> ibars_core::Result<Vec<ListEntry>> {
-        self.0.list(kind)
-    }
-    fn read(&self, kind: FileKind, name: &str) -> ibars_core::Result<bytes::Bytes> {
-        self.0.read(kind, name)
-    }
-    fn read_range(
-        &self,
-        kind: FileKind,
-        name: &str,
-        offset: u64,
-        len: u64,
-    ) -> ibars_core::Result<bytes::Bytes> {
-        self.0.read_range(kind, name, offset, len)
-    }
-    fn write(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> ibars_core::Result<()> {
-        self.0.write(kind, name, data)
-    }
-    fn remove(&self, kind: FileKind, name: &str) -> ibars_core::Result<()> {
-        Err(ibars_core::Error::Backend {
-            op: "delete",
-            path: kind.path(name),
-            message: "AccessDenied".into(),
-            not_found: false,
-            transient: false,
-        })
-    }
-    fn size(&self, kind: FileKind, name: &str) -> ibars_core::Result<u64> {
-        self.0.size(kind, name)
-    }
-}
-
 #[test]
 fn credentials_that_cannot_delete_still_take_backups() {
     let base = common::test_repo(16 << 10);
     let store = base.backend().clone();
-    let repo = Repository::open(Arc::new(NoDelete(store.clone())), b"pw").unwrap();
+    // Credentials that may write but not delete (a restricted S3 key).
+    let no_delete = common::Hooked {
+        inner: store.clone(),
+        hook: |call, kind, name: &str| match call {
+            common::Call::Remove => Err(common::refused(kind, name, "AccessDenied")),
+            _ => Ok(()),
+        },
+    };
+    let repo = Repository::open(Arc::new(no_delete), b"pw").unwrap();
     let src = tempfile::tempdir().unwrap();
     for round in 0..3 {
         write_tree(src.path(), round);

@@ -7,11 +7,10 @@ use common::{assert_clean, backup_dir, full_check, prune_all};
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
-use ibars_core::backend::{Backend, FileKind, ListEntry};
-use ibars_core::error::{Error, Result};
+use ibars_core::backend::Backend;
+use ibars_core::error::Error;
 use ibars_core::id::SnapshotId;
 use ibars_core::ops::check::{check, CheckOptions};
 use ibars_core::ops::forget::policy::Policy;
@@ -93,7 +92,7 @@ fn forget_and_prune_free_space_and_keep_every_kept_snapshot_whole() {
     let mut repo = common::test_repo(16 << 10);
     repo.update_config(|c| c.parity_percent = 10).unwrap();
     let gens = history(&repo, &src, 6);
-    full_check(&repo);
+    assert_clean(&full_check(&repo));
     let before = stored_bytes(&repo);
 
     let opts = ForgetOptions {
@@ -178,62 +177,6 @@ fn protected_snapshots_survive_forget_and_tags_change_by_rewrite() {
     assert_clean(&c);
 }
 
-/// A backend that dies after `left` more writes or removals: every later call fails, as if the
-/// process had been killed at that point.
-struct CrashAfter {
-    inner: Arc<dyn Backend>,
-    left: AtomicI64,
-    dead: AtomicBool,
-}
-
-impl CrashAfter {
-    fn gate(&self, mutation: bool) -> Result<()> {
-        if mutation && self.left.fetch_sub(1, Ordering::SeqCst) <= 0 {
-            self.dead.store(true, Ordering::SeqCst);
-        }
-        if self.dead.load(Ordering::SeqCst) {
-            return Err(Error::Backend {
-                op: "any",
-                path: "crashed".into(),
-                message: "process killed".into(),
-                not_found: false,
-                transient: false,
-            });
-        }
-        Ok(())
-    }
-}
-
-impl Backend for CrashAfter {
-    fn location(&self) -> String {
-        "crash-after".into()
-    }
-    fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {
-        self.gate(false)?;
-        self.inner.list(kind)
-    }
-    fn read(&self, kind: FileKind, name: &str) -> Result<bytes::Bytes> {
-        self.gate(false)?;
-        self.inner.read(kind, name)
-    }
-    fn read_range(&self, k: FileKind, n: &str, off: u64, len: u64) -> Result<bytes::Bytes> {
-        self.gate(false)?;
-        self.inner.read_range(k, n, off, len)
-    }
-    fn write(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> Result<()> {
-        self.gate(true)?;
-        self.inner.write(kind, name, data)
-    }
-    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
-        self.gate(true)?;
-        self.inner.remove(kind, name)
-    }
-    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
-        self.gate(false)?;
-        self.inner.size(kind, name)
-    }
-}
-
 #[test]
 fn prune_interrupted_at_every_step_loses_nothing() {
     let d = tempfile::tempdir().unwrap();
@@ -256,12 +199,8 @@ fn prune_interrupted_at_every_step_loses_nothing() {
     let mut crashes = 0;
     for budget in 0.. {
         let store = common::clone_store(base.backend().as_ref());
-        let crashing = Arc::new(CrashAfter {
-            inner: Arc::clone(&store),
-            left: AtomicI64::new(budget),
-            dead: AtomicBool::new(false),
-        });
-        let repo = Repository::open(crashing.clone(), b"pw").unwrap();
+        let crashing = common::crash_after(Arc::clone(&store), budget);
+        let repo = Repository::open(crashing, b"pw").unwrap();
         let finished = prune(&repo, &popts, &NoProgress).is_ok();
         drop(repo);
         // After the "crash": the dead process's lock is removed, as `unlock` would once it is
@@ -343,6 +282,7 @@ fn copy_sends_only_what_the_destination_lacks_and_resumes() {
 
     let dst = common::test_repo(16 << 10);
     let first = copy(&src, &dst, &ids, &NoProgress).unwrap();
+    assert_eq!(first.snapshots.len(), ids.len());
     assert!(first.snapshots.iter().all(|c| c.copy.is_some()));
     let c = full_check(&dst);
     assert!(c.ok() && c.warnings.is_empty(), "{:?}", c.errors);
@@ -351,6 +291,7 @@ fn copy_sends_only_what_the_destination_lacks_and_resumes() {
     }
     // Again: nothing to send.
     let again = copy(&src, &dst, &ids, &NoProgress).unwrap();
+    assert_eq!(again.snapshots.len(), ids.len());
     assert!(again.snapshots.iter().all(|c| c.already_there));
     assert_eq!(again.blobs_sent, 0);
     // A new generation: only its new data is sent.
@@ -364,11 +305,7 @@ fn copy_sends_only_what_the_destination_lacks_and_resumes() {
     let fresh = Repository::init(Arc::clone(&store), b"pw", &common::cheap_init()).unwrap();
     drop(fresh);
     let writes = first.snapshots.len() as i64 * 3;
-    let crashing = Arc::new(CrashAfter {
-        inner: Arc::clone(&store),
-        left: AtomicI64::new(writes),
-        dead: AtomicBool::new(false),
-    });
+    let crashing = common::crash_after(Arc::clone(&store), writes);
     let dying = Repository::open(crashing, b"pw").unwrap();
     assert!(copy(&src, &dying, &ids, &NoProgress).is_err());
     let healthy = Repository::open(store, b"pw").unwrap();

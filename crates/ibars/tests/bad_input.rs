@@ -139,7 +139,7 @@ fn corrupt_blob_names_file_and_pack() {
     write(&src.join("bad.bin"), random_bytes(200_000, 3));
     e.cmd().arg("backup").arg(&src).assert().success();
     // Damage the data pack holding bad.bin: the largest pack.
-    let mut packs: Vec<_> = walk_files(&e.repo.join("data"));
+    let mut packs: Vec<_> = files_under(&e.repo.join("data"));
     packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
     let pack = packs.last().unwrap().clone();
     let mut bytes = std::fs::read(&pack).unwrap();
@@ -158,19 +158,6 @@ fn corrupt_blob_names_file_and_pack() {
         std::fs::read_to_string(restored(&target, &src).join("good.txt")).unwrap(),
         "good"
     );
-}
-
-fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk_files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -216,11 +203,9 @@ fn full_disk_during_restore_is_reported() {
 /// Start `backup --stdin`, feed it `first` bytes and give it time to get going.
 fn stdin_backup(e: &Env, first: usize) -> (std::process::Child, std::process::ChildStdin) {
     use std::io::Write;
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("ibars"))
-        .arg("-r")
-        .arg(&e.repo)
+    let mut child = e
+        .spawnable()
         .args(["backup", "--stdin"])
-        .env("IBARS_PASSWORD", "pw")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -302,3 +302,48 @@ fn help_documents_exit_codes() {
         .success()
         .stdout(predicate::str::contains("--exclude-if-present"));
 }
+
+#[test]
+fn restore_gives_new_and_rewritten_files_their_modes() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = Env::new();
+    let src = e.path("src");
+    let modes: [(&str, u32); 5] = [
+        ("ro.txt", 0o444),
+        ("tool.sh", 0o750),
+        ("setgid.bin", 0o2755),
+        ("plain.txt", 0o640),
+        ("big.bin", 0o400), // several blobs, written by several workers
+    ];
+    for (name, mode) in modes {
+        let len = if name == "big.bin" { 3 << 20 } else { 1000 };
+        write(&src.join(name), random_bytes(len, mode.into()));
+        std::fs::set_permissions(src.join(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    e.cmd().arg("backup").arg(&src).assert().success();
+    let target = e.path("restore");
+    let restore = || {
+        e.cmd()
+            .args(["restore", "latest", "--target"])
+            .arg(&target)
+            .assert()
+            .success()
+    };
+    let mode_of = |name: &str| {
+        let p = restored(&target, &src).join(name);
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    };
+    restore();
+    for (name, mode) in modes {
+        assert_eq!(mode_of(name), mode, "{name}");
+    }
+    // A file changed since, with other permissions, is written again and gets its mode back.
+    let changed = restored(&target, &src).join("tool.sh");
+    std::fs::set_permissions(&changed, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&changed, "changed").unwrap();
+    restore().stdout(predicate::str::contains(
+        "1 files written, 4 already matched",
+    ));
+    assert_eq!(mode_of("tool.sh"), 0o750);
+    assert!(same_tree(&src, &restored(&target, &src)));
+}

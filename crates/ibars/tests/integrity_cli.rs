@@ -5,14 +5,7 @@ mod common;
 use common::{random_bytes, write, Env};
 
 fn packs(e: &Env) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for d in std::fs::read_dir(e.repo.join("data")).unwrap() {
-        for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
-            out.push(f.unwrap().path());
-        }
-    }
-    out.sort();
-    out
+    common::files_under(&e.repo.join("data"))
 }
 
 #[test]

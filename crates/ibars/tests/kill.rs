@@ -15,31 +15,20 @@ const FILES: usize = 30;
 
 /// Path (relative) → BLAKE3 of content, for every file under `root`.
 fn manifest(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().display().to_string();
-                out.insert(
-                    rel,
-                    blake3::hash(&std::fs::read(&p).unwrap())
-                        .to_hex()
-                        .to_string(),
-                );
-            }
-        }
-    }
-    out
+    common::files_under(root)
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let hash = blake3::hash(&std::fs::read(&p).unwrap());
+            (rel, hash.to_hex().to_string())
+        })
+        .collect()
 }
 
 /// Rewrite a third of the files with new content and add one, so every backup uploads data.
 fn mutate(src: &Path, round: usize) {
     for f in (round % 3..FILES).step_by(3) {
-        let seed = (round * FILES + f) as u8 ^ (round / 7) as u8;
+        let seed = (round * FILES + f) as u64;
         let mut data = random_bytes(700_000 + (f * 977) % 200_000, seed);
         data.extend_from_slice(format!("round {round} file {f}").as_bytes());
         write(&src.join(format!("d{}/f{f}.bin", f % 4)), data);
@@ -74,7 +63,7 @@ fn backups_killed_at_fifty_points_leave_a_sound_repository() {
         if !src.join(format!("d{}/f{f}.bin", f % 4)).exists() {
             write(
                 &src.join(format!("d{}/f{f}.bin", f % 4)),
-                random_bytes(100_000, f as u8),
+                random_bytes(100_000, f as u64),
             );
         }
     }
@@ -104,12 +93,10 @@ fn backups_killed_at_fifty_points_leave_a_sound_repository() {
         e.cmd().args(["-q", "snapshots"]).assert().success();
         let startup = t0.elapsed().min(full);
         let delay = startup + (full - startup).mul_f64((i as f64 + 0.5) / KILLS as f64);
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ibars"))
-            .arg("-r")
-            .arg(&e.repo)
+        let mut child = e
+            .spawnable()
             .args(["-q", "backup"])
             .arg(&src)
-            .env("IBARS_PASSWORD", "pw")
             .spawn()
             .unwrap();
         std::thread::sleep(delay);
@@ -157,7 +144,8 @@ fn backups_killed_at_fifty_points_leave_a_sound_repository() {
     }
     eprintln!(
         "{KILLS} kills spread over backups of ~{full:?}: {finished} backups finished before the kill, \
-         {left_packs} left unindexed packs, {} killed before any pack was indexed",
+         {left_packs} left new unindexed packs, {} left none (killed before the first upload, \
+         or after the index)",
         KILLS - finished - left_packs
     );
     assert!(finished < KILLS / 2, "most kills must interrupt the backup");

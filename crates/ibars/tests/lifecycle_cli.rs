@@ -11,13 +11,7 @@ fn objects(e: &Env, dir: &str) -> usize {
 }
 
 fn walk_count(p: &std::path::Path) -> usize {
-    std::fs::read_dir(p)
-        .map(|rd| {
-            rd.map(|x| x.unwrap().path())
-                .map(|p| if p.is_dir() { walk_count(&p) } else { 1 })
-                .sum()
-        })
-        .unwrap_or(0)
+    common::files_under(p).len()
 }
 
 #[test]
@@ -25,7 +19,7 @@ fn forget_prune_and_tag_from_the_command_line() {
     let e = Env::new();
     let src = e.path("src");
     for g in 0..4u8 {
-        write(&src.join("changing.bin"), random_bytes(400_000, g));
+        write(&src.join("changing.bin"), random_bytes(400_000, g.into()));
         write(&src.join("same.txt"), "same");
         e.cmd().arg("backup").arg(&src).assert().success();
     }
@@ -119,11 +113,9 @@ fn a_busy_repository_makes_prune_wait_or_fail_with_exit_11() {
     e.cmd().arg("unlock").assert().success();
     assert_eq!(walk_count(&lock_dir), 1);
     // With --retry-lock, prune waits for the lock to go, then runs.
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ibars"))
-        .arg("-r")
-        .arg(&e.repo)
+    let mut child = e
+        .spawnable()
         .args(["--retry-lock", "1m", "prune"])
-        .env("IBARS_PASSWORD", "pw")
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();

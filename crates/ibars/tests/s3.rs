@@ -12,7 +12,7 @@ fn make_tree(root: &std::path::Path, seed: u8) {
     for i in 0..6u8 {
         write(
             &root.join(format!("bin/{i}.dat")),
-            random_bytes(700_000, seed.wrapping_add(i)),
+            random_bytes(700_000, seed.wrapping_add(i).into()),
         );
     }
     write(&root.join("etc/app.conf"), format!("seed = {seed}\n"));
@@ -133,9 +133,9 @@ fn cached_metadata_means_no_pack_downloads() {
     // A damaged cache is noticed and read past; deleting it is harmless.
     let cache = other.path("cache/ibars");
     let mut damaged = 0;
-    for dir in walk(&cache) {
-        if dir.components().any(|c| c.as_os_str() == "snapshots") && dir.is_file() {
-            std::fs::write(&dir, b"garbage").unwrap();
+    for file in common::files_under(&cache) {
+        if file.components().any(|c| c.as_os_str() == "snapshots") {
+            std::fs::write(&file, b"garbage").unwrap();
             damaged += 1;
         }
     }
@@ -148,18 +148,6 @@ fn cached_metadata_means_no_pack_downloads() {
     // --no-cache reads the store.
     let reqs = requests(&other, &["--no-cache", "ls", "latest"]);
     assert!(!pack_gets(&reqs).is_empty());
-}
-
-fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
-        let path = e.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        }
-        out.push(path);
-    }
-    out
 }
 
 #[test]
@@ -369,13 +357,13 @@ fn two_hosts_back_up_to_one_bucket_at_once() {
         for i in 0..24u8 {
             write(
                 &root.join(format!("shared/{i}.bin")),
-                random_bytes(1 << 20, 100 + i),
+                random_bytes(1 << 20, 100 + u64::from(i)),
             );
         }
         for i in 0..4u8 {
             write(
                 &root.join(format!("own/{i}.bin")),
-                random_bytes(1 << 20, seed + i),
+                random_bytes(1 << 20, (seed + i).into()),
             );
         }
         trees.push((env, host, root));

@@ -191,16 +191,32 @@ mod tests {
              2f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9\
              21f9664c97637da9768812f615c68b13b52ec0875924c1c7987947deafd8780acf49"
         );
-        let long: Vec<u8> = (0..(1usize << 20) + 17).map(|i| (i * 31 % 251) as u8).collect();
+        let long: Vec<u8> = (0..(1usize << 20) + 17)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
         let mut out = vec![1u8; 5000]; // longer than some plaintexts: decrypt_into must trim
         for (len, want) in [
-            (long.len(), "7040cf5af28424491b5a2d3195e410e471306c7013e420f82aba62583d082c59"),
-            (1023, "db1041c608724e4f657c1cb71cb57c19d198048684188acb96f7815937377590"),
-            (64 * 16 + 5, "86214cc15b9051810748c286f64e7bba0a4de85e5121f00a52710ce8d506d2b1"),
+            (
+                long.len(),
+                "7040cf5af28424491b5a2d3195e410e471306c7013e420f82aba62583d082c59",
+            ),
+            (
+                1023,
+                "db1041c608724e4f657c1cb71cb57c19d198048684188acb96f7815937377590",
+            ),
+            (
+                64 * 16 + 5,
+                "86214cc15b9051810748c286f64e7bba0a4de85e5121f00a52710ce8d506d2b1",
+            ),
         ] {
             let sealed = seal(&k.cipher, &nonce, &long[..len], &aad);
-            assert_eq!(blake3::hash(&sealed[NONCE_LEN..]).to_hex().as_str(), want, "{len}");
-            k.decrypt_into(&mut out, &sealed, &aad, &|| "t".into()).unwrap();
+            assert_eq!(
+                blake3::hash(&sealed[NONCE_LEN..]).to_hex().as_str(),
+                want,
+                "{len}"
+            );
+            k.decrypt_into(&mut out, &sealed, &aad, &|| "t".into())
+                .unwrap();
             assert_eq!(out, &long[..len]);
         }
     }

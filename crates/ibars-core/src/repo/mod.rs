@@ -266,20 +266,24 @@ impl Repository {
         bytes: bytes::Bytes,
         kind: crate::pack::BlobKind,
     ) -> Result<()> {
-        let parity = match self.config.parity_percent {
-            0 => None,
-            p => Some(crate::parity::encode(&bytes, p)?),
-        };
         let name = id.to_hex();
         if kind == crate::pack::BlobKind::Tree {
-            self.backend.write_cacheable(FileKind::Pack, &name, bytes)?;
+            self.backend
+                .write_cacheable(FileKind::Pack, &name, bytes.clone())?;
         } else {
-            self.backend.write(FileKind::Pack, &name, bytes)?;
+            self.backend.write(FileKind::Pack, &name, bytes.clone())?;
         }
-        if let Some(par) = parity {
-            self.backend.write(FileKind::Parity, &name, par.into())?;
+        match self.config.parity_percent {
+            0 => Ok(()),
+            p => self.write_parity(&name, &bytes, p),
         }
-        Ok(())
+    }
+
+    /// Store the parity file, with `percent` recovery, of the pack `name` whose bytes are
+    /// `pack`. Write the pack first: a pack must never have parity it does not match.
+    pub fn write_parity(&self, name: &str, pack: &[u8], percent: u8) -> Result<()> {
+        let par = crate::parity::encode(pack, percent)?;
+        self.backend.write(FileKind::Parity, name, par.into())
     }
 
     /// Seal and store an object; returns its name.

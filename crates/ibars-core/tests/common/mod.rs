@@ -138,3 +138,101 @@ pub fn prune_all(repo: &Repository) -> PruneReport {
     };
     prune(repo, &opts, &NoProgress).unwrap()
 }
+
+/// A store call, as a [`Hooked`] store's hook sees it.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    List,
+    Read,
+    Write,
+    Remove,
+    Size,
+}
+
+/// A store that asks `hook` before every call to `inner`: the hook may wait (to line clients
+/// up), count, or fail the call. Everything else passes through, `parallelism` included.
+pub struct Hooked<F> {
+    pub inner: Arc<dyn Backend>,
+    pub hook: F,
+}
+
+/// A permanent store error for a hook to return.
+#[allow(dead_code)]
+pub fn refused(kind: FileKind, name: &str, why: &str) -> ibars_core::Error {
+    ibars_core::Error::Backend {
+        op: "any",
+        path: kind.path(name),
+        message: why.into(),
+        not_found: false,
+        transient: false,
+    }
+}
+
+impl<F> Backend for Hooked<F>
+where
+    F: Fn(Call, FileKind, &str) -> ibars_core::Result<()> + Send + Sync,
+{
+    fn location(&self) -> String {
+        format!("hooked {}", self.inner.location())
+    }
+    fn parallelism(&self) -> usize {
+        self.inner.parallelism()
+    }
+    fn list(&self, kind: FileKind) -> ibars_core::Result<Vec<ibars_core::backend::ListEntry>> {
+        (self.hook)(Call::List, kind, "")?;
+        self.inner.list(kind)
+    }
+    fn read(&self, kind: FileKind, name: &str) -> ibars_core::Result<bytes::Bytes> {
+        (self.hook)(Call::Read, kind, name)?;
+        self.inner.read(kind, name)
+    }
+    fn read_range(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> ibars_core::Result<bytes::Bytes> {
+        (self.hook)(Call::Read, kind, name)?;
+        self.inner.read_range(kind, name, offset, len)
+    }
+    fn write(&self, kind: FileKind, name: &str, data: bytes::Bytes) -> ibars_core::Result<()> {
+        (self.hook)(Call::Write, kind, name)?;
+        self.inner.write(kind, name, data)
+    }
+    fn remove(&self, kind: FileKind, name: &str) -> ibars_core::Result<()> {
+        (self.hook)(Call::Remove, kind, name)?;
+        self.inner.remove(kind, name)
+    }
+    fn can_delete(&self) -> bool {
+        self.inner.can_delete()
+    }
+    fn size(&self, kind: FileKind, name: &str) -> ibars_core::Result<u64> {
+        (self.hook)(Call::Size, kind, name)?;
+        self.inner.size(kind, name)
+    }
+}
+
+/// A client of `inner` that dies after `budget` more writes or removals: that call and every
+/// later one fail, as if the process had been killed at that point.
+#[allow(dead_code)]
+pub fn crash_after(inner: Arc<dyn Backend>, budget: i64) -> Arc<dyn Backend> {
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    let left = AtomicI64::new(budget);
+    let dead = AtomicBool::new(false);
+    Arc::new(Hooked {
+        inner,
+        hook: move |call, kind, name: &str| {
+            if matches!(call, Call::Write | Call::Remove)
+                && left.fetch_sub(1, Ordering::SeqCst) <= 0
+            {
+                dead.store(true, Ordering::SeqCst);
+            }
+            if dead.load(Ordering::SeqCst) {
+                return Err(refused(kind, name, "process killed"));
+            }
+            Ok(())
+        },
+    })
+}

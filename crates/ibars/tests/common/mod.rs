@@ -66,18 +66,7 @@ impl Env {
 
     /// `ibars -r REPO` with the password in the environment.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("ibars").unwrap();
-        c.arg("-r")
-            .arg(&self.repo)
-            .env("IBARS_PASSWORD", "pw")
-            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env_remove("IBARS_REPOSITORY");
-        for k in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
-            c.env_remove(k);
-        }
-        c.envs(self.vars.iter().map(|(k, v)| (k, v)));
-        c
+        Command::from_std(self.spawnable())
     }
 
     /// [`Env::cmd`] as a plain process command, to spawn and wait on.
@@ -88,8 +77,11 @@ impl Env {
             .env("IBARS_PASSWORD", "pw")
             .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env_remove("IBARS_REPOSITORY")
-            .envs(self.vars.iter().map(|(k, v)| (k, v)));
+            .env_remove("IBARS_REPOSITORY");
+        for k in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
+            c.env_remove(k);
+        }
+        c.envs(self.vars.iter().map(|(k, v)| (k, v)));
         c
     }
 
@@ -173,10 +165,10 @@ pub fn write(path: &Path, data: impl AsRef<[u8]>) {
 }
 
 /// Deterministic pseudo-random bytes.
-pub fn random_bytes(len: usize, seed: u8) -> Vec<u8> {
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut out = vec![0u8; len];
     blake3::Hasher::new()
-        .update(&[seed])
+        .update(&seed.to_le_bytes())
         .finalize_xof()
         .fill(&mut out);
     out
@@ -197,4 +189,22 @@ pub fn same_tree(a: &Path, b: &Path) -> bool {
         .status()
         .unwrap()
         .success()
+}
+
+/// Every file (not directory) under `dir`, recursively, sorted; none if `dir` is missing.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }

@@ -173,6 +173,9 @@ pub(super) fn parity_status(
     has_parity: bool,
     report: &mut CheckReport,
 ) -> ParityStatus {
+    if !has_parity {
+        return ParityStatus::None;
+    }
     let pack = repo.backend().read(FileKind::Pack, &id.to_hex()).ok();
     let mut findings = Vec::new();
     let st = parity_status_of(repo, id, has_parity, pack.as_deref(), &mut findings);
@@ -211,7 +214,7 @@ fn parity_status_of(
             return ParityStatus::Unrepairable;
         }
     };
-    let bad_rec = par.damaged_recovery();
+    let (bad_data, bad_rec) = par.damaged_shards(pack);
     if !bad_rec.is_empty() {
         findings.push(finding(
             K::ParityDamaged,
@@ -223,11 +226,7 @@ fn parity_status_of(
             ),
         ));
     }
-    let bad_data = match pack {
-        Some(p) if !p.is_empty() => par.damaged_data(p).len(),
-        _ => par.data_shards as usize,
-    };
-    if bad_data + bad_rec.len() <= par.recovery_shards as usize {
+    if par.can_rebuild(bad_data.len(), bad_rec.len()) {
         ParityStatus::Repairable
     } else {
         ParityStatus::Unrepairable

@@ -9,7 +9,7 @@ use crate::backend::FileKind;
 use crate::error::Result;
 use crate::id::{BlobId, PackId};
 use crate::pack::{BlobDecoder, PackEntry};
-use crate::parity::{self, ParityFile};
+use crate::parity::ParityFile;
 use crate::progress::Progress;
 use crate::repo::{parallel_map, read_named, IndexFile, LockMode, PackSink, Repository};
 
@@ -202,11 +202,7 @@ fn repair_one(
     if whole {
         if has_parity && !parity_ok {
             let b = bytes.expect("whole pack was read");
-            backend.write(
-                FileKind::Parity,
-                &name,
-                parity::encode(&b, redo_percent)?.into(),
-            )?;
+            repo.write_parity(&name, &b, redo_percent)?;
             return Ok((Verdict::Whole, true));
         }
         return Ok((Verdict::Whole, false));
@@ -233,14 +229,10 @@ fn repair_one(
     match p.repair(bytes.as_deref()) {
         Ok(rebuilt) => {
             let rewrote = !parity_ok;
-            let new_parity = if rewrote {
-                Some(parity::encode(&rebuilt, redo_percent)?)
-            } else {
-                None
-            };
-            backend.write(FileKind::Pack, &name, rebuilt.into())?;
-            if let Some(par) = new_parity {
-                backend.write(FileKind::Parity, &name, par.into())?;
+            let rebuilt = bytes::Bytes::from(rebuilt);
+            backend.write(FileKind::Pack, &name, rebuilt.clone())?;
+            if rewrote {
+                repo.write_parity(&name, &rebuilt, redo_percent)?;
             }
             Ok((Verdict::Rebuilt, rewrote))
         }
@@ -261,29 +253,24 @@ pub fn add_parity(repo: &Repository, progress: &dyn Progress) -> Result<usize> {
         return Ok(0);
     }
     let _lock = repo.lock(LockMode::Shared)?;
-    let backend = repo.backend();
-    let have: HashSet<String> = backend
-        .list(FileKind::Parity)?
+    let have = repo.parity_packs()?;
+    let todo: Vec<_> = repo
+        .stored_packs()?
         .into_iter()
-        .map(|e| e.name)
+        .filter(|(id, _)| !have.contains(id))
         .collect();
-    let todo: Vec<_> = backend
-        .list(FileKind::Pack)?
-        .into_iter()
-        .filter(|e| !have.contains(&e.name))
-        .collect();
-    progress.set_total(todo.len() as u64, todo.iter().map(|e| e.size).sum());
-    let written = parallel_map(&todo, 2, |e| {
-        let read = read_named(backend.as_ref(), FileKind::Pack, &e.name)?;
-        progress.bytes_done(e.size);
-        progress.file_done(std::path::Path::new(""), e.size);
+    progress.set_total(todo.len() as u64, todo.iter().map(|(_, size)| size).sum());
+    let written = parallel_map(&todo, 2, |(id, size)| {
+        let name = id.to_hex();
+        let read = read_named(repo.backend().as_ref(), FileKind::Pack, &name)?;
+        progress.bytes_done(*size);
+        progress.file_done(std::path::Path::new(""), *size);
         if !read.intact {
             // Parity of a damaged pack would make the damage permanent.
-            tracing::warn!("pack {} is damaged; no parity written for it", e.name);
+            tracing::warn!("pack {name} is damaged; no parity written for it");
             return Ok(false);
         }
-        let par = parity::encode(&read.bytes, percent)?;
-        backend.write(FileKind::Parity, &e.name, par.into())?;
+        repo.write_parity(&name, &read.bytes, percent)?;
         Ok(true)
     })?;
     Ok(written.into_iter().filter(|w| *w).count())

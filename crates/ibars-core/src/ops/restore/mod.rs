@@ -276,14 +276,18 @@ fn run_job(
             let f = match worker.handles.entry(file) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    // The first writer creates the file. Only a trailing hole needs the length
-                    // set; it is the final length, the same whichever worker sets it.
+                    // The first writer creates the file, in its final permissions where the
+                    // umask allows (so that they need not be set again), but always writable
+                    // by its owner, for the other workers' writes. Only a trailing hole needs
+                    // the length set; it is the final length, whichever worker sets it.
+                    use std::os::unix::fs::OpenOptionsExt;
                     let f = crate::source::longpath::reach(&task.path)
                         .and_then(|r| {
                             std::fs::OpenOptions::new()
                                 .write(true)
                                 .create(true)
                                 .truncate(false)
+                                .mode((task.node.mode & 0o777) | 0o600)
                                 .open(&*r)
                         })
                         .map_err(|e| Error::io(&task.path, e))?;
