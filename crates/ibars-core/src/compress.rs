@@ -85,6 +85,13 @@ pub struct Compressor {
 }
 
 impl Compressor {
+    /// One compressor per blob kind (data, tree), indexed by `BlobKind as usize`, for a
+    /// repository or backup in `mode`; see [`Compression::for_kind`].
+    pub fn per_kind(mode: Compression) -> [Compressor; 2] {
+        use crate::pack::BlobKind;
+        [BlobKind::Data, BlobKind::Tree].map(|kind| Compressor::new(mode.for_kind(kind)))
+    }
+
     pub fn new(mode: Compression) -> Self {
         let level = match mode {
             Compression::Fast => 1,

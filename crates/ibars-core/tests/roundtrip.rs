@@ -161,7 +161,7 @@ fn content(len: usize, seed: u8) -> Vec<u8> {
     h.update(&[seed]);
     let mut out = vec![0u8; len];
     h.finalize_xof().fill(&mut out);
-    if seed % 2 == 0 {
+    if seed.is_multiple_of(2) {
         // Compressible half of the time.
         for (i, b) in out.iter_mut().enumerate() {
             if i % 3 != 0 {

@@ -65,16 +65,7 @@ impl MasterKey {
     /// Append `nonce || ciphertext || tag` of `plaintext` to `out`, encrypting in place there:
     /// the one copy is the plaintext into `out`.
     pub fn encrypt_into(&self, out: &mut Vec<u8>, plaintext: &[u8], aad: &[u8]) {
-        let nonce = random_nonce();
-        out.reserve(OVERHEAD + plaintext.len());
-        out.extend_from_slice(&nonce);
-        let start = out.len();
-        out.extend_from_slice(plaintext);
-        let tag = self
-            .cipher
-            .encrypt_inout_detached(&nonce, aad, (&mut out[start..]).into())
-            .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
-        out.extend_from_slice(&tag);
+        seal_into(&self.cipher, out, &random_nonce(), plaintext, aad);
     }
 
     /// Decrypt `nonce || ciphertext || tag` into `out`, which ends up exactly as long as the
@@ -122,6 +113,24 @@ fn nonce_of(bytes: &[u8]) -> XNonce {
 /// The tag of a ciphertext; `bytes` is `TAG_LEN` long by construction.
 fn tag_of(bytes: &[u8]) -> Tag {
     Tag::try_from(bytes).expect("TAG_LEN bytes")
+}
+
+/// Append `nonce || ciphertext || tag` to `out`, encrypting in place there.
+fn seal_into(
+    cipher: &XChaCha20Poly1305,
+    out: &mut Vec<u8>,
+    nonce: &XNonce,
+    plaintext: &[u8],
+    aad: &[u8],
+) {
+    out.reserve(OVERHEAD + plaintext.len());
+    out.extend_from_slice(nonce);
+    let start = out.len();
+    out.extend_from_slice(plaintext);
+    let tag = cipher
+        .encrypt_inout_detached(nonce, aad, (&mut out[start..]).into())
+        .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
+    out.extend_from_slice(&tag);
 }
 
 fn encrypt_with(cipher: &XChaCha20Poly1305, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
@@ -215,6 +224,10 @@ mod tests {
                 want,
                 "{len}"
             );
+            // Blobs are sealed through seal_into, into a pack buffer: the same bytes.
+            let mut pack = b"pack".to_vec();
+            seal_into(&k.cipher, &mut pack, &nonce, &long[..len], &aad);
+            assert_eq!(&pack[4..], &sealed[..]);
             k.decrypt_into(&mut out, &sealed, &aad, &|| "t".into())
                 .unwrap();
             assert_eq!(out, &long[..len]);

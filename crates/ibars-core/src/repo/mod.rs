@@ -266,21 +266,38 @@ impl Repository {
         bytes: bytes::Bytes,
         kind: crate::pack::BlobKind,
     ) -> Result<()> {
-        let name = id.to_hex();
-        if kind == crate::pack::BlobKind::Tree {
-            self.backend
-                .write_cacheable(FileKind::Pack, &name, bytes.clone())?;
+        let cacheable = kind == crate::pack::BlobKind::Tree;
+        let percent = self.config.parity_percent;
+        self.store_pack(&id.to_hex(), bytes, cacheable, percent)
+    }
+
+    /// Store a pack's bytes under `name` and, when `percent` is not 0, its parity file with
+    /// that much recovery. The parity is encoded first, so that a failure there writes
+    /// nothing, and written after the pack, so that a pack never has parity it does not match.
+    pub fn store_pack(
+        &self,
+        name: &str,
+        bytes: bytes::Bytes,
+        cacheable: bool,
+        percent: u8,
+    ) -> Result<()> {
+        let parity = match percent {
+            0 => None,
+            p => Some(crate::parity::encode(&bytes, p)?),
+        };
+        if cacheable {
+            self.backend.write_cacheable(FileKind::Pack, name, bytes)?;
         } else {
-            self.backend.write(FileKind::Pack, &name, bytes.clone())?;
+            self.backend.write(FileKind::Pack, name, bytes)?;
         }
-        match self.config.parity_percent {
-            0 => Ok(()),
-            p => self.write_parity(&name, &bytes, p),
+        match parity {
+            Some(par) => self.backend.write(FileKind::Parity, name, par.into()),
+            None => Ok(()),
         }
     }
 
-    /// Store the parity file, with `percent` recovery, of the pack `name` whose bytes are
-    /// `pack`. Write the pack first: a pack must never have parity it does not match.
+    /// Store the parity file, with `percent` recovery, of the stored pack `name` whose bytes
+    /// are `pack`.
     pub fn write_parity(&self, name: &str, pack: &[u8], percent: u8) -> Result<()> {
         let par = crate::parity::encode(pack, percent)?;
         self.backend.write(FileKind::Parity, name, par.into())

@@ -23,8 +23,7 @@ impl<'a> PackSink<'a> {
         Self {
             repo,
             writers: [None, None],
-            compressors: [BlobKind::Data, BlobKind::Tree]
-                .map(|kind| Compressor::new(repo.config().compression.for_kind(kind))),
+            compressors: Compressor::per_kind(repo.config().compression),
             written: Vec::new(),
             bytes_written: 0,
         }

@@ -100,7 +100,7 @@ impl Progress for CliProgress {
     fn file_done(&self, _path: &Path, _bytes: u64) {
         let n = self.c.files.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(b) = &self.bar {
-            if n % 64 == 0 {
+            if n.is_multiple_of(64) {
                 b.set_message(format!("{n} files"));
             }
         }

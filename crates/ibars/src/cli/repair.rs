@@ -178,7 +178,7 @@ pub fn run(g: &GlobalArgs, cmd: RepairCommand) -> Result<u8> {
                     }
                 }
                 for id in &r.lost {
-                    if r.lost_acknowledged {
+                    if r.lost_acknowledged.contains(id) {
                         outln!(
                             "snapshot {} is gone; its loss is acknowledged and no longer reported",
                             id.short()

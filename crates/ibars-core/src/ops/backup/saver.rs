@@ -126,8 +126,7 @@ impl<'a> Saver<'a> {
             self.new_packer(BlobKind::Data),
             self.new_packer(BlobKind::Tree),
         ];
-        let mut compressors = [BlobKind::Data, BlobKind::Tree]
-            .map(|kind| Compressor::new(self.compression.for_kind(kind)));
+        let mut compressors = Compressor::per_kind(self.compression);
         for job in rx {
             let (codec, body) = match compressors[job.kind as usize].compress(&job.data) {
                 Some(z) => (Codec::Zstd, z),

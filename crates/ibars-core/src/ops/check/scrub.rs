@@ -110,7 +110,7 @@ impl ScrubState {
             .ok_or_else(|| bad("size does not match the count"))?;
         let ns =
             u32::from_le_bytes(b[packs_end..packs_end + 4].try_into().expect("4 bytes")) as usize;
-        if (b.len() - packs_end - 4) / 32 != ns || (b.len() - packs_end - 4) % 32 != 0 {
+        if (b.len() - packs_end - 4) / 32 != ns || !(b.len() - packs_end - 4).is_multiple_of(32) {
             return Err(bad("size does not match the count"));
         }
         let snapshots = b[packs_end + 4..]

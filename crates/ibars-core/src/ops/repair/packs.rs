@@ -229,11 +229,8 @@ fn repair_one(
     match p.repair(bytes.as_deref()) {
         Ok(rebuilt) => {
             let rewrote = !parity_ok;
-            let rebuilt = bytes::Bytes::from(rebuilt);
-            backend.write(FileKind::Pack, &name, rebuilt.clone())?;
-            if rewrote {
-                repo.write_parity(&name, &rebuilt, redo_percent)?;
-            }
+            let percent = if rewrote { redo_percent } else { 0 };
+            repo.store_pack(&name, rebuilt.into(), false, percent)?;
             Ok((Verdict::Rebuilt, rewrote))
         }
         Err(e) => Ok((

@@ -41,9 +41,9 @@ pub struct RepairSnapshotsReport {
     pub repaired: Vec<RepairedSnapshot>,
     /// Snapshots an earlier check saw that are gone.
     pub lost: Vec<SnapshotId>,
-    /// Whether their loss was acknowledged, so that check no longer reports them (not in a
-    /// dry run).
-    pub lost_acknowledged: bool,
+    /// Those whose loss was acknowledged, so that check no longer reports them: all of
+    /// `lost`, or none in a dry run.
+    pub lost_acknowledged: Vec<SnapshotId>,
 }
 
 /// A tree after repair.
@@ -114,13 +114,15 @@ pub fn repair_snapshots(
     let known = &scrub.state.snapshots;
     report.lost = known.difference(&present).copied().collect();
     report.lost.sort();
-    report.lost_acknowledged = !opts.dry_run && !report.lost.is_empty();
-    let mut forgotten = report.lost.clone();
+    if !opts.dry_run {
+        report.lost_acknowledged = report.lost.clone();
+    }
+    let mut forgotten = report.lost_acknowledged.clone();
     if opts.forget {
         forgotten.extend(pending.iter().map(|p| p.0));
     }
     if opts.dry_run {
-        forgotten.clear();
+        forgotten.clear(); // nothing is removed in a dry run
     }
     // Before removing: a crash in between leaves a snapshot the next check re-learns, never
     // one it reports lost.

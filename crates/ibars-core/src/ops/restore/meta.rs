@@ -56,8 +56,9 @@ pub fn apply_fd(file: &std::fs::File, shown: &Path, node: &Node, is_root: bool) 
             tracing::debug!("{}: xattr {:?}: {e}", shown.display(), x.name);
         }
     }
-    // A change of owner may have cleared the set-id bits: set the mode again after one.
-    if chowned || now.mode() & 0o7777 != node.mode & 0o7777 {
+    // A change of owner clears set-id bits the file had: set the mode again after one.
+    let setid_cleared = chowned && now.mode() & 0o6000 != 0;
+    if setid_cleared || now.mode() & 0o7777 != node.mode & 0o7777 {
         let mode = Mode::from_bits_truncate((node.mode & 0o7777) as nix::libc::mode_t);
         nix::sys::stat::fchmod(file, mode).map_err(|e| Error::io(shown, e.into()))?;
     }
