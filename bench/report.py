@@ -42,7 +42,7 @@ TARGETS = {
     "change_backup_s": ("backup after 5% change", None),
     "restore_s": ("restore", 0.5),
     "check_s": ("check --read-data", None),
-    "prune_s": ("forget --keep-last 5 + prune after 20 generations", 0.5),
+    "prune_s": ("forget --keep-last 5 + prune after {generations} generations", 0.5),
     "peak_rss_mib": ("peak RSS", 1.0),
     "repo_size_mib": ("repo size", 1.03),
 }
@@ -91,7 +91,7 @@ def fmt(v: float | None, digits: int = 2) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
 
-def ratios(tools: dict[str, dict]) -> tuple[list[dict], str | None]:
+def ratios(tools: dict[str, dict], generations: str) -> tuple[list[dict], str | None]:
     if "ibars" not in tools:
         return [], "ibars was not part of this run"
     bases = [t for t in BASELINES if t in tools]
@@ -102,6 +102,7 @@ def ratios(tools: dict[str, dict]) -> tuple[list[dict], str | None]:
     for key, (label, target) in TARGETS.items():
         these = [t for t in BASELINE_OVERRIDE.get(key, bases) if t in tools]
         cands = [(tools[t][key], t) for t in these if tools[t].get(key) is not None]
+        label = label.format(generations=generations)
         row = {"metric": key, "label": label, "ibars": ib.get(key), "target": target,
                "baseline": None, "baseline_tool": None, "ratio": None}
         if cands:
@@ -190,7 +191,7 @@ def main() -> None:
     order = meta.get("tools", "").split(",") if meta.get("tools") else TOOL_ORDER
     tools = {t: tool_summary(raw[t]) for t in order if t in raw}
 
-    ratio_rows, note = ratios(tools)
+    ratio_rows, note = ratios(tools, meta.get("generations", "20"))
     md = markdown(meta, tools, ratio_rows, note)
     with open(os.path.join(a.work, "results.md"), "w") as f:
         f.write(md)

@@ -128,6 +128,13 @@ for t in restic ibars; do tool_cmd $t backup; measure $t backup2 "${CMD[@]}"; do
 pack_gets=$(grep -c 'GET data/' "$S3/logs/ibars-backup2.err" || true)
 
 log "restore (two rounds in opposite orders, $SETTLE s apart)"
+# As in run.sh: make and delete a copy of the data first, so that the first restore, like every
+# later one, follows a mass deletion.
+rm -rf "$S3/restore/warm-up"
+mkdir -p "$S3/restore"
+cp -a "$DATASET" "$S3/restore/warm-up"
+rm -rf "$S3/restore/warm-up"
+sync
 for round in 1 2; do
     if ((round == 1)); then order=(ibars restic); else order=(restic ibars); fi
     for t in "${order[@]}"; do
@@ -159,8 +166,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a / b}'; }
     echo "| phase | ibars s | restic s | ibars/restic | ibars requests | restic requests |"
     echo "|---|---:|---:|---:|---|---|"
     for p in backup1 backup2 restore; do
-        rq_i=${REQ[ibars-$p]:-${REQ[ibars-restore1]}}
-        rq_r=${REQ[restic-$p]:-${REQ[restic-restore1]}}
+        # Requests of the restore row are round 1's.
+        q=$p
+        [[ $p == restore ]] && q=restore1
+        rq_i=${REQ[ibars-$q]:-}
+        rq_r=${REQ[restic-$q]:-}
         echo "| $p | ${WALL[ibars-$p]} | ${WALL[restic-$p]} | $(ratio "${WALL[ibars-$p]}" "${WALL[restic-$p]}") | $rq_i | $rq_r |"
     done
     echo

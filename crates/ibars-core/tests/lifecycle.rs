@@ -285,7 +285,7 @@ fn copy_sends_only_what_the_destination_lacks_and_resumes() {
     assert_eq!(first.snapshots.len(), ids.len());
     assert!(first.snapshots.iter().all(|c| c.copy.is_some()));
     let c = full_check(&dst);
-    assert!(c.ok() && c.warnings.is_empty(), "{:?}", c.errors);
+    assert_clean(&c);
     for (c, (_, want)) in first.snapshots.iter().zip(&gens) {
         assert_restores(&dst, &c.copy.unwrap(), &src_dir, want);
     }
@@ -374,7 +374,7 @@ fn copy_writes_blobs_in_the_destinations_compression_mode() {
     );
     for repo in [&plain, &squeezed] {
         let c = full_check(repo);
-        assert!(c.ok() && c.warnings.is_empty(), "{:?}", c.errors);
+        assert_clean(&c);
     }
     assert_restores(&squeezed, &back.snapshots[0].copy.unwrap(), &src_dir, &want);
 }

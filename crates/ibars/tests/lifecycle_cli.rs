@@ -7,11 +7,7 @@ use common::{random_bytes, restored, same_tree, write, Env};
 use predicates::prelude::*;
 
 fn objects(e: &Env, dir: &str) -> usize {
-    walk_count(&e.repo.join(dir))
-}
-
-fn walk_count(p: &std::path::Path) -> usize {
-    common::files_under(p).len()
+    common::files_under(&e.repo.join(dir)).len()
 }
 
 #[test]
@@ -111,7 +107,7 @@ fn a_busy_repository_makes_prune_wait_or_fail_with_exit_11() {
         .stderr(predicate::str::contains("shared lock held by pid"));
     // `unlock` removes only stale locks: this one stays.
     e.cmd().arg("unlock").assert().success();
-    assert_eq!(walk_count(&lock_dir), 1);
+    assert_eq!(common::files_under(&lock_dir).len(), 1);
     // With --retry-lock, prune waits for the lock to go, then runs.
     let mut child = e
         .spawnable()
@@ -123,7 +119,7 @@ fn a_busy_repository_makes_prune_wait_or_fail_with_exit_11() {
     assert!(child.try_wait().unwrap().is_none(), "prune did not wait");
     drop(guard);
     assert!(child.wait().unwrap().success());
-    assert_eq!(walk_count(&lock_dir), 0);
+    assert_eq!(common::files_under(&lock_dir).len(), 0);
 }
 
 #[test]
@@ -187,26 +183,11 @@ fn copy_to_a_second_repository_with_its_own_password() {
         c
     };
     dest_cmd().arg("init").assert().success();
-    let copy = |extra: &[&str]| {
-        let out = e
-            .cmd()
-            .args(["--json", "copy", "--to"])
-            .arg(&dest)
-            .arg("--to-password-file")
-            .arg(&pwfile)
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
-    let first = copy(&[]);
+    let (to, pw) = (dest.to_str().unwrap(), pwfile.to_str().unwrap());
+    let copy = || e.json(&["copy", "--to", to, "--to-password-file", pw]);
+    let first = copy();
     assert!(first["blobs_sent"].as_u64().unwrap() > 0);
-    let second = copy(&[]);
+    let second = copy();
     assert_eq!(second["blobs_sent"], 0);
     assert_eq!(second["snapshots"][0]["already_there"], true);
 

@@ -4,7 +4,7 @@
 pub mod keyfile;
 
 use chacha20poly1305::aead::inout::InOutBuf;
-use chacha20poly1305::aead::{Aead, AeadInOut, KeyInit, Payload};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -78,19 +78,7 @@ impl MasterKey {
         aad: &[u8],
         what: &dyn Fn() -> String,
     ) -> Result<()> {
-        if data.len() < OVERHEAD {
-            return Err(Error::corrupt(
-                what(),
-                format!("too short ({} bytes)", data.len()),
-            ));
-        }
-        let (nonce, rest) = data.split_at(NONCE_LEN);
-        let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
-        out.resize(ct.len(), 0);
-        let buf = InOutBuf::new(ct, out).expect("equal lengths");
-        self.cipher
-            .decrypt_inout_detached(&nonce_of(nonce), aad, buf, &tag_of(tag))
-            .map_err(|_| Error::corrupt(what(), "authentication failed"))
+        open_into(&self.cipher, out, data, aad, what)
     }
 
     /// Inverse of [`MasterKey::encrypt`]; `what` names the object in the error.
@@ -139,19 +127,32 @@ fn encrypt_with(cipher: &XChaCha20Poly1305, plaintext: &[u8], aad: &[u8]) -> Vec
 
 /// `nonce || ciphertext || tag`.
 fn seal(cipher: &XChaCha20Poly1305, nonce: &XNonce, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
-    let ct = cipher
-        .encrypt(
-            nonce,
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
-    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-    out.extend_from_slice(nonce);
-    out.extend_from_slice(&ct);
+    let mut out = Vec::new();
+    seal_into(cipher, &mut out, nonce, plaintext, aad);
     out
+}
+
+/// Decrypt `nonce || ciphertext || tag` into `out`, resized to the plaintext's length.
+fn open_into(
+    cipher: &XChaCha20Poly1305,
+    out: &mut Vec<u8>,
+    data: &[u8],
+    aad: &[u8],
+    what: &dyn Fn() -> String,
+) -> Result<()> {
+    if data.len() < OVERHEAD {
+        return Err(Error::corrupt(
+            what(),
+            format!("too short ({} bytes)", data.len()),
+        ));
+    }
+    let (nonce, rest) = data.split_at(NONCE_LEN);
+    let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+    out.resize(ct.len(), 0);
+    let buf = InOutBuf::new(ct, out).expect("equal lengths");
+    cipher
+        .decrypt_inout_detached(&nonce_of(nonce), aad, buf, &tag_of(tag))
+        .map_err(|_| Error::corrupt(what(), "authentication failed"))
 }
 
 fn decrypt_with(
@@ -160,16 +161,9 @@ fn decrypt_with(
     aad: &[u8],
     what: &dyn Fn() -> String,
 ) -> Result<Vec<u8>> {
-    if data.len() < OVERHEAD {
-        return Err(Error::corrupt(
-            what(),
-            format!("too short ({} bytes)", data.len()),
-        ));
-    }
-    let (nonce, ct) = data.split_at(NONCE_LEN);
-    cipher
-        .decrypt(&nonce_of(nonce), Payload { msg: ct, aad })
-        .map_err(|_| Error::corrupt(what(), "authentication failed"))
+    let mut out = Vec::new();
+    open_into(cipher, &mut out, data, aad, what)?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -123,10 +123,7 @@ impl Copier<'_> {
             self.sink.flush()?;
         }
         if force || self.since_checkpoint >= CHECKPOINT_BYTES {
-            let written = self.sink.take_written();
-            if !written.is_empty() {
-                self.sink.repo().save_index(&written)?;
-            }
+            self.sink.index_untaken()?;
             self.since_checkpoint = 0;
         }
         Ok(())

@@ -115,10 +115,7 @@ pub fn rewrite(
     }
     // Trees first, then their index, then the snapshots, then the originals go.
     rw.sink.flush()?;
-    let written = rw.sink.take_written();
-    if !written.is_empty() {
-        repo.save_index(&written)?;
-    }
+    rw.sink.index_untaken()?;
     lock.check()?;
     let mut replaced = Vec::new();
     for (i, s) in new_snaps {

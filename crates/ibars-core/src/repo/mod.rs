@@ -386,7 +386,16 @@ impl Repository {
     /// Every index file, each loaded on its own (in parallel), so that one bad file does not
     /// hide the others: its name and its packs, or why it could not be read.
     pub fn index_files(&self) -> Result<Vec<(String, Result<IndexFile>)>> {
-        let names = self.backend.list(FileKind::Index)?;
+        self.index_files_where(|_| true)
+    }
+
+    /// As [`Repository::index_files`], for the files whose names pass `wanted`.
+    pub fn index_files_where(
+        &self,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(String, Result<IndexFile>)>> {
+        let mut names = self.backend.list(FileKind::Index)?;
+        names.retain(|e| wanted(&e.name));
         let files = parallel_map(&names, 8, |e| Ok(self.load_index_file(&e.name)))?;
         Ok(names.into_iter().map(|e| e.name).zip(files).collect())
     }
@@ -452,7 +461,18 @@ pub(crate) struct Named {
 /// not match (a garbled transfer). After the last try the bytes are returned as read, marked
 /// not intact.
 pub(crate) fn read_named(backend: &dyn Backend, file: FileKind, name: &str) -> Result<Named> {
-    let mut bytes = backend.read(file, name)?;
+    read_named_after(backend.read(file, name)?, backend, file, name)
+}
+
+/// As [`read_named`], with the first read (`first`) already made, perhaps from a local cache:
+/// further tries read the store.
+pub(crate) fn read_named_after(
+    first: bytes::Bytes,
+    backend: &dyn Backend,
+    file: FileKind,
+    name: &str,
+) -> Result<Named> {
+    let mut bytes = first;
     for attempt in 1..=CONTENT_ATTEMPTS {
         if blake3::hash(&bytes).to_hex().as_str() == name {
             return Ok(Named {

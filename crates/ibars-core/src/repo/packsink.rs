@@ -92,6 +92,15 @@ impl<'a> PackSink<'a> {
         self.ship(BlobKind::Tree)
     }
 
+    /// Write an index file for the packs written and not yet taken, if there are any.
+    pub fn index_untaken(&mut self) -> Result<()> {
+        let written = self.take_written();
+        if written.is_empty() {
+            return Ok(());
+        }
+        self.repo.save_index(&written).map(drop)
+    }
+
     /// Packs written so far, and their entries.
     pub fn written(&self) -> &[(PackId, Vec<PackEntry>)] {
         &self.written

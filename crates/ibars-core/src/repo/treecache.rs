@@ -44,11 +44,8 @@ impl TreeCache {
         // trees to be used.
         let name = pack.to_hex();
         let first = repo.backend.read_cacheable(FileKind::Pack, &name)?;
-        let bytes = if blake3::hash(&first).to_hex().as_str() == name {
-            first
-        } else {
-            super::read_named(repo.backend.as_ref(), FileKind::Pack, &name)?.bytes
-        };
+        let bytes =
+            super::read_named_after(first, repo.backend.as_ref(), FileKind::Pack, &name)?.bytes;
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (map, order, used) = &mut *g;
         if map.insert(*pack, bytes.clone()).is_none() {

@@ -236,3 +236,11 @@ pub fn crash_after(inner: Arc<dyn Backend>, budget: i64) -> Arc<dyn Backend> {
         },
     })
 }
+
+/// Deterministic pseudo-random bytes (incompressible).
+#[allow(dead_code)]
+pub fn random(len: usize, seed: u64) -> Vec<u8> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..len).map(|_| rng.gen()).collect()
+}

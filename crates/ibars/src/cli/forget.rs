@@ -5,7 +5,6 @@ use clap::Args;
 use ibars_core::ops::forget::policy::{GroupBy, GroupKey, Policy};
 use ibars_core::ops::forget::{forget, ForgetOptions};
 use ibars_core::ops::tag::{tag, TagChanges};
-use ibars_core::snapshot::resolve;
 
 use super::output::{local_time, parse_duration};
 use super::{code, GlobalArgs, SnapshotFilterArgs};
@@ -112,13 +111,11 @@ pub fn run(g: &GlobalArgs, a: &ForgetArgs) -> Result<u8> {
     }
     let repo = g.open()?;
     let filter = a.filter.to_filter()?;
-    let mut ids = Vec::new();
-    if !a.snapshots.is_empty() {
-        let all = repo.snapshots()?;
-        for spec in &a.snapshots {
-            ids.push(resolve(&all, spec, &filter)?.0);
-        }
-    }
+    let ids = if a.snapshots.is_empty() {
+        Vec::new()
+    } else {
+        super::snapshots::select(&repo, &a.snapshots, &a.filter)?
+    };
     let opts = ForgetOptions {
         policy,
         group_by: a.group_by,

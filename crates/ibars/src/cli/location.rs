@@ -62,10 +62,11 @@ impl Settings {
         Ok(s)
     }
 
-    /// The cache root: the config file's `cache_dir`, or `$XDG_CACHE_HOME/ibars`.
-    pub fn cache_root(&self) -> Option<PathBuf> {
-        self.cache_dir
-            .clone()
+    /// The cache root: `cli` (`--cache-dir`), the config file's `cache_dir`, or
+    /// `$XDG_CACHE_HOME/ibars`.
+    pub fn cache_root(&self, cli: Option<&Path>) -> Option<PathBuf> {
+        cli.map(Path::to_path_buf)
+            .or_else(|| self.cache_dir.clone())
             .or_else(|| xdg_dir("XDG_CACHE_HOME", ".cache").map(|d| d.join("ibars")))
     }
 }

@@ -202,11 +202,7 @@ impl GlobalArgs {
             repo.set_lock_wait(d.unsigned_abs());
         }
         if cache && loc.is_remote() && !self.no_cache {
-            let root = match &self.cache_dir {
-                Some(d) => Some(d.clone()),
-                None => self.settings()?.cache_root(),
-            };
-            if let Some(root) = root {
+            if let Some(root) = self.settings()?.cache_root(self.cache_dir.as_deref()) {
                 tag_cache_dir(&root);
                 let dir = root.join(&repo.config().id);
                 repo.wrap_backend(|b| Arc::new(CachedBackend::new(b, dir)));

@@ -26,7 +26,7 @@ pub fn read_env_file(path: &Path) -> HashMap<String, String> {
         .collect()
 }
 
-/// Three ports in a row (S3, RPC, admin at +3) that nothing listens on now.
+/// Four ports in a row that nothing listens on now: S3, RPC at +1, admin at +3 (+2 kept free).
 pub fn free_ports() -> u16 {
     loop {
         let base = 20000 + (rand_u64() % 40000) as u16;

@@ -60,20 +60,22 @@ pub(crate) fn commit(
         deduplicated,
     } = plan;
     let mut index = keep;
-    let mut doomed: Vec<PackId> = dropped.iter().map(|(id, _)| *id).collect();
-    match rewrite(repo, &trim) {
+    let (doomed, deduplicated) = match rewrite(repo, &trim) {
         Ok(new) => {
             index.extend(new);
-            doomed.extend(trim.iter().map(|(id, _, _)| *id));
+            let doomed = dropped.iter().map(|(id, _)| *id);
+            (
+                doomed.chain(trim.iter().map(|(id, _, _)| *id)).collect(),
+                deduplicated,
+            )
         }
         Err(e) => {
             tracing::warn!("could not rewrite packs holding blobs another backup stored ({e}); indexing them as written");
             index.extend(trim.into_iter().map(|(id, all, _)| (id, all)));
             index.extend(dropped);
-            save(repo, &index)?;
-            return Ok(Deduplicated::default());
+            (Vec::new(), Deduplicated::default())
         }
-    }
+    };
     save(repo, &index)?;
     drop(turn);
     if !doomed.is_empty() {
@@ -108,10 +110,9 @@ fn save(repo: &Repository, packs: &[(PackId, Vec<PackEntry>)]) -> Result<()> {
 
 /// Blobs in index files not in `seen`.
 fn stored_meanwhile(repo: &Repository, seen: &HashSet<String>) -> Result<HashSet<BlobId>> {
-    let names = repo.backend().list(FileKind::Index)?;
     let mut blobs = HashSet::new();
-    for e in names.iter().filter(|e| !seen.contains(&e.name)) {
-        for (_, entries) in repo.load_index_file(&e.name)? {
+    for (_, file) in repo.index_files_where(|name| !seen.contains(name))? {
+        for (_, entries) in file? {
             blobs.extend(entries.iter().map(|b| b.id));
         }
     }

@@ -178,7 +178,7 @@ pub(super) fn parity_status(
     }
     let pack = repo.backend().read(FileKind::Pack, &id.to_hex()).ok();
     let mut findings = Vec::new();
-    let st = parity_status_of(repo, id, has_parity, pack.as_deref(), &mut findings);
+    let st = parity_status_of(repo, id, true, pack.as_deref(), &mut findings);
     for f in findings {
         report.push(f);
     }

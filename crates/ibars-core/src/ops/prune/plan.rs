@@ -169,18 +169,17 @@ pub(super) fn plan(repo: &Repository, opts: &PruneOptions) -> Result<Planned> {
         };
         packs.push(p);
     }
-    let missing: Vec<&BlobId> = used.iter().filter(|(_, c)| !**c).map(|(b, _)| b).collect();
-    if let Some(b) = missing.first() {
+    let mut missing = used.iter().filter(|(_, c)| !**c).map(|(b, _)| b);
+    if let Some(b) = missing.next() {
         return Err(Error::corrupt(
             format!("blob {b}"),
             format!(
                 "{} blob(s) in use are in no index; run `ibars check`, then `ibars repair \
                  index` or `ibars repair snapshots`",
-                missing.len()
+                1 + missing.count()
             ),
         ));
     }
-    drop(missing);
     drop(used);
     let indexed_ids: HashSet<PackId> = packs.iter().map(|p| p.id).collect();
     for (id, size) in &stored {

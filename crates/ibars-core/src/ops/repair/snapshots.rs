@@ -105,10 +105,7 @@ pub fn repair_snapshots(
     }
     if let Some(mut sink) = f.sink.take() {
         sink.flush()?;
-        let written = sink.take_written();
-        if !written.is_empty() {
-            repo.save_index(&written)?;
-        }
+        sink.index_untaken()?;
     }
     let mut scrub = crate::ops::check::scrub::load_state(repo)?;
     let known = &scrub.state.snapshots;
