@@ -14,7 +14,7 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(pack_header index tree snapshot key_file config parity sealed scrub_state lock check_record blob)
+  targets=(pack_header index tree snapshot key_file config parity sealed scrub_state lock history_record blob)
 fi
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -71,7 +71,11 @@ fn main() {
     sealed(FileKind::Snapshot, ObjectKind::Snapshot, "snapshot");
     sealed(FileKind::Index, ObjectKind::Index, "index");
     sealed(FileKind::Scrub, ObjectKind::ScrubState, "scrub_state");
-    sealed(FileKind::History, ObjectKind::CheckRecord, "check_record");
+    sealed(
+        FileKind::History,
+        ObjectKind::HistoryRecord,
+        "history_record",
+    );
     sealed(FileKind::Lock, ObjectKind::Lock, "lock");
     let raw = b.read(FileKind::Config, "config").unwrap();
     let config = ibars_core::sealed::open(repo.key(), ObjectKind::Config, &raw, "c").unwrap();

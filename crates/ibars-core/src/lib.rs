@@ -7,6 +7,8 @@ pub mod chunker;
 pub mod compress;
 pub mod crypto;
 pub mod error;
+pub mod features;
+pub mod history;
 pub mod id;
 pub mod index;
 pub mod ops;

@@ -13,7 +13,7 @@ pub enum ObjectKind {
     Index = 3,
     Lock = 4,
     PackHeader = 5,
-    CheckRecord = 6,
+    HistoryRecord = 6,
     ScrubState = 7,
 }
 

@@ -71,10 +71,21 @@ pub struct Summary {
     /// Files whose size or mtime changed while they were read.
     #[serde(default)]
     pub files_changed_while_read: u64,
+    /// Files and directories of the parent that are gone, and the size of those files.
+    #[serde(default)]
+    pub files_deleted: u64,
+    #[serde(default)]
+    pub dirs_deleted: u64,
+    #[serde(default)]
+    pub bytes_deleted: u64,
+    /// New files whose content vanished at another path (counted in `files_new` and
+    /// `files_deleted` too).
+    #[serde(default)]
+    pub files_moved: u64,
 }
 
 /// A snapshot. See docs/format.md.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub version: u32,
     pub time: jiff::Timestamp,
@@ -101,6 +112,31 @@ pub struct Snapshot {
     /// Set on a protected snapshot, which `forget` never removes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protected: Option<Protection>,
+    /// Set when the backup was flagged as an anomaly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomaly: Option<Anomaly>,
+}
+
+/// The anomaly finding of a flagged snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anomaly {
+    pub verdict: ibars_insight::record::Verdict,
+    /// The last clean snapshot of the source before this one (the first id of its line),
+    /// which stays protected while the finding stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clean_point: Option<SnapshotId>,
+    /// Set when an operator called it a false alarm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dismissed: Option<Dismissed>,
+}
+
+/// Who dismissed a finding, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dismissed {
+    pub time: jiff::Timestamp,
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Why and since when a snapshot is protected.
@@ -112,6 +148,26 @@ pub struct Protection {
 }
 
 impl Snapshot {
+    /// The first id of this snapshot's line: the id it was saved under before any rewrite.
+    pub fn line(&self, id: &SnapshotId) -> SnapshotId {
+        self.original.unwrap_or(*id)
+    }
+
+    /// Whether it carries an anomaly finding that was not dismissed.
+    pub fn flagged(&self) -> bool {
+        self.anomaly.as_ref().is_some_and(|a| a.dismissed.is_none())
+    }
+
+    /// Whether `other` is of the same source: host and set of paths.
+    pub fn same_source(&self, other: &Snapshot) -> bool {
+        SnapshotFilter {
+            hosts: vec![self.host.clone()],
+            tags: vec![],
+            paths: self.paths.clone(),
+        }
+        .matches(other)
+    }
+
     /// Parse a snapshot's payload (JSON); `what` names it in errors.
     pub fn parse(bytes: &[u8], what: &str) -> Result<Self> {
         let s: Snapshot =
@@ -163,7 +219,42 @@ impl SnapshotFilter {
     }
 }
 
-/// Resolve `latest`, a full id or an id prefix among `all`, after filtering.
+/// Mark the clean points of standing findings protected, as `forget` and listings see them:
+/// a snapshot named as the clean point of a flagged one keeps that protection until the
+/// finding is dismissed or the flagged snapshot is gone.
+pub fn protect_clean_points(all: &mut [(SnapshotId, Snapshot)]) {
+    let points: std::collections::HashMap<SnapshotId, (SnapshotId, jiff::Timestamp)> = all
+        .iter()
+        .filter(|(_, s)| s.flagged())
+        .filter_map(|(id, s)| Some((s.anomaly.as_ref()?.clean_point?, (*id, s.time))))
+        .collect();
+    for (id, s) in all.iter_mut() {
+        if s.protected.is_some() {
+            continue;
+        }
+        if let Some((flagged, time)) = points.get(&s.line(id)) {
+            s.protected = Some(Protection {
+                time: *time,
+                reason: format!("anomaly: last clean snapshot before {}", flagged.short()),
+            });
+        }
+    }
+}
+
+/// The newest snapshot matching `filter` that is clean: not flagged itself, and older than
+/// every standing finding of its source.
+pub fn latest_clean<'a>(
+    all: &'a [(SnapshotId, Snapshot)],
+    filter: &SnapshotFilter,
+) -> Option<&'a (SnapshotId, Snapshot)> {
+    let flagged: Vec<&Snapshot> = all.iter().map(|(_, s)| s).filter(|s| s.flagged()).collect();
+    all.iter()
+        .filter(|(_, s)| filter.matches(s) && !s.flagged())
+        .filter(|(_, s)| !flagged.iter().any(|f| f.time <= s.time && f.same_source(s)))
+        .max_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)))
+}
+
+/// Resolve `latest`, `latest-clean`, a full id or an id prefix among `all`, after filtering.
 pub fn resolve<'a>(
     all: &'a [(SnapshotId, Snapshot)],
     spec: &str,
@@ -175,10 +266,14 @@ pub fn resolve<'a>(
             .max_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)))
             .ok_or_else(|| Error::Snapshot("latest: no snapshot matches".into()));
     }
+    if spec == "latest-clean" {
+        return latest_clean(all, filter)
+            .ok_or_else(|| Error::Snapshot("latest-clean: no clean snapshot matches".into()));
+    }
     let spec_l = spec.to_ascii_lowercase();
     if spec_l.is_empty() || !spec_l.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::Snapshot(format!(
-            "{spec}: not 'latest' or a snapshot id"
+            "{spec}: not 'latest', 'latest-clean' or a snapshot id"
         )));
     }
     let found: Vec<_> = candidates

@@ -139,6 +139,10 @@ pub struct Node {
     pub rdev: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub xattrs: Vec<Xattr>,
+    /// For files read with features on: the class of the content's head (a format such as
+    /// `pdf`, or `text`, `random`, `binary`, `empty`), which the next backup compares with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -168,6 +172,7 @@ impl Node {
             target: None,
             rdev: 0,
             xattrs: vec![],
+            class: None,
         }
     }
 

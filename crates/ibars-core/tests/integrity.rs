@@ -104,9 +104,16 @@ fn a_clean_repository_checks_clean_and_is_recorded() {
     assert_eq!(r.scope.snapshots, 2);
     assert_eq!(r.scope.packs_read, r.scope.packs_total);
     assert!(r.scope.packs_total >= 4, "{}", r.scope.packs_total);
-    let history = ibars_core::ops::check::scrub::history(&repo).unwrap();
-    assert_eq!(history.len(), 2);
-    assert!(history[1].scope.read_data && history[1].errors == 0);
+    let history = ibars_core::history::load_all(&repo).unwrap();
+    assert!(history.unreadable.is_empty());
+    let checks: Vec<_> = history
+        .records
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.kind == ibars_core::history::RunKind::Check)
+        .collect();
+    assert_eq!(checks.len(), 2);
+    assert!(checks[1].check.as_ref().unwrap().read_data && checks[1].errors == 0);
     let state = ibars_core::ops::check::scrub::load_state(&repo)
         .unwrap()
         .state;

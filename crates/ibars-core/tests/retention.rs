@@ -35,6 +35,7 @@ fn snap(secs: i64, host: u8, path: u8, tags: u8, protected: bool) -> Snapshot {
             time,
             reason: "test".into(),
         }),
+        anomaly: None,
     }
 }
 

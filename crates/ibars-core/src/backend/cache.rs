@@ -33,7 +33,10 @@ pub struct CachedBackend {
 
 /// Kinds cached on every read and write: small, read whole, needed by nearly every command.
 fn always_cached(kind: FileKind) -> bool {
-    matches!(kind, FileKind::Snapshot | FileKind::Index)
+    matches!(
+        kind,
+        FileKind::Snapshot | FileKind::Index | FileKind::History
+    )
 }
 
 /// Write `CACHEDIR.TAG` (<https://bford.info/cachedir/>) into `root`, so that backup tools

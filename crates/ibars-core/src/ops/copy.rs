@@ -60,8 +60,28 @@ fn copied_before(dst: &[(SnapshotId, Snapshot)], id: &SnapshotId, s: &Snapshot) 
     })
 }
 
-/// Copy the snapshots `ids` of `src` into `dst`.
+/// Copy the snapshots `ids` of `src` into `dst`, and record the run in the source's history.
 pub fn copy(
+    src: &Repository,
+    dst: &Repository,
+    ids: &[SnapshotId],
+    progress: &dyn Progress,
+) -> Result<CopyReport> {
+    let run = crate::history::Run::start(crate::history::RunKind::Copy);
+    let outcome = run_copy(src, dst, ids, progress);
+    run.finish(src, outcome, |r, rec| {
+        rec.snapshots = r.snapshots.iter().map(|c| c.source.to_hex()).collect();
+        rec.bytes = r.bytes_sent;
+        rec.counts.insert("blobs_sent".into(), r.blobs_sent);
+        rec.counts.insert("bytes_stored".into(), r.bytes_stored);
+        rec.counts.insert(
+            "snapshots_copied".into(),
+            r.snapshots.iter().filter(|c| c.copy.is_some()).count() as u64,
+        );
+    })
+}
+
+fn run_copy(
     src: &Repository,
     dst: &Repository,
     ids: &[SnapshotId],

@@ -1,5 +1,6 @@
 //! Operations on a repository, one module each.
 
+pub mod anomaly;
 pub mod backup;
 pub mod check;
 pub mod copy;

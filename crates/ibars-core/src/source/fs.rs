@@ -110,6 +110,7 @@ pub fn node_from_metadata(
             0
         },
         xattrs: read_xattrs(path),
+        class: None,
     })
 }
 

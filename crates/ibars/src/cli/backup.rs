@@ -54,6 +54,15 @@ pub struct BackupArgs {
     /// File name for --stdin.
     #[arg(long, default_value = "stdin", value_name = "NAME")]
     pub stdin_filename: String,
+    /// The snapshot's time instead of now, e.g. "2026-11-03 02:00:00" (local time) or
+    /// RFC 3339; for importing and replaying histories. Anomaly detection and forecasts use
+    /// this time.
+    #[arg(long, value_name = "TIME", value_parser = super::output::parse_time)]
+    pub time: Option<jiff::Timestamp>,
+    /// Do not measure anomaly features or judge this backup (for sources that are random by
+    /// nature, such as encrypted archives).
+    #[arg(long)]
+    pub no_detect: bool,
 }
 
 pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
@@ -88,6 +97,8 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
         cancel: Arc::clone(&cancel),
         estimate: !g.quiet,
         upload_threads: repo.backend().parallelism(),
+        time: a.time,
+        detect: !a.no_detect,
     };
     let report = backup(&repo, opts, &progress);
     progress.finish();
@@ -104,6 +115,8 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
                 "summary": s,
                 "errors": report.errors.iter().map(|(p, e)| serde_json::json!({"path": p, "error": e})).collect::<Vec<_>>(),
                 "changed_while_read": report.changed_while_read,
+                "anomaly": report.verdict,
+                "clean_point": report.snapshot.anomaly.as_ref().and_then(|a| a.clean_point),
             })
         );
     } else if !g.quiet {
@@ -131,11 +144,23 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
             duration(s.duration_ms),
             bytes(s.bytes_read)
         );
+        if s.files_deleted > 0 {
+            outln!(
+                "Deleted:     {} files ({}), {} dirs; {} moved",
+                s.files_deleted,
+                bytes(s.bytes_deleted),
+                s.dirs_deleted,
+                s.files_moved
+            );
+        }
         outln!(
             "snapshot {} saved ({})",
             report.id.short(),
             report.snapshot.backup_type
         );
+    }
+    if let Some(v) = &report.verdict {
+        super::anomalies::print_verdict(v, &report.snapshot, g.json, g.quiet);
     }
     if !report.errors.is_empty() {
         eprintln!(
@@ -146,6 +171,9 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
             eprintln!("  {}: {e}", p.display());
         }
         return Ok(code::PARTIAL);
+    }
+    if report.snapshot.flagged() {
+        return Ok(code::ANOMALY);
     }
     Ok(code::OK)
 }

@@ -11,10 +11,12 @@ macro_rules! outln {
     }};
 }
 
+mod anomalies;
 mod backup;
 mod check;
 mod copy;
 mod forget;
+mod history;
 mod keys;
 mod location;
 mod open;
@@ -39,6 +41,7 @@ pub mod code {
     pub const FATAL: u8 = 1;
     pub const CHECK_NOT_RUN: u8 = 2;
     pub const PARTIAL: u8 = 3;
+    pub const ANOMALY: u8 = 4;
     pub const NO_REPOSITORY: u8 = 10;
     pub const LOCKED: u8 = 11;
     pub const WRONG_PASSWORD: u8 = 12;
@@ -54,6 +57,8 @@ Exit codes:
   2    invalid command line; for `check`: the check could not run (see `check --help`)
   3    partial success: some files could not be read (backup; the snapshot was saved
        without them) or could not be restored or verified (restore)
+  4    backup saved, anomaly suspected: it looks like ransomware or mass deletion
+       (see `ibars anomalies`); the snapshot and the last clean one are protected
   10   no repository at the given location
   11   the repository is locked by another process
   12   wrong password
@@ -124,6 +129,10 @@ pub enum Command {
     Rewrite(rewrite::RewriteArgs),
     /// Add or remove snapshot tags, and protect snapshots from forget.
     Tag(forget::TagArgs),
+    /// Show the run history: every backup, restore, check, copy, forget and prune.
+    History(history::HistoryArgs),
+    /// List anomaly findings (suspected ransomware, mass deletion), or dismiss one.
+    Anomalies(anomalies::AnomaliesArgs),
     /// Verify the repository: its structure, and with --read-data every byte.
     Check(check::CheckArgs),
     /// Repair a damaged repository: packs from parity, the index, snapshots.
@@ -151,6 +160,9 @@ fn destructive(command: &Command) -> Option<&'static str> {
         Command::Prune(a) if !a.dry_run => Some("prune"),
         Command::Rewrite(a) if !a.dry_run => Some("rewrite snapshots"),
         Command::Tag(_) => Some("change tags (snapshots are replaced)"),
+        Command::Anomalies(a) if a.command.is_some() => {
+            Some("dismiss a finding (the snapshot is replaced)")
+        }
         Command::Repair(_) => Some("repair"),
         Command::Config(_) => Some("change the config"),
         Command::Key(keys::KeyCommand::Remove { .. } | keys::KeyCommand::Passwd { .. }) => {
@@ -179,6 +191,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff(a) => snapshots::diff(g, &a),
         Command::Restore(a) => restore::run(g, &a),
         Command::Check(a) => check::run(g, &a),
+        Command::History(a) => history::run(g, &a),
+        Command::Anomalies(a) => anomalies::run(g, &a),
         Command::Forget(a) => forget::run(g, &a),
         Command::Prune(a) => prune::run_cmd(g, &a),
         Command::Tag(a) => forget::run_tag(g, &a),

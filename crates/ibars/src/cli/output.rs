@@ -21,6 +21,23 @@ pub fn parse_duration(s: &str) -> Result<jiff::SignedDuration, String> {
     Ok(d)
 }
 
+/// Parse a point in time: `2026-11-03 02:00:00` or `2026-11-03T02:00` in the local time
+/// zone, or RFC 3339 with an offset (`2026-11-03T02:00:00Z`).
+pub fn parse_time(s: &str) -> Result<jiff::Timestamp, String> {
+    let s = s.trim();
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    let civil: jiff::civil::DateTime = s
+        .replacen(' ', "T", 1)
+        .parse()
+        .map_err(|e| format!("not a time: '{s}' ({e}); use e.g. \"2026-11-03 02:00:00\""))?;
+    civil
+        .to_zoned(jiff::tz::TimeZone::system())
+        .map(|z| z.timestamp())
+        .map_err(|e| format!("time '{s}': {e}"))
+}
+
 /// `1.5 GiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -18,7 +18,8 @@ use super::{code, GlobalArgs, SnapshotFilterArgs};
 /// Files already in the target with the right content are not written again.
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// Snapshot: `latest`, an id or an id prefix.
+    /// Snapshot: `latest`, `latest-clean` (the newest before any standing anomaly), an id or
+    /// an id prefix.
     pub snapshot: String,
     /// Directory to restore into (created if missing).
     #[arg(short, long, value_name = "DIR")]
@@ -52,6 +53,7 @@ pub fn run(g: &GlobalArgs, a: &RestoreArgs) -> Result<u8> {
         verify: a.verify,
         threads: a.threads.max(repo.backend().parallelism()),
         cancel,
+        snapshot_id: Some(id),
     };
     let t0 = std::time::Instant::now();
     let report = restore(&repo, &snap, &opts, &progress);

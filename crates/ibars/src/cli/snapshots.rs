@@ -111,11 +111,9 @@ fn paths_str(paths: &[Bytes]) -> String {
 pub fn list(g: &GlobalArgs, a: &SnapshotsArgs) -> Result<u8> {
     let repo = g.open()?;
     let filter = a.filter.to_filter()?;
-    let snaps: Vec<_> = repo
-        .snapshots()?
-        .into_iter()
-        .filter(|(_, s)| filter.matches(s))
-        .collect();
+    let mut all = repo.snapshots()?;
+    ibars_core::snapshot::protect_clean_points(&mut all);
+    let snaps: Vec<_> = all.into_iter().filter(|(_, s)| filter.matches(s)).collect();
     if g.json {
         let v: Vec<_> = snaps
             .iter()
@@ -130,30 +128,47 @@ pub fn list(g: &GlobalArgs, a: &SnapshotsArgs) -> Result<u8> {
         return Ok(code::OK);
     }
     outln!(
-        "{:<8}  {:<19}  {:<16}  {:<12}  {:<12}  {:>10}  Paths",
+        "{:<8}  {:<19}  {:<16}  {:<12}  {:<12}  {:>10}  {:<9}  Paths",
         "ID",
         "Time",
         "Host",
         "Tags",
         "Type",
-        "Size"
+        "Size",
+        "Marks"
     );
-    outln!("{}", "-".repeat(100));
+    outln!("{}", "-".repeat(111));
     for (id, s) in &snaps {
         outln!(
-            "{:<8}  {:<19}  {:<16}  {:<12}  {:<12}  {:>10}  {}",
+            "{:<8}  {:<19}  {:<16}  {:<12}  {:<12}  {:>10}  {:<9}  {}",
             id.short(),
             local_time(s.time),
             s.host,
             s.tags.join(","),
             s.backup_type.to_string(),
             bytes(s.summary.bytes_total),
+            marks(s),
             paths_str(&s.paths)
         );
     }
-    outln!("{}", "-".repeat(100));
+    if snaps.iter().any(|(_, s)| s.flagged()) {
+        outln!("ANOMALY: flagged by anomaly detection (see `ibars anomalies`); P: protected");
+    }
+    outln!("{}", "-".repeat(111));
     outln!("{} snapshot(s)", snaps.len());
     Ok(code::OK)
+}
+
+/// `ANOMALY` for a standing finding, `P` for protected (a clean point of a finding too).
+fn marks(s: &Snapshot) -> String {
+    let mut m = Vec::new();
+    if s.flagged() {
+        m.push("ANOMALY");
+    }
+    if s.protected.is_some() {
+        m.push("P");
+    }
+    m.join(",")
 }
 
 fn kind_char(k: NodeType) -> char {

@@ -7,6 +7,7 @@
 //! every existing snapshot intact, and packs it uploaded are indexed when it stops cleanly.
 
 mod commit;
+mod judge;
 mod reader;
 mod saver;
 mod walker;
@@ -22,6 +23,8 @@ use crossbeam_channel::bounded;
 use crate::chunker::StreamChunker;
 use crate::compress::Compression;
 use crate::error::{Error, Result};
+use crate::features::FileSample;
+use crate::history::{self, RunKind};
 use crate::id::SnapshotId;
 use crate::ops::filter::PathFilter;
 use crate::progress::Progress;
@@ -29,7 +32,7 @@ use crate::repo::{hostname, username, LockMode, Repository, TreeCache};
 use crate::snapshot::{BackupType, Snapshot, SnapshotFilter, Summary};
 use crate::tree::{Bytes, ContentPart, Node, NodeType, Tree};
 use saver::Saver;
-use walker::{virtual_root, FinishStats, Walker};
+use walker::{virtual_root, Deleted, FinishStats, Walker};
 
 /// Standard input as a source.
 pub struct StdinSource {
@@ -57,6 +60,11 @@ pub struct BackupOptions {
     pub estimate: bool,
     /// Packs written at once: one suits a local disk; object stores want more.
     pub upload_threads: usize,
+    /// The snapshot's time instead of the start of the backup, as restic's `--time`, for
+    /// importing and replaying histories. History records and models use this time.
+    pub time: Option<jiff::Timestamp>,
+    /// Measure the anomaly features and judge the backup against its source's history.
+    pub detect: bool,
 }
 
 impl Default for BackupOptions {
@@ -75,6 +83,8 @@ impl Default for BackupOptions {
             cancel: Arc::new(AtomicBool::new(false)),
             estimate: false,
             upload_threads: 1,
+            time: None,
+            detect: true,
         }
     }
 }
@@ -88,6 +98,10 @@ pub struct BackupReport {
     pub errors: Vec<(PathBuf, String)>,
     /// Files whose size or mtime changed while they were read.
     pub changed_while_read: Vec<PathBuf>,
+    /// The anomaly model's judgement (`None` with detection off).
+    pub verdict: Option<ibars_insight::record::Verdict>,
+    /// The name of the history record, if it could be saved.
+    pub record: Option<String>,
 }
 
 /// Make a path absolute and lexically clean, without resolving symlinks.
@@ -108,11 +122,31 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
 
 /// Paths with what went wrong reading them.
 type PathErrors = Vec<(PathBuf, String)>;
-/// The walk's result: where the root tree id will arrive, and the paths it could not read.
-type Walked = (crossbeam_channel::Receiver<crate::id::BlobId>, PathErrors);
+/// The walk's result: where the root tree id will arrive, the paths it could not read, and
+/// what it found deleted.
+type Walked = (
+    crossbeam_channel::Receiver<crate::id::BlobId>,
+    PathErrors,
+    Deleted,
+);
 
-/// Run a backup.
+/// Run a backup, and record it in the repository's history (a failed one too).
 pub fn backup(
+    repo: &Repository,
+    opts: BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupReport> {
+    let run = history::Run::start(RunKind::Backup);
+    let outcome = run_backup(repo, opts, progress);
+    if let Err(e) = &outcome {
+        if !matches!(e, Error::Interrupted | Error::Locked(_)) {
+            history::save_or_warn(repo, &run.record(&outcome, |_, _| {}));
+        }
+    }
+    outcome
+}
+
+fn run_backup(
     repo: &Repository,
     mut opts: BackupOptions,
     progress: &dyn Progress,
@@ -175,122 +209,134 @@ pub fn backup(
         .unwrap_or(2);
     let stdin = opts.stdin.take();
 
-    let outcome: Result<(crate::id::BlobId, FinishStats, PathErrors)> = std::thread::scope(|s| {
-        let (work_tx, work_rx) = bounded(cores);
-        // Rendezvous: a full pack waits in its worker, not in a queue, to bound memory.
-        let (up_tx, up_rx) = bounded(0);
-        let (file_tx, file_rx) = bounded::<reader::FileJob>(256);
-        let (dir_tx, dir_rx) = bounded(256);
-        let saver = &saver;
-        let cancel = &*opts.cancel;
+    let detect = opts.detect;
+    let outcome: Result<(crate::id::BlobId, FinishStats, PathErrors, Deleted)> =
+        std::thread::scope(|s| {
+            let (work_tx, work_rx) = bounded(cores);
+            // Rendezvous: a full pack waits in its worker, not in a queue, to bound memory.
+            let (up_tx, up_rx) = bounded(0);
+            let (file_tx, file_rx) = bounded::<reader::FileJob>(256);
+            let (dir_tx, dir_rx) = bounded(256);
+            let saver = &saver;
+            let cancel = &*opts.cancel;
 
-        let uploaders: Vec<_> = (0..opts.upload_threads.max(1))
-            .map(|_| {
-                let rx = up_rx.clone();
-                s.spawn(move || saver.upload_worker(rx))
-            })
-            .collect();
-        drop(up_rx);
-        let workers: Vec<_> = (0..cores)
-            .map(|_| {
-                let (rx, up) = (work_rx.clone(), up_tx.clone());
-                s.spawn(move || saver.compress_worker(rx, up))
-            })
-            .collect();
-        drop(work_rx);
-        let readers: Vec<_> = (0..2)
-            .map(|_| {
-                let rx = file_rx.clone();
-                let tx = work_tx.clone();
-                s.spawn(move || {
-                    let mut ctx = reader::ReadCtx {
-                        saver,
-                        tx,
-                        chunker: StreamChunker::new(chunker),
-                        cancel,
-                        progress,
-                    };
-                    for job in rx {
-                        let r = reader::read_file(&mut ctx, &job.path);
-                        let _ = job.reply.send(r);
-                    }
+            let uploaders: Vec<_> = (0..opts.upload_threads.max(1))
+                .map(|_| {
+                    let rx = up_rx.clone();
+                    s.spawn(move || saver.upload_worker(rx))
                 })
-            })
-            .collect();
-        drop(file_rx);
-        let fin_tx = work_tx.clone();
-        let finisher = s.spawn(move || walker::finisher(saver, fin_tx, dir_rx, progress));
-        if opts.estimate && stdin.is_none() {
-            let (paths, filter) = (&paths, &filter);
-            s.spawn(move || estimate(paths, filter, cancel, progress));
-        }
+                .collect();
+            drop(up_rx);
+            let workers: Vec<_> = (0..cores)
+                .map(|_| {
+                    let (rx, up) = (work_rx.clone(), up_tx.clone());
+                    s.spawn(move || saver.compress_worker(rx, up))
+                })
+                .collect();
+            drop(work_rx);
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    let rx = file_rx.clone();
+                    let tx = work_tx.clone();
+                    s.spawn(move || {
+                        let mut ctx = reader::ReadCtx {
+                            saver,
+                            tx,
+                            chunker: StreamChunker::new(chunker),
+                            cancel,
+                            progress,
+                            features: detect,
+                        };
+                        for job in rx {
+                            let r = reader::read_file(&mut ctx, &job.path);
+                            let _ = job.reply.send(r);
+                        }
+                    })
+                })
+                .collect();
+            drop(file_rx);
+            let fin_tx = work_tx.clone();
+            let finisher =
+                s.spawn(move || walker::finisher(saver, fin_tx, dir_rx, progress, detect));
+            if opts.estimate && stdin.is_none() {
+                let (paths, filter) = (&paths, &filter);
+                s.spawn(move || estimate(paths, filter, cancel, progress));
+            }
 
-        let walked = match stdin {
-            Some(src) => {
-                drop(file_tx);
-                stdin_root(
-                    &mut reader::ReadCtx {
+            let walked = match stdin {
+                Some(src) => {
+                    drop(file_tx);
+                    stdin_root(
+                        &mut reader::ReadCtx {
+                            saver,
+                            tx: work_tx.clone(),
+                            chunker: StreamChunker::new(chunker),
+                            cancel,
+                            progress,
+                            features: detect,
+                        },
+                        src,
+                    )
+                }
+                None => {
+                    let mut w = Walker {
+                        repo,
+                        index: &index,
+                        cache: &cache,
                         saver,
-                        tx: work_tx.clone(),
-                        chunker: StreamChunker::new(chunker),
+                        filter: &filter,
+                        exclude_if_present: &opts.exclude_if_present,
+                        one_file_system: opts.one_file_system,
+                        skip: &opts.skip_paths,
+                        reread_all: opts.backup_type == BackupType::Full,
+                        names: Default::default(),
+                        file_tx,
+                        dir_tx: dir_tx.clone(),
                         cancel,
                         progress,
-                    },
-                    src,
-                )
+                        errors: vec![],
+                        features: detect,
+                        deleted: Deleted::default(),
+                    };
+                    let root = virtual_root(&paths);
+                    w.walk_root(&root, parent_root).map(|rx| {
+                        (
+                            rx,
+                            std::mem::take(&mut w.errors),
+                            std::mem::take(&mut w.deleted),
+                        )
+                    })
+                }
+            };
+            drop(dir_tx);
+            let fin = finisher
+                .join()
+                .unwrap_or_else(|_| Err(Error::Invalid("finisher panicked".into())));
+            for r in readers {
+                let _ = r.join();
             }
-            None => {
-                let mut w = Walker {
-                    repo,
-                    index: &index,
-                    cache: &cache,
-                    saver,
-                    filter: &filter,
-                    exclude_if_present: &opts.exclude_if_present,
-                    one_file_system: opts.one_file_system,
-                    skip: &opts.skip_paths,
-                    reread_all: opts.backup_type == BackupType::Full,
-                    names: Default::default(),
-                    file_tx,
-                    dir_tx: dir_tx.clone(),
-                    cancel,
-                    progress,
-                    errors: vec![],
-                };
-                let root = virtual_root(&paths);
-                w.walk_root(&root, parent_root)
-                    .map(|rx| (rx, std::mem::take(&mut w.errors)))
+            drop(work_tx);
+            for w in workers {
+                let _ = w.join();
             }
-        };
-        drop(dir_tx);
-        let fin = finisher
-            .join()
-            .unwrap_or_else(|_| Err(Error::Invalid("finisher panicked".into())));
-        for r in readers {
-            let _ = r.join();
-        }
-        drop(work_tx);
-        for w in workers {
-            let _ = w.join();
-        }
-        drop(up_tx);
-        for u in uploaders {
-            let _ = u.join();
-        }
-        let (rx, walk_errors) = walked?;
-        let stats = fin?;
-        let root = rx
-            .recv()
-            .map_err(|_| Error::Invalid("root tree missing".into()))?;
-        Ok((root, stats, walk_errors))
-    });
+            drop(up_tx);
+            for u in uploaders {
+                let _ = u.join();
+            }
+            let (rx, walk_errors, deleted) = walked?;
+            let stats = fin?;
+            let root = rx
+                .recv()
+                .map_err(|_| Error::Invalid("root tree missing".into()))?;
+            Ok((root, stats, walk_errors, deleted))
+        });
 
     // Index whatever was uploaded, even after a failure, so that the next backup reuses it.
     let dedup = commit::commit(repo, &seen_index, saver.take_written())?;
     if let Some(e) = saver.take_error() {
         return Err(e);
     }
-    let (root, stats, walk_errors) = outcome?;
+    let (root, mut stats, walk_errors, deleted) = outcome?;
     // Blobs found in the index at the start are only safe to reference while the lock held.
     lock.check()?;
 
@@ -319,10 +365,14 @@ pub fn backup(
             .map(|(p, _)| Bytes::from_os(p.as_os_str()))
             .collect(),
         files_changed_while_read: stats.changed_while_read.len() as u64,
+        files_deleted: deleted.files,
+        dirs_deleted: deleted.dirs,
+        bytes_deleted: deleted.bytes,
+        files_moved: moves(deleted.sigs, &stats.new_sigs),
     };
-    let snapshot = Snapshot {
+    let mut snapshot = Snapshot {
         version: 1,
-        time: started,
+        time: opts.time.unwrap_or(started),
         host,
         username: username(),
         uid: nix::unistd::getuid().as_raw(),
@@ -337,21 +387,65 @@ pub fn backup(
         summary,
         original: None,
         protected: None,
+        anomaly: None,
     };
+    let features = stats.collector.take().map(|c| {
+        c.finish(
+            summary_added(&snapshot),
+            st.bytes_incompressible
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    });
+    let mut rec = judge::record(&snapshot, None, features);
+    let mut verdict = None;
+    if detect {
+        let (v, anomaly) = judge::assess(repo, &rec, &snapshot, &snapshots, progress);
+        snapshot.protected = anomaly.as_ref().map(judge::protection);
+        snapshot.anomaly = anomaly;
+        verdict = v;
+    }
     let id = repo.save_snapshot(&snapshot)?;
+    rec.snapshots = vec![id.to_hex()];
+    if let Some(b) = &mut rec.backup {
+        b.snapshot = id.to_hex();
+        b.verdict = verdict.clone();
+    }
+    let record = history::save_or_warn(repo, &rec);
     Ok(BackupReport {
         id,
         snapshot,
         errors,
         changed_while_read: stats.changed_while_read,
+        verdict,
+        record,
     })
+}
+
+fn summary_added(s: &Snapshot) -> u64 {
+    s.summary.bytes_added
+}
+
+/// New files whose content signature matches a deleted file's: moves. Each deleted file
+/// explains at most one new file.
+fn moves(mut deleted: std::collections::HashMap<u128, u32>, new: &[u128]) -> u64 {
+    let mut n = 0;
+    for sig in new {
+        if let Some(c) = deleted.get_mut(sig) {
+            if *c > 0 {
+                *c -= 1;
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 /// The tree for a standard-input backup: one file at the root.
 fn stdin_root(ctx: &mut reader::ReadCtx<'_, '_>, src: StdinSource) -> Result<Walked> {
     let name = PathBuf::from(&src.name);
     let mut content: Vec<ContentPart> = Vec::new();
-    let size = reader::chunk_stream(ctx, src.reader, &name, &mut content)?;
+    let mut sample = FileSample::default();
+    let size = reader::chunk_stream(ctx, src.reader, &name, &mut content, &mut sample)?;
     let now = jiff::Timestamp::now().as_nanosecond() as i64;
     let node = Node {
         name: Bytes(src.name.into_bytes()),
@@ -373,15 +467,16 @@ fn stdin_root(ctx: &mut reader::ReadCtx<'_, '_>, src: StdinSource) -> Result<Wal
         target: None,
         rdev: 0,
         xattrs: vec![],
+        class: ctx.features.then(|| sample.class().to_string()),
     };
-    let id = ctx.saver.submit(
+    let (id, _) = ctx.saver.submit(
         &ctx.tx,
         crate::pack::BlobKind::Tree,
         Tree::new(vec![node]).to_bytes(),
     )?;
     let (rtx, rrx) = bounded(1);
     let _ = rtx.send(id);
-    Ok((rrx, vec![]))
+    Ok((rrx, vec![], Deleted::default()))
 }
 
 /// Count files and bytes under the sources for progress totals.

@@ -11,6 +11,7 @@ use crossbeam_channel::Sender;
 use super::saver::{BlobJob, Saver};
 use crate::chunker::StreamChunker;
 use crate::error::{Error, Result};
+use crate::features::FileSample;
 use crate::pack::BlobKind;
 use crate::progress::Progress;
 use crate::source::fs::data_extents;
@@ -30,6 +31,8 @@ pub(crate) struct ReadFile {
     pub bytes_read: u64,
     /// Size or mtime differed after reading: the content may mix old and new data.
     pub changed_while_read: bool,
+    /// What was seen of its content (empty with features off).
+    pub sample: FileSample,
 }
 
 /// What a reader thread needs: where blobs go, how to cut them, when to stop.
@@ -39,14 +42,17 @@ pub(crate) struct ReadCtx<'a, 'b> {
     pub chunker: StreamChunker,
     pub cancel: &'a AtomicBool,
     pub progress: &'a dyn Progress,
+    /// Sample content for the anomaly features.
+    pub features: bool,
 }
 
-/// Chunk any reader into data blobs.
+/// Chunk any reader into data blobs, sampling them into `sample` when features are on.
 pub(crate) fn chunk_stream<R: Read>(
     ctx: &mut ReadCtx<'_, '_>,
     src: R,
     what: &std::path::Path,
     content: &mut Vec<ContentPart>,
+    sample: &mut FileSample,
 ) -> Result<u64> {
     let ReadCtx {
         saver,
@@ -54,6 +60,7 @@ pub(crate) fn chunk_stream<R: Read>(
         chunker,
         cancel,
         progress,
+        features,
     } = ctx;
     chunker.run(src, what, |chunk| {
         if cancel.load(Ordering::Relaxed) {
@@ -64,7 +71,11 @@ pub(crate) fn chunk_stream<R: Read>(
         }
         let mut data = saver.chunk_pool.get(chunk.len());
         data.extend_from_slice(chunk);
-        let id = saver.submit(tx, BlobKind::Data, data)?;
+        let first = sample.class.is_none();
+        let (id, new) = saver.submit(tx, BlobKind::Data, data)?;
+        if *features {
+            sample.observe(chunk, first, new);
+        }
         content.push(ContentPart::Blob(id));
         progress.bytes_done(chunk.len() as u64);
         Ok(())
@@ -81,13 +92,14 @@ pub(crate) fn read_file(ctx: &mut ReadCtx<'_, '_>, path: &std::path::Path) -> Re
     let mut pos = 0u64;
     let mut bytes_read = 0u64;
     let mut shrank = false;
+    let mut sample = FileSample::default();
     for (off, len) in data_extents(&f, &md) {
         if off > pos {
             content.push(ContentPart::Hole(off - pos));
         }
         f.seek(SeekFrom::Start(off))
             .map_err(|e| Error::io(path, e))?;
-        let got = chunk_stream(ctx, (&f).take(len), path, &mut content)?;
+        let got = chunk_stream(ctx, (&f).take(len), path, &mut content, &mut sample)?;
         bytes_read += got;
         pos = off + got;
         if got < len {
@@ -108,5 +120,6 @@ pub(crate) fn read_file(ctx: &mut ReadCtx<'_, '_>, path: &std::path::Path) -> Re
         size: pos,
         bytes_read,
         changed_while_read,
+        sample,
     })
 }

@@ -33,6 +33,8 @@ pub(crate) struct SaverStats {
     pub blobs_added: AtomicU64,
     pub bytes_added: AtomicU64,
     pub bytes_stored: AtomicU64,
+    /// Data bytes stored raw because zstd could not shrink them (compression on).
+    pub bytes_incompressible: AtomicU64,
 }
 
 pub(crate) struct Saver<'a> {
@@ -97,16 +99,22 @@ impl<'a> Saver<'a> {
                 .insert(*id)
     }
 
-    /// Hash a blob and queue it for storage unless the repository already has it.
-    pub fn submit(&self, tx: &Sender<BlobJob>, kind: BlobKind, data: Vec<u8>) -> Result<BlobId> {
+    /// Hash a blob and queue it for storage unless the repository already has it. Returns
+    /// its id, and whether it is new.
+    pub fn submit(
+        &self,
+        tx: &Sender<BlobJob>,
+        kind: BlobKind,
+        data: Vec<u8>,
+    ) -> Result<(BlobId, bool)> {
         let id = self.repo.key().blob_id(&data);
         if self.is_known(&id) {
             self.chunk_pool.put(data);
-        } else {
-            tx.send(BlobJob { kind, id, data })
-                .map_err(|_| Error::Invalid("backup pipeline stopped".into()))?;
+            return Ok((id, false));
         }
-        Ok(id)
+        tx.send(BlobJob { kind, id, data })
+            .map_err(|_| Error::Invalid("backup pipeline stopped".into()))?;
+        Ok((id, true))
     }
 
     fn new_packer(&self, kind: BlobKind) -> PackWriter {
@@ -130,7 +138,14 @@ impl<'a> Saver<'a> {
         for job in rx {
             let (codec, body) = match compressors[job.kind as usize].compress(&job.data) {
                 Some(z) => (Codec::Zstd, z),
-                None => (Codec::Raw, job.data.as_slice()),
+                None => {
+                    if job.kind == BlobKind::Data && self.compression != Compression::Off {
+                        self.stats
+                            .bytes_incompressible
+                            .fetch_add(job.data.len() as u64, Ordering::Relaxed);
+                    }
+                    (Codec::Raw, job.data.as_slice())
+                }
             };
             let p = &mut packers[job.kind as usize];
             let before = p.len();

@@ -2,7 +2,7 @@
 //! with the parent snapshot, queue files that must be read, and hand each finished directory
 //! (post-order) to the finisher, which assembles and stores its tree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
@@ -15,6 +15,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use super::reader::{FileJob, ReadFile};
 use super::saver::{BlobJob, Saver};
 use crate::error::{Error, Result};
+use crate::features::collect::{Collector, Prev, Seen};
 use crate::id::BlobId;
 use crate::index::Index;
 use crate::ops::filter::PathFilter;
@@ -36,7 +37,13 @@ pub(crate) enum Status {
 /// A node whose content or subtree may still be on its way.
 pub(crate) enum Pending {
     Ready(Node, Status),
-    File(Node, Status, PathBuf, Receiver<Result<ReadFile>>),
+    File(
+        Node,
+        Status,
+        PathBuf,
+        Receiver<Result<ReadFile>>,
+        Option<Prev>,
+    ),
     Dir(Node, Receiver<BlobId>),
 }
 
@@ -103,6 +110,39 @@ pub(crate) struct Walker<'a> {
     pub progress: &'a dyn Progress,
     /// Entries that could not be read, with the reason.
     pub errors: Vec<(PathBuf, String)>,
+    /// Whether the anomaly features are measured.
+    pub features: bool,
+    /// What the parent had that is gone now.
+    pub deleted: Deleted,
+}
+
+/// Entries of the parent snapshot missing from the source now.
+#[derive(Debug, Default)]
+pub(crate) struct Deleted {
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+    /// Content signatures of the deleted files, with how many had each, to find moves.
+    pub sigs: HashMap<u128, u32>,
+}
+
+/// A signature of a file's content (its size and blob list), for telling moves from new
+/// files; `None` for an empty file, whose content says nothing.
+pub(crate) fn content_sig(n: &Node) -> Option<u128> {
+    if n.size == 0 {
+        return None;
+    }
+    let mut h = blake3::Hasher::new();
+    h.update(&n.size.to_le_bytes());
+    for p in &n.content {
+        match p {
+            crate::tree::ContentPart::Blob(b) => h.update(&b.0),
+            crate::tree::ContentPart::Hole(len) => h.update(&len.to_le_bytes()),
+        };
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    Some(u128::from_le_bytes(out))
 }
 
 fn unchanged(old: &Node, new: &Node) -> bool {
@@ -207,14 +247,26 @@ impl Walker<'_> {
     ) -> Result<Receiver<BlobId>> {
         self.check()?;
         let (parent_id, parent_tree) = split(parent);
+        let mut listed = true;
         let mut names: Vec<_> = match reach(dir).and_then(|r| std::fs::read_dir(&*r)) {
             Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
             Err(e) => {
                 self.error(dir, &e.to_string());
+                listed = false;
                 Vec::new()
             }
         };
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        if let (true, Some(t)) = (listed, &parent_tree) {
+            for old in &t.nodes {
+                let gone = names
+                    .binary_search_by(|n| n.as_bytes().cmp(&old.name.0[..]))
+                    .is_err();
+                if gone {
+                    self.count_deleted(old);
+                }
+            }
+        }
         let mut nodes = Vec::with_capacity(names.len());
         for name in names {
             let full = dir.join(&name);
@@ -234,6 +286,29 @@ impl Walker<'_> {
             }
         }
         self.send_dir(nodes, parent_id)
+    }
+
+    /// Count a node of the parent that is gone, with everything below it.
+    fn count_deleted(&mut self, n: &Node) {
+        match n.kind {
+            NodeType::File => {
+                self.deleted.files += 1;
+                self.deleted.bytes += n.size;
+                if let Some(sig) = content_sig(n) {
+                    *self.deleted.sigs.entry(sig).or_default() += 1;
+                }
+            }
+            NodeType::Dir => {
+                self.deleted.dirs += 1;
+                let Some(id) = n.subtree else { return };
+                match self.repo.load_tree(self.index, self.cache, &id) {
+                    Ok(t) => t.nodes.iter().for_each(|c| self.count_deleted(c)),
+                    // Only statistics are lost; the backup itself does not need the tree.
+                    Err(e) => tracing::warn!("counting deleted files: {e}"),
+                }
+            }
+            _ => {}
+        }
     }
 
     fn error(&mut self, path: &Path, msg: &str) {
@@ -270,9 +345,17 @@ impl Walker<'_> {
                         && o.blobs().all(|b| self.index.contains(b))
                     {
                         node.content = o.content.clone();
+                        node.class = o.class.clone();
                         return Ok(Some(Pending::Ready(node, Status::Unchanged)));
                     }
                 }
+                let prev = old
+                    .filter(|o| self.features && o.kind == NodeType::File)
+                    .map(|o| Prev {
+                        class: o.class.clone(),
+                        size: o.size,
+                        content: o.content.clone(),
+                    });
                 let (reply, rx) = bounded(1);
                 self.file_tx
                     .send(FileJob {
@@ -280,7 +363,13 @@ impl Walker<'_> {
                         reply,
                     })
                     .map_err(|_| Error::Invalid("backup pipeline stopped".into()))?;
-                Ok(Some(Pending::File(node, status, full.to_path_buf(), rx)))
+                Ok(Some(Pending::File(
+                    node,
+                    status,
+                    full.to_path_buf(),
+                    rx,
+                    prev,
+                )))
             }
             NodeType::Dir => {
                 for marker in self.exclude_if_present {
@@ -333,6 +422,10 @@ pub(crate) struct FinishStats {
     pub bytes_total: u64,
     pub changed_while_read: Vec<PathBuf>,
     pub errors: Vec<(PathBuf, String)>,
+    /// Content signatures of the new files, to find moves.
+    pub new_sigs: Vec<u128>,
+    /// The features gathered, when they are measured.
+    pub collector: Option<Collector>,
 }
 
 /// Assemble trees in post-order as their entries complete, and store them.
@@ -341,8 +434,12 @@ pub(crate) fn finisher(
     work_tx: Sender<BlobJob>,
     dir_rx: Receiver<DirItem>,
     progress: &dyn Progress,
+    features: bool,
 ) -> Result<FinishStats> {
-    let mut st = FinishStats::default();
+    let mut st = FinishStats {
+        collector: features.then(Collector::default),
+        ..Default::default()
+    };
     let stopped = || Error::Invalid("backup pipeline stopped".into());
     for item in dir_rx {
         let mut nodes = Vec::with_capacity(item.nodes.len());
@@ -361,33 +458,48 @@ pub(crate) fn finisher(
                     }
                     nodes.push(n);
                 }
-                Pending::File(mut n, status, path, rx) => match rx.recv().map_err(|_| stopped())? {
-                    Ok(r) => {
-                        n.content = r.content;
-                        n.size = r.size;
-                        st.bytes_read += r.bytes_read;
-                        st.bytes_total += r.size;
-                        if status == Status::New {
-                            st.files_new += 1;
-                        } else {
-                            st.files_changed += 1;
+                Pending::File(mut n, status, path, rx, prev) => {
+                    match rx.recv().map_err(|_| stopped())? {
+                        Ok(r) => {
+                            if let Some(c) = &mut st.collector {
+                                c.file(Seen {
+                                    path: &path,
+                                    name: &n.name.0,
+                                    prev: prev.as_ref(),
+                                    dir_existed: item.parent_subtree.is_some(),
+                                    sample: &r.sample,
+                                    size: r.size,
+                                    content: &r.content,
+                                });
+                                n.class = Some(r.sample.class().to_string());
+                            }
+                            n.content = r.content;
+                            n.size = r.size;
+                            st.bytes_read += r.bytes_read;
+                            st.bytes_total += r.size;
+                            if status == Status::New {
+                                st.files_new += 1;
+                                st.new_sigs.extend(content_sig(&n));
+                            } else {
+                                st.files_changed += 1;
+                            }
+                            if r.changed_while_read {
+                                progress.warn(&format!(
+                                    "{}: file changed while it was read",
+                                    path.display()
+                                ));
+                                st.changed_while_read.push(path.clone());
+                            }
+                            progress.file_done(&path, r.size);
+                            nodes.push(n);
                         }
-                        if r.changed_while_read {
-                            progress.warn(&format!(
-                                "{}: file changed while it was read",
-                                path.display()
-                            ));
-                            st.changed_while_read.push(path.clone());
+                        Err(Error::Interrupted) => return Err(Error::Interrupted),
+                        Err(e) => {
+                            progress.warn(&e.to_string());
+                            st.errors.push((path, e.to_string()));
                         }
-                        progress.file_done(&path, r.size);
-                        nodes.push(n);
                     }
-                    Err(Error::Interrupted) => return Err(Error::Interrupted),
-                    Err(e) => {
-                        progress.warn(&e.to_string());
-                        st.errors.push((path, e.to_string()));
-                    }
-                },
+                }
                 Pending::Dir(mut n, rx) => {
                     n.subtree = Some(rx.recv().map_err(|_| stopped())?);
                     nodes.push(n);
@@ -395,7 +507,7 @@ pub(crate) fn finisher(
             }
         }
         let tree = Tree::new(nodes);
-        let id = saver.submit(&work_tx, BlobKind::Tree, tree.to_bytes())?;
+        let (id, _) = saver.submit(&work_tx, BlobKind::Tree, tree.to_bytes())?;
         match item.parent_subtree {
             None => st.dirs_new += 1,
             Some(p) if p == id => st.dirs_unchanged += 1,

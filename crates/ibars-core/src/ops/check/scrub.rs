@@ -3,9 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
-
-use super::{CheckReport, Scope};
+use super::CheckReport;
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
 use crate::id::{PackId, SnapshotId};
@@ -192,69 +190,48 @@ pub fn note_removed_snapshots(
     save_state(repo, loaded)
 }
 
-/// A check as remembered in `history/`: enough for reports and trend models, without the full
-/// lists of a large report.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CheckRecord {
-    pub version: u32,
-    pub time: jiff::Timestamp,
-    pub host: String,
-    pub duration_ms: u64,
-    pub scope: Scope,
-    pub errors: usize,
-    pub warnings: usize,
-    pub damaged_packs: Vec<PackId>,
-    pub damaged_blobs: usize,
-    pub affected_snapshots: usize,
-    pub affected_paths: usize,
-    /// The first errors, as in the report.
-    pub findings: Vec<super::Finding>,
-}
-
-impl CheckRecord {
-    /// Parse a check record's payload (JSON).
-    pub fn parse(bytes: &[u8], what: &str) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|e| Error::corrupt(what, e.to_string()))
-    }
-}
-
 const RECORD_FINDINGS: usize = 100;
 
-/// Save a record of a finished check; returns its name.
+/// Save the history record of a finished check; returns its name.
 pub fn save_record(repo: &Repository, r: &CheckReport) -> Result<String> {
-    let rec = CheckRecord {
-        version: 1,
-        time: r.started,
-        host: crate::repo::hostname(),
-        duration_ms: r.duration_ms,
-        scope: r.scope.clone(),
-        errors: r.errors.len(),
-        warnings: r.warnings.len(),
-        damaged_packs: r.damaged_packs.iter().map(|d| d.pack).collect(),
-        damaged_blobs: r.damaged_packs.iter().map(|d| d.blobs.len()).sum(),
-        affected_snapshots: r.affected.len(),
-        affected_paths: r.affected.iter().map(|a| a.paths.len()).sum(),
-        findings: r.errors.iter().take(RECORD_FINDINGS).cloned().collect(),
+    use crate::history::{Record, RunKind, RunResult};
+    use ibars_insight::record::{CheckRun, Finding as RecFinding};
+    let mut rec = Record::new(RunKind::Check, r.started, crate::repo::hostname());
+    rec.duration_ms = r.duration_ms;
+    rec.errors = r.errors.len() as u64;
+    rec.result = if r.errors.is_empty() {
+        RunResult::Ok
+    } else {
+        RunResult::Partial
     };
-    let payload = serde_json::to_vec(&rec).expect("record serializes");
-    let id = repo.save_sealed(FileKind::History, ObjectKind::CheckRecord, &payload, true)?;
-    Ok(hex::encode(id))
-}
-
-/// Every check record, oldest first. Unreadable records are skipped with a warning.
-pub fn history(repo: &Repository) -> Result<Vec<CheckRecord>> {
-    let mut out = Vec::new();
-    for e in repo.backend().list(FileKind::History)? {
-        match repo
-            .load_sealed(FileKind::History, ObjectKind::CheckRecord, &e.name)
-            .and_then(|p| CheckRecord::parse(&p, &format!("history/{}", e.name)))
-        {
-            Ok(r) => out.push(r),
-            Err(err) => tracing::warn!("ignoring check record {}: {err}", e.name),
-        }
-    }
-    out.sort_by_key(|r| r.time);
-    Ok(out)
+    rec.bytes = r.scope.bytes_read;
+    rec.check = Some(CheckRun {
+        read_data: r.scope.read_data,
+        subset: r.scope.subset.clone(),
+        packs_total: r.scope.packs_total as u64,
+        packs_read: r.scope.packs_read as u64,
+        bytes_read: r.scope.bytes_read,
+        snapshots: r.scope.snapshots as u64,
+        warnings: r.warnings.len() as u64,
+        damaged_packs: r.damaged_packs.iter().map(|d| d.pack.to_hex()).collect(),
+        damaged_blobs: r.damaged_packs.iter().map(|d| d.blobs.len() as u64).sum(),
+        affected_snapshots: r.affected.len() as u64,
+        affected_paths: r.affected.iter().map(|a| a.paths.len() as u64).sum(),
+        findings: r
+            .errors
+            .iter()
+            .take(RECORD_FINDINGS)
+            .map(|f| RecFinding {
+                kind: serde_json::to_value(f.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                object: f.object.clone(),
+                message: f.message.clone(),
+            })
+            .collect(),
+    });
+    crate::history::save(repo, &rec)
 }
 
 #[cfg(test)]

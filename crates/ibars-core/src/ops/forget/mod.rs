@@ -38,8 +38,23 @@ pub struct ForgetReport {
 /// Apply the policy (when set) and remove the snapshots it does not keep, plus `ids`.
 /// A protected snapshot named in `ids` is an error, and nothing is removed.
 pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
+    let run = crate::history::Run::start(crate::history::RunKind::Forget);
+    let outcome = run_forget(repo, opts);
+    if opts.dry_run {
+        return outcome;
+    }
+    run.finish(repo, outcome, |r, rec| {
+        rec.snapshots = r.removed.iter().map(|i| i.to_hex()).collect();
+        rec.counts
+            .insert("snapshots_removed".into(), r.removed.len() as u64);
+    })
+}
+
+fn run_forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
     let _lock = repo.lock(LockMode::Exclusive)?;
-    let all = repo.snapshots()?;
+    let mut all = repo.snapshots()?;
+    // The last clean snapshot before a standing anomaly is kept like a protected one.
+    crate::snapshot::protect_clean_points(&mut all);
     let mut removed = Vec::new();
     for id in &opts.ids {
         let (_, s) = all

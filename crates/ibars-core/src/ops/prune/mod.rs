@@ -62,6 +62,28 @@ pub fn prune(
     opts: &PruneOptions,
     progress: &dyn Progress,
 ) -> Result<PruneReport> {
+    let run = crate::history::Run::start(crate::history::RunKind::Prune);
+    let outcome = run_prune(repo, opts, progress);
+    if opts.dry_run {
+        return outcome;
+    }
+    run.finish(repo, outcome, |r, rec| {
+        // Freed: packs deleted whole, and repacked ones less what was written again.
+        rec.bytes = r.plan.bytes_delete + r.plan.bytes_repack.saturating_sub(r.bytes_written);
+        rec.counts
+            .insert("packs_removed".into(), r.packs_removed as u64);
+        rec.counts
+            .insert("packs_written".into(), r.packs_written as u64);
+        rec.counts
+            .insert("index_files_written".into(), r.index_files_written as u64);
+    })
+}
+
+fn run_prune(
+    repo: &Repository,
+    opts: &PruneOptions,
+    progress: &dyn Progress,
+) -> Result<PruneReport> {
     let t0 = std::time::Instant::now();
     let lock = repo.lock(LockMode::Exclusive)?;
     let planned = plan::plan(repo, opts)?;

@@ -38,6 +38,8 @@ pub struct RestoreOptions {
     pub verify: bool,
     pub threads: usize,
     pub cancel: Arc<AtomicBool>,
+    /// The snapshot's id, for the history record.
+    pub snapshot_id: Option<crate::id::SnapshotId>,
 }
 
 impl Default for RestoreOptions {
@@ -49,6 +51,7 @@ impl Default for RestoreOptions {
             verify: false,
             threads: 3,
             cancel: Arc::new(AtomicBool::new(false)),
+            snapshot_id: None,
         }
     }
 }
@@ -71,8 +74,29 @@ pub struct RestoreReport {
     pub verify_failures: Vec<(PathBuf, String)>,
 }
 
-/// Restore `snap` per `opts`.
+/// Restore `snap` per `opts`, and record the run in the repository's history.
 pub fn restore(
+    repo: &Repository,
+    snap: &Snapshot,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    let run = crate::history::Run::start(crate::history::RunKind::Restore);
+    let outcome = run_restore(repo, snap, opts, progress);
+    run.finish(repo, outcome, |r, rec| {
+        rec.files = r.files_restored + r.files_skipped;
+        rec.bytes = r.bytes_total;
+        rec.errors = (r.errors.len() + r.verify_failures.len()) as u64;
+        if rec.errors > 0 {
+            rec.result = crate::history::RunResult::Partial;
+        }
+        rec.snapshots = opts.snapshot_id.iter().map(|i| i.to_hex()).collect();
+        rec.counts.insert("bytes_written".into(), r.bytes_written);
+        rec.counts.insert("files_verified".into(), r.verified);
+    })
+}
+
+fn run_restore(
     repo: &Repository,
     snap: &Snapshot,
     opts: &RestoreOptions,

@@ -1,0 +1,8 @@
+//! ibars-insight: pure models over the run history of a repository. No I/O and no clock: every
+//! time comes from the records. It owns the record types (`record`), which ibars-core seals
+//! into the repository's `history/`, and the models that read them (`anomaly`).
+
+pub mod anomaly;
+pub mod record;
+
+pub use record::{Record, RecordError};

@@ -1,0 +1,146 @@
+//! `ibars history`: the run records kept in the repository.
+
+use anyhow::Result;
+use clap::Args;
+use ibars_core::history::{self, Record, RunKind};
+
+use super::output::{bytes, duration, local_time, parse_duration};
+use super::{code, GlobalArgs};
+
+const ABOUT: &str = "\
+Every backup, restore, check, copy, forget and prune leaves a record in the repository's
+history/, and so does every dismissed anomaly. Records are encrypted like everything else, and
+outlive forget and prune: they are what anomaly detection learns from. Times are those of the
+runs; a backup made with --time carries that time.
+
+A record that cannot be read (damaged, or from another repository) is named on standard
+error, and the command exits with code 3 after listing the others.
+
+Examples:
+  ibars history --kind backup --since 30d
+  ibars history --json | jq '.[] | select(.result == \"failed\")'";
+
+#[derive(Args, Debug)]
+#[command(after_help = ABOUT)]
+pub struct HistoryArgs {
+    /// Only runs of this kind: backup, restore, check, copy, forget, prune, drill, dismissal.
+    #[arg(long)]
+    pub kind: Option<RunKind>,
+    /// Only runs within this long before now (e.g. 30d, 12h, 1y).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<jiff::SignedDuration>,
+}
+
+/// A few words on what a run did.
+fn detail(r: &Record) -> String {
+    let short = |s: &str| s.get(..8).unwrap_or(s).to_string();
+    if let Some(e) = &r.error {
+        return e.clone();
+    }
+    let count = |k: &str| r.counts.get(k).copied().unwrap_or(0);
+    match r.kind {
+        RunKind::Backup => match &r.backup {
+            Some(b) => {
+                let verdict = b
+                    .verdict
+                    .as_ref()
+                    .map(|v| format!(", {}", v.status))
+                    .unwrap_or_default();
+                format!(
+                    "snapshot {}: {} new, {} changed, {} deleted{verdict}",
+                    short(&b.snapshot),
+                    b.files_new,
+                    b.files_changed,
+                    b.files_deleted
+                )
+            }
+            None => String::new(),
+        },
+        RunKind::Check => match &r.check {
+            Some(c) => format!(
+                "{}{} packs read, {} errors, {} warnings",
+                if c.read_data { "data, " } else { "" },
+                c.packs_read,
+                r.errors,
+                c.warnings
+            ),
+            None => String::new(),
+        },
+        RunKind::Forget => format!("{} snapshots removed", count("snapshots_removed")),
+        RunKind::Prune => format!("{} packs removed", count("packs_removed")),
+        RunKind::Copy => format!("{} snapshots copied", count("snapshots_copied")),
+        RunKind::Dismissal => match &r.dismissal {
+            Some(d) => format!(
+                "snapshot {} by {}{}",
+                short(&d.snapshot),
+                d.by,
+                d.reason
+                    .as_ref()
+                    .map(|t| format!(": {t}"))
+                    .unwrap_or_default()
+            ),
+            None => String::new(),
+        },
+        RunKind::Restore | RunKind::Drill => r
+            .snapshots
+            .first()
+            .map(|s| format!("snapshot {}", short(s)))
+            .unwrap_or_default(),
+    }
+}
+
+pub fn run(g: &GlobalArgs, a: &HistoryArgs) -> Result<u8> {
+    let repo = g.open()?;
+    let h = history::load_all(&repo)?;
+    let since = a.since.map(|d| jiff::Timestamp::now() - d);
+    let shown: Vec<&(String, Record)> = h
+        .records
+        .iter()
+        .filter(|(_, r)| a.kind.is_none_or(|k| r.kind == k))
+        .filter(|(_, r)| since.is_none_or(|t| r.time >= t))
+        .collect();
+    if g.json {
+        let v: Vec<_> = shown
+            .iter()
+            .map(|(name, r)| {
+                let mut o = serde_json::to_value(r).expect("records serialize");
+                o["id"] = serde_json::json!(name);
+                o
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        outln!(
+            "{:<19}  {:<9}  {:<14}  {:<7}  {:>8}  {:>8}  {:>10}  Detail",
+            "Time",
+            "Kind",
+            "Host",
+            "Result",
+            "Duration",
+            "Files",
+            "Size"
+        );
+        for (_, r) in &shown {
+            outln!(
+                "{:<19}  {:<9}  {:<14}  {:<7}  {:>8}  {:>8}  {:>10}  {}",
+                local_time(r.time),
+                r.kind.to_string(),
+                r.host,
+                r.result.to_string(),
+                duration(r.duration_ms),
+                r.files,
+                bytes(r.bytes),
+                detail(r)
+            );
+        }
+        outln!("{} record(s)", shown.len());
+    }
+    for (name, e) in &h.unreadable {
+        eprintln!("error: history/{name}: {e}");
+    }
+    Ok(if h.unreadable.is_empty() {
+        code::OK
+    } else {
+        code::PARTIAL
+    })
+}
