@@ -4,10 +4,15 @@
 Inputs (written by run.sh into WORK):
   meta.tsv      key<TAB>value            run-wide facts (dataset, host, ...)
   results.tsv   tool<TAB>key<TAB>value   per-tool raw facts:
-                  wall_<phase>, rss_kb_<phase>, rc_<phase>  (phase = init,
-                  backup1, backup2, backup3, restore), repo_bytes,
-                  restore_check (ok | MISMATCH | ...), meta_check, version
+                  wall_<phase>, rss_kb_<phase>, cpu_user_<phase>, cpu_sys_<phase>,
+                  rc_<phase>  (phase = init, backup1, backup2, backup3, restore),
+                  repo_bytes, restore_check (ok | MISMATCH | ...), meta_check, version
 Prints the Markdown report to stdout as well.
+
+Tools: ibars, ibars-nodetect (ibars with `backup --no-detect`), restic, rustic. The
+ratios compare ibars with the better of restic and rustic; ibars against
+ibars-nodetect gives the cost of the anomaly features (feature_cost_*; also used
+by report_real.py).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import os
 from collections import defaultdict
 
 MiB = 1 << 20
-TOOL_ORDER = ["ibars", "restic", "rustic"]
+TOOL_ORDER = ["ibars", "ibars-nodetect", "restic", "rustic"]
 BASELINES = ["restic", "rustic"]
 
 # (json key, markdown column, phase whose wall time it is)
@@ -31,6 +36,13 @@ TIME_METRICS = [
     ("prune_s", "forget + prune (s)", "prune"),
 ]
 RSS_PHASES = ["backup1", "backup2", "backup3", "restore", "restore2"]
+
+# Backup phases whose time ibars (features on) and ibars-nodetect (off) are compared on:
+# (phase, label).
+FEATURE_PHASES = [("backup1", "initial backup"), ("backup2", "no-change backup"),
+                  ("backup3", "backup after 5% change")]
+# Target for (time with features) / (time without) - 1.
+FEATURE_TARGET = 0.03
 
 # Metrics whose target is set against one tool rather than the best other.
 BASELINE_OVERRIDE = {"prune_s": ["restic"]}
@@ -75,6 +87,7 @@ def tool_summary(raw: dict[str, str]) -> dict:
     if out["restore_s"] is not None and second is not None:
         out["restore_runs_s"] = [out["restore_s"], second]
         out["restore_s"] = round((out["restore_s"] + second) / 2, 2)
+    out["cpu_s_by_phase"] = cpu_by_phase(raw, failed)
     rss = {p: num(raw.get(f"rss_kb_{p}")) for p in RSS_PHASES if raw.get(f"rss_kb_{p}")}
     out["rss_mib_by_phase"] = {p: round(v / 1024, 1) for p, v in rss.items() if v is not None}
     vals = [v for v in rss.values() if v is not None]
@@ -87,8 +100,76 @@ def tool_summary(raw: dict[str, str]) -> dict:
     return out
 
 
+def cpu_by_phase(raw: dict[str, str], failed: list[str]) -> dict[str, float]:
+    """user + system CPU seconds per phase (GNU time), for phases that did not fail."""
+    out = {}
+    for k, v in raw.items():
+        if k.startswith("cpu_user_"):
+            phase = k[len("cpu_user_"):]
+            user, sys_ = num(v), num(raw.get(f"cpu_sys_{phase}"))
+            if user is not None and sys_ is not None and phase not in failed:
+                out[phase] = round(user + sys_, 2)
+    return out
+
+
 def fmt(v: float | None, digits: int = 2) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
+
+
+def feature_cost_rows(pairs: list[tuple]) -> list[dict]:
+    """pairs: (phase, label, wall with, wall without, cpu with, cpu without), any may be None.
+
+    Cost = with / without - 1 (wall clock decides PASS/FAIL against FEATURE_TARGET;
+    CPU = user + system is reported beside it, it is less sensitive to machine noise)."""
+    rows = []
+    for phase, label, w1, w0, c1, c0 in pairs:
+        cost = round(w1 / w0 - 1, 4) if w1 is not None and w0 else None
+        cpu_cost = round(c1 / c0 - 1, 4) if c1 is not None and c0 else None
+        if cost is None:
+            res = "n/a"
+        else:
+            res = "PASS" if cost <= FEATURE_TARGET else "FAIL"
+        rows.append({"phase": phase, "label": label, "with_s": w1, "without_s": w0, "cost": cost,
+                     "cpu_with_s": c1, "cpu_without_s": c0, "cpu_cost": cpu_cost,
+                     "target": FEATURE_TARGET, "result": res})
+    return rows
+
+
+def pct(v: float | None) -> str:
+    return "—" if v is None else f"{v * 100:+.1f}%"
+
+
+def feature_cost_markdown(rows: list[dict], note: str | None) -> list[str]:
+    L = ["\n## Cost of the anomaly features: ibars / ibars-nodetect − 1\n"]
+    if not rows:
+        L.append(f"Skipped: {note}.")
+        return L
+    L.append("| backup | ibars (s) | ibars-nodetect (s) | wall cost | ibars CPU (s) | ibars-nodetect CPU (s) "
+             "| CPU cost | target | result |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        L.append(f"| {r['label']} | {fmt(r['with_s'])} | {fmt(r['without_s'])} | {pct(r['cost'])} "
+                 f"| {fmt(r['cpu_with_s'])} | {fmt(r['cpu_without_s'])} | {pct(r['cpu_cost'])} "
+                 f"| ≤ {r['target'] * 100:.0f}% | {r['result']} |")
+    L.append("\nWall cost decides the result; CPU is user + system time. Costs of sub-second "
+             "backups are mostly noise.")
+    return L
+
+
+def feature_cost_note(tools: dict) -> str | None:
+    missing = [t for t in ("ibars", "ibars-nodetect") if t not in tools]
+    return f"{' and '.join(missing)} not in this run" if missing else None
+
+
+def run_feature_cost(tools: dict[str, dict]) -> list[dict]:
+    if feature_cost_note(tools):
+        return []
+    on, off = tools["ibars"], tools["ibars-nodetect"]
+    key = {p: k for k, _, p in TIME_METRICS}
+    return feature_cost_rows([
+        (p, label, on.get(key[p]), off.get(key[p]), on["cpu_s_by_phase"].get(p), off["cpu_s_by_phase"].get(p))
+        for p, label in FEATURE_PHASES
+    ])
 
 
 def ratios(tools: dict[str, dict], generations: str) -> tuple[list[dict], str | None]:
@@ -124,7 +205,8 @@ def ratios(tools: dict[str, dict], generations: str) -> tuple[list[dict], str | 
     return rows, note
 
 
-def markdown(meta: dict[str, str], tools: dict[str, dict], ratio_rows: list[dict], note: str | None) -> str:
+def markdown(meta: dict[str, str], tools: dict[str, dict], ratio_rows: list[dict], note: str | None,
+             feature_rows: list[dict]) -> str:
     L = []
     L.append("# ibars benchmark results\n")
     L.append(
@@ -175,6 +257,7 @@ def markdown(meta: dict[str, str], tools: dict[str, dict], ratio_rows: list[dict
     ]
     if runs:
         L.append("\nRestore is the mean of two runs in opposite tool orders (s): " + "; ".join(runs) + ".")
+    L += feature_cost_markdown(feature_rows, feature_cost_note(tools))
     L.append("\nTimes are wall-clock seconds; ratios compare tools within this run only.")
     return "\n".join(L) + "\n"
 
@@ -192,11 +275,13 @@ def main() -> None:
     tools = {t: tool_summary(raw[t]) for t in order if t in raw}
 
     ratio_rows, note = ratios(tools, meta.get("generations", "20"))
-    md = markdown(meta, tools, ratio_rows, note)
+    feature_rows = run_feature_cost(tools)
+    md = markdown(meta, tools, ratio_rows, note, feature_rows)
     with open(os.path.join(a.work, "results.md"), "w") as f:
         f.write(md)
     with open(os.path.join(a.work, "results.json"), "w") as f:
-        json.dump({"meta": meta, "tools": tools, "ratios": ratio_rows, "ratios_note": note}, f, indent=2)
+        json.dump({"meta": meta, "tools": tools, "ratios": ratio_rows, "ratios_note": note,
+                   "feature_cost": feature_rows, "feature_cost_note": feature_cost_note(tools)}, f, indent=2)
         f.write("\n")
     print(md, end="")
 

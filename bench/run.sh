@@ -6,12 +6,15 @@
 #                [--tools ibars,restic,rustic] [--keep]
 #                [--generations 20] [--prune-only]
 #
+# Tools: ibars, ibars-nodetect (ibars with `backup --no-detect`), restic, rustic.
 # See bench/README.md for what is measured and how to read the numbers.
 set -euo pipefail
 export LC_ALL=C # stable number formatting and sorting
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd -P)
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 SIZE_GIB=3
 SEED=1
@@ -23,7 +26,7 @@ PRUNE_ONLY=0
 PASSWORD=bench
 
 usage() {
-    sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 while (($#)); do
@@ -45,44 +48,17 @@ while (($#)); do
 done
 
 IFS=, read -r -a TOOL_LIST <<<"$TOOLS"
-((${#TOOL_LIST[@]})) || { echo "--tools is empty" >&2; exit 2; }
-for t in "${TOOL_LIST[@]}"; do
-    case $t in ibars | restic | rustic) ;; *) echo "unknown tool: $t" >&2; exit 2 ;; esac
-done
-has_tool() { [[ ",$TOOLS," == *",$1,"* ]]; }
+check_tool_names
 
 SIZE_GIB=$(printf '%.3f' "$SIZE_GIB") # 3 and 3.0 must hit the same cached dataset
 
 # Stray RESTIC_*/RUSTIC_*/IBARS_* settings from the caller's environment
-# (repository, password file, ...) would make the tools benchmark something
-# else; everything a tool needs is passed explicitly below.
-for v in $(compgen -e); do
-    case $v in RESTIC_* | RUSTIC_* | IBARS_*) [[ $v == IBARS_BIN ]] || unset "$v" ;; esac
-done
-
-log() { printf '\n==> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# would make the tools benchmark something else (see lib.sh).
+clean_tool_env
 
 # ---------------------------------------------------------------- tools
 
-SUDO=
-if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; fi
-APT_UPDATED=0
-apt_install() {
-    # Wait for a concurrent apt/dpkg instead of failing on its lock.
-    local apt=($SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 -y -q)
-    if ! "${apt[@]}" install "$@" && ((!APT_UPDATED)); then
-        "${apt[@]}" update
-        APT_UPDATED=1
-        "${apt[@]}" install "$@"
-    fi
-}
-
-[[ -x /usr/bin/time ]] || { log "installing GNU time"; apt_install time; }
-# Capture first: `grep -q` closing the pipe early would fail the pipeline under pipefail.
-time_probe=$(/usr/bin/time -v true 2>&1 || true)
-grep -q 'Maximum resident set size' <<<"$time_probe" ||
-    die "/usr/bin/time is not GNU time (need -v for peak RSS)"
+ensure_gnu_time
 
 if has_tool restic; then
     command -v restic >/dev/null || { log "installing restic"; apt_install restic; }
@@ -90,18 +66,14 @@ if has_tool restic; then
 fi
 
 if has_tool rustic; then
-    RUSTIC_BIN=$(command -v rustic || true)
-    if [[ -z $RUSTIC_BIN && -x $HOME/.cargo/bin/rustic ]]; then
-        RUSTIC_BIN=$HOME/.cargo/bin/rustic
-    fi
-    if [[ -z $RUSTIC_BIN ]]; then
+    if ! find_rustic; then
         log "installing rustic (cargo install rustic-rs --locked; this takes a while)"
         cargo install rustic-rs --locked
         RUSTIC_BIN=$HOME/.cargo/bin/rustic
     fi
 fi
 
-if has_tool ibars; then
+if has_tool ibars || has_tool ibars-nodetect; then
     if [[ -z ${IBARS_BIN:-} ]]; then
         log "building ibars (cargo build --release -p ibars)"
         (cd "$REPO_ROOT" && cargo build --release -p ibars)
@@ -110,15 +82,11 @@ if has_tool ibars; then
         IBARS_BIN=$target_dir/release/ibars
     fi
     [[ -x $IBARS_BIN ]] || die "ibars binary not found at $IBARS_BIN"
+    if has_tool ibars-nodetect && ! ibars_has_no_detect; then
+        drop_tool ibars-nodetect "$IBARS_BIN has no 'backup --no-detect'"
+        ((${#TOOL_LIST[@]})) || die "no tools left to run"
+    fi
 fi
-
-tool_version() {
-    case $1 in
-    restic) "$RESTIC_BIN" version | awk '{print $2; exit}' ;;
-    rustic) "$RUSTIC_BIN" --version | awk '{print $NF; exit}' ;;
-    ibars) "$IBARS_BIN" --version 2>/dev/null | awk '{print $NF; exit}' || echo unknown ;;
-    esac
-}
 
 # ---------------------------------------------------------------- layout
 
@@ -135,9 +103,6 @@ rm -rf "$DATA" "$WORK/repos" "$WORK/cache" "$WORK/restore" "$WORK/home" "$LOGS" 
     "$META" "$RESULTS" "$WORK/results.md" "$WORK/results.json"
 mkdir -p "$LOGS" "$WORK/repos" "$WORK/cache" "$WORK/restore" "$WORK/home"
 : >"$RESULTS"
-
-meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
-result() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
 
 # Dataset + working copy + one repo per tool (~0.5-1x each) + one restore.
 need_kb=$(awk -v g="$SIZE_GIB" -v n="${#TOOL_LIST[@]}" 'BEGIN{printf "%d", g*1048576*(3.2+n)}')
@@ -176,96 +141,7 @@ meta mem "$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 for t in "${TOOL_LIST[@]}"; do result "$t" version "$(tool_version "$t")"; done
 
-# ---------------------------------------------------------------- commands
-
-# Sets CMD to the command line for TOOL doing PHASE (init | backup | check | restore
-# DEST). Passwords go through each tool's environment variable (or flag) and
-# caches live under WORK so nothing in $HOME is read or written.
-tool_cmd() {
-    local tool=$1 phase=$2 dest=${3:-}
-    local repo=$WORK/repos/$tool cache=$WORK/cache/$tool
-    case $tool in
-    restic)
-        local base=(env RESTIC_PASSWORD="$PASSWORD" "$RESTIC_BIN" -r "$repo" --cache-dir "$cache")
-        case $phase in
-        init) CMD=("${base[@]}" init --repository-version 2) ;;
-        backup) CMD=("${base[@]}" backup --host bench "$DATA") ;;
-        restore) CMD=("${base[@]}" restore latest --target "$dest") ;;
-        check) CMD=("${base[@]}" check --read-data) ;;
-        forget) CMD=("${base[@]}" forget --keep-last 5 --prune) ;;
-        esac
-        ;;
-    rustic)
-        # rustic merges config profiles from /etc/rustic, ~/.config/rustic and
-        # the cwd. Point HOME/XDG at an empty dir, run from an empty cwd (see
-        # measure), and name a profile that cannot exist anywhere.
-        local base=(env HOME="$WORK/home" XDG_CONFIG_HOME="$WORK/home/.config"
-            XDG_CACHE_HOME="$WORK/home/.cache"
-            "$RUSTIC_BIN" -P ibars-bench-no-such-profile -r "$repo" --password "$PASSWORD"
-            --cache-dir "$cache" --no-progress)
-        case $phase in
-        init) CMD=("${base[@]}" init) ;;
-        backup) CMD=("${base[@]}" backup --host bench "$DATA") ;;
-        restore) CMD=("${base[@]}" restore latest "$dest") ;;
-        check) CMD=("${base[@]}" check --read-data) ;;
-        forget) CMD=("${base[@]}" forget --keep-last 5 --prune) ;;
-        esac
-        ;;
-    ibars)
-        local base=(env IBARS_PASSWORD="$PASSWORD" "$IBARS_BIN" -r "$repo")
-        case $phase in
-        init) CMD=("${base[@]}" init) ;;
-        backup) CMD=("${base[@]}" backup "$DATA") ;;
-        restore) CMD=("${base[@]}" restore latest --target "$dest") ;;
-        check) CMD=("${base[@]}" check --read-data --no-record) ;;
-        forget) CMD=("${base[@]}" forget --keep-last 5 --prune) ;;
-        esac
-        ;;
-    esac
-}
-
-declare -A FAILED=()
-EXIT=0
-
-# measure TOOL PHASE_LABEL CMD...: run under GNU time, record wall seconds,
-# peak RSS and exit code. Output goes to logs/TOOL-PHASE.out.
-measure() {
-    local tool=$1 label=$2
-    shift 2
-    local out=$LOGS/$tool-$label
-    # Flush earlier writeback (dataset copy, previous tool's repo) so it does
-    # not land inside this measurement.
-    sync
-    echo "   $tool $label: $*" >"$out.cmd"
-    local rc=0
-    (cd "$WORK/home" && /usr/bin/time -v -o "$out.time" "$@") >"$out.out" 2>&1 || rc=$?
-    local wall rss
-    # "|| true": a command that could not even start leaves no usable report.
-    wall=$(awk -F': ' '/Elapsed \(wall clock\)/{print $2}' "$out.time" 2>/dev/null |
-        awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else if (NF == 2) print $1*60 + $2 }' || true)
-    rss=$(awk -F': ' '/Maximum resident set size/{print $2}' "$out.time" 2>/dev/null || true)
-    result "$tool" "wall_$label" "$wall"
-    result "$tool" "rss_kb_$label" "$rss"
-    result "$tool" "rc_$label" "$rc"
-    if ((rc)); then
-        printf '\n!!!!! %s %s FAILED (exit %s); last lines of %s.out:\n' "$tool" "$label" "$rc" "$out" >&2
-        tail -n 20 "$out.out" | sed 's/^/    /' >&2
-        FAILED[$tool]=1
-        EXIT=1
-        return 1
-    fi
-    printf '   %-7s %-8s %8ss  %6s MiB\n' "$tool" "$label" "$wall" "$((${rss:-0} / 1024))" >&2
-}
-
-# Runs PHASE for every tool that has not failed yet.
-run_phase() {
-    local label=$1 phase=$2
-    for t in "${TOOL_LIST[@]}"; do
-        [[ -z ${FAILED[$t]:-} ]] || continue
-        tool_cmd "$t" "$phase"
-        measure "$t" "$label" "${CMD[@]}" || true
-    done
-}
+# tool_cmd, measure and run_phase are in lib.sh.
 
 # Prints the directory inside DEST that corresponds to DATA: restic-style
 # DEST/<absolute DATA path>, DEST/<basename DATA>, or DEST itself.

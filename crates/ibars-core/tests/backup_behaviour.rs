@@ -118,3 +118,100 @@ fn cancelled_backup_saves_no_snapshot_but_indexes_what_it_uploaded() {
     assert!(s.duration_ms > 0 && s.finished >= s.started);
     assert_eq!(repo.snapshots().unwrap().len(), 1);
 }
+
+fn backup_summary(
+    repo: &ibars_core::repo::Repository,
+    dir: &std::path::Path,
+) -> ibars_core::ops::backup::BackupReport {
+    backup(
+        repo,
+        BackupOptions {
+            paths: vec![dir.to_path_buf()],
+            ..Default::default()
+        },
+        &NoProgress,
+    )
+    .unwrap()
+}
+
+#[test]
+fn deletions_and_moves_are_counted_through_deleted_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let w = |rel: &str, data: &[u8]| {
+        let p = src.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    };
+    w("keep.txt", b"keep");
+    w("gone/a.txt", b"a-content");
+    w("gone/b.txt", b"bb-content");
+    w("gone/sub/c.txt", b"ccc-content");
+    w("gone/sub/empty.txt", b"");
+    w("old/name.bin", &common::random(5000, 1));
+    let repo = test_repo(1 << 16);
+    let first = backup_summary(&repo, &src);
+    assert_eq!(first.snapshot.summary.files_deleted, 0);
+    std::fs::remove_dir_all(src.join("gone")).unwrap();
+    std::fs::create_dir_all(src.join("new")).unwrap();
+    std::fs::rename(src.join("old/name.bin"), src.join("new/name.bin")).unwrap();
+    let s = backup_summary(&repo, &src).snapshot.summary;
+    // gone/ held 4 files in 2 directories; old/name.bin moved to new/.
+    assert_eq!((s.files_deleted, s.dirs_deleted), (5, 2), "{s:?}");
+    assert_eq!(s.bytes_deleted, 9 + 10 + 11 + 5000);
+    assert_eq!(s.files_moved, 1);
+    assert_eq!(s.files_new, 1);
+    // Content that reappears under another name counts as a move once only.
+    std::fs::copy(src.join("new/name.bin"), src.join("copy.bin")).unwrap();
+    let s = backup_summary(&repo, &src).snapshot.summary;
+    assert_eq!((s.files_deleted, s.files_moved, s.files_new), (0, 0, 1));
+}
+
+#[test]
+fn backups_record_their_run_and_keep_the_given_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), b"some text\n").unwrap();
+    let repo = test_repo(1 << 16);
+    let time: jiff::Timestamp = "2026-11-03T02:00:00Z".parse().unwrap();
+    let r = backup(
+        &repo,
+        BackupOptions {
+            paths: vec![src.clone()],
+            time: Some(time),
+            ..Default::default()
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(r.snapshot.time, time);
+    let h = ibars_core::history::load_all(&repo).unwrap();
+    assert_eq!(h.records.len(), 1);
+    let (name, rec) = &h.records[0];
+    assert_eq!(Some(name), r.record.as_ref());
+    assert_eq!(rec.time, time, "the record carries the snapshot's time");
+    let b = rec.backup.as_ref().unwrap();
+    assert_eq!(b.snapshot, r.id.to_hex());
+    assert_eq!(
+        b.verdict.as_ref().unwrap().status,
+        ibars_insight::record::Status::Learning
+    );
+    // A failed backup is recorded too.
+    let failed = backup(
+        &repo,
+        BackupOptions {
+            paths: vec![src.join("missing")],
+            ..Default::default()
+        },
+        &NoProgress,
+    );
+    assert!(failed.is_err());
+    let h = ibars_core::history::load_all(&repo).unwrap();
+    assert_eq!(h.records.len(), 2);
+    assert_eq!(
+        h.records[1].1.result,
+        ibars_insight::record::RunResult::Failed
+    );
+    assert!(h.records[1].1.error.as_ref().unwrap().contains("missing"));
+}

@@ -351,6 +351,17 @@ fn every_run_is_recorded_and_bad_records_are_named() {
         .stderr(predicate::str::contains(format!(
             "history/{damaged} left out of the anomaly baseline"
         )));
+    // check warns about both, and passes: no backed-up data is affected.
+    e.cmd()
+        .arg("check")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "warning: history/{damaged}"
+        )))
+        .stderr(predicate::str::contains(format!(
+            "warning: history/{foreign}"
+        )));
 }
 
 fn copy_tree(from: &Path, to: &Path) {

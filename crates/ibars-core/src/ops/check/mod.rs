@@ -72,6 +72,9 @@ pub enum FindingKind {
     ParityMissing,
     ParityDamaged,
     ParityOrphan,
+    /// A history record that does not decrypt or parse: restores lose nothing, the models
+    /// lose that run.
+    HistoryUnreadable,
 }
 
 impl FindingKind {
@@ -84,6 +87,7 @@ impl FindingKind {
                 | FindingKind::ParityMissing
                 | FindingKind::ParityDamaged
                 | FindingKind::ParityOrphan
+                | FindingKind::HistoryUnreadable
         )
     }
 }

@@ -159,6 +159,7 @@ pub(super) fn run(repo: &Repository, report: &mut CheckReport) -> Result<Structu
     };
     walk_trees(repo, &mut s, report)?;
     check_locks(repo, report)?;
+    check_history(repo, report)?;
     report.scope.packs_total = s.packs.len();
     report.scope.snapshots = s.snapshots.len();
     Ok(s)
@@ -244,6 +245,17 @@ fn walk_trees(repo: &Repository, s: &mut Structure, report: &mut CheckReport) ->
     }
     report.scope.trees = seen.len();
     report.scope.blobs = blobs.len();
+    Ok(())
+}
+
+fn check_history(repo: &Repository, report: &mut CheckReport) -> Result<()> {
+    for (name, e) in crate::history::load_all(repo)?.unreadable {
+        report.push(finding(
+            K::HistoryUnreadable,
+            format!("history/{name}"),
+            e.to_string(),
+        ));
+    }
     Ok(())
 }
 
