@@ -119,21 +119,6 @@ fn cancelled_backup_saves_no_snapshot_but_indexes_what_it_uploaded() {
     assert_eq!(repo.snapshots().unwrap().len(), 1);
 }
 
-fn backup_summary(
-    repo: &ibars_core::repo::Repository,
-    dir: &std::path::Path,
-) -> ibars_core::ops::backup::BackupReport {
-    backup(
-        repo,
-        BackupOptions {
-            paths: vec![dir.to_path_buf()],
-            ..Default::default()
-        },
-        &NoProgress,
-    )
-    .unwrap()
-}
-
 #[test]
 fn deletions_and_moves_are_counted_through_deleted_directories() {
     let dir = tempfile::tempdir().unwrap();
@@ -150,12 +135,12 @@ fn deletions_and_moves_are_counted_through_deleted_directories() {
     w("gone/sub/empty.txt", b"");
     w("old/name.bin", &common::random(5000, 1));
     let repo = test_repo(1 << 16);
-    let first = backup_summary(&repo, &src);
+    let first = common::backup_report(&repo, &src);
     assert_eq!(first.snapshot.summary.files_deleted, 0);
     std::fs::remove_dir_all(src.join("gone")).unwrap();
     std::fs::create_dir_all(src.join("new")).unwrap();
     std::fs::rename(src.join("old/name.bin"), src.join("new/name.bin")).unwrap();
-    let s = backup_summary(&repo, &src).snapshot.summary;
+    let s = common::backup_report(&repo, &src).snapshot.summary;
     // gone/ held 4 files in 2 directories; old/name.bin moved to new/.
     assert_eq!((s.files_deleted, s.dirs_deleted), (5, 2), "{s:?}");
     assert_eq!(s.bytes_deleted, 9 + 10 + 11 + 5000);
@@ -163,7 +148,7 @@ fn deletions_and_moves_are_counted_through_deleted_directories() {
     assert_eq!(s.files_new, 1);
     // Content that reappears under another name counts as a move once only.
     std::fs::copy(src.join("new/name.bin"), src.join("copy.bin")).unwrap();
-    let s = backup_summary(&repo, &src).snapshot.summary;
+    let s = common::backup_report(&repo, &src).snapshot.summary;
     assert_eq!((s.files_deleted, s.files_moved, s.files_new), (0, 0, 1));
 }
 

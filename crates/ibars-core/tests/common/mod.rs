@@ -81,6 +81,12 @@ pub fn cheap_init() -> InitOptions {
 /// Back up one directory; returns the snapshot id.
 #[allow(dead_code)]
 pub fn backup_dir(repo: &Repository, dir: &Path) -> SnapshotId {
+    backup_report(repo, dir).id
+}
+
+/// Back up one directory; returns the report.
+#[allow(dead_code)]
+pub fn backup_report(repo: &Repository, dir: &Path) -> ibars_core::ops::backup::BackupReport {
     backup(
         repo,
         BackupOptions {
@@ -90,7 +96,6 @@ pub fn backup_dir(repo: &Repository, dir: &Path) -> SnapshotId {
         &NoProgress,
     )
     .unwrap()
-    .id
 }
 
 /// `check --read-data`.
