@@ -72,14 +72,20 @@ pub fn node_type(md: &Metadata) -> NodeType {
 }
 
 /// A node for `path` from its `lstat` metadata; content, subtree and target are left empty
-/// (the target is read here for symlinks).
+/// (the target is read here for symlinks). `prev` is the entry's node in the parent snapshot:
+/// when it is the same inode with the same ctime, its extended attributes are taken as they
+/// are instead of being listed again, since setting or removing one changes the ctime.
 pub fn node_from_metadata(
     name: Bytes,
     path: &Path,
     md: &Metadata,
     names: &NameCache,
+    prev: Option<&Node>,
 ) -> std::io::Result<Node> {
     let kind = node_type(md);
+    let ctime = ns(md.ctime(), md.ctime_nsec());
+    let same_inode = prev
+        .filter(|p| p.kind == kind && p.inode == md.ino() && p.dev == md.dev() && p.ctime == ctime);
     let path = &*super::longpath::reach(path)?;
     let target = if kind == NodeType::Symlink {
         Some(Bytes::from_os(std::fs::read_link(path)?.as_os_str()))
@@ -96,7 +102,7 @@ pub fn node_from_metadata(
         group: names.group(md.gid()),
         mtime: ns(md.mtime(), md.mtime_nsec()),
         atime: None,
-        ctime: ns(md.ctime(), md.ctime_nsec()),
+        ctime,
         inode: md.ino(),
         dev: md.dev(),
         links: md.nlink(),
@@ -109,7 +115,10 @@ pub fn node_from_metadata(
         } else {
             0
         },
-        xattrs: read_xattrs(path),
+        xattrs: match same_inode {
+            Some(p) => p.xattrs.clone(),
+            None => read_xattrs(path),
+        },
         class: None,
     })
 }

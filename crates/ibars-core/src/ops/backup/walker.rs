@@ -228,8 +228,9 @@ impl Walker<'_> {
                     }
                 }
                 VEntry::Virtual(m) => {
-                    let node = node_from_metadata(Bytes(name.clone()), &full, &md, &self.names)
-                        .map_err(|e| Error::io(&full, e))?;
+                    let node =
+                        node_from_metadata(Bytes(name.clone()), &full, &md, &self.names, old)
+                            .map_err(|e| Error::io(&full, e))?;
                     let sub = self.parent_tree(old)?;
                     let rx = self.walk_virtual(&full, m, sub)?;
                     nodes.push(Pending::Dir(node, rx));
@@ -325,7 +326,7 @@ impl Walker<'_> {
         old: Option<&Node>,
         dev: u64,
     ) -> Result<Option<Pending>> {
-        let mut node = match node_from_metadata(name, full, &md, &self.names) {
+        let mut node = match node_from_metadata(name, full, &md, &self.names, old) {
             Ok(n) => n,
             Err(e) => {
                 self.error(full, &e.to_string());
