@@ -200,3 +200,30 @@ fn backups_record_their_run_and_keep_the_given_time() {
     );
     assert!(h.records[1].1.error.as_ref().unwrap().contains("missing"));
 }
+
+#[test]
+fn an_extended_attribute_set_between_backups_is_picked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let f = src.join("a.txt");
+    std::fs::write(&f, b"text").unwrap();
+    if xattr::set(&f, "user.probe", b"1").is_err() {
+        eprintln!("skipped: no user xattrs on this file system");
+        return;
+    }
+    xattr::remove(&f, "user.probe").unwrap();
+    let repo = test_repo(1 << 16);
+    common::backup_report(&repo, &src);
+    // Setting an attribute changes only the ctime; the backup must not take the old list.
+    xattr::set(&f, "user.tag", b"v2").unwrap();
+    let r = common::backup_report(&repo, &src);
+    let target = dir.path().join("restore");
+    let opts = ibars_core::ops::restore::RestoreOptions {
+        target: target.clone(),
+        ..Default::default()
+    };
+    ibars_core::ops::restore::restore(&repo, &r.snapshot, &opts, &NoProgress).unwrap();
+    let back = target.join(f.strip_prefix("/").unwrap());
+    assert_eq!(xattr::get(&back, "user.tag").unwrap().as_deref(), Some(&b"v2"[..]));
+}
