@@ -225,5 +225,8 @@ fn an_extended_attribute_set_between_backups_is_picked_up() {
     };
     ibars_core::ops::restore::restore(&repo, &r.snapshot, &opts, &NoProgress).unwrap();
     let back = target.join(f.strip_prefix("/").unwrap());
-    assert_eq!(xattr::get(&back, "user.tag").unwrap().as_deref(), Some(&b"v2"[..]));
+    assert_eq!(
+        xattr::get(&back, "user.tag").unwrap().as_deref(),
+        Some(&b"v2"[..])
+    );
 }
