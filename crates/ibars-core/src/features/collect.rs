@@ -106,16 +106,12 @@ impl Collector {
     fn change_shape(&mut self, p: &Prev, size: u64, content: &[ContentPart]) {
         self.changed += 1;
         self.same_size += (p.size == size) as u64;
-        let old: HashSet<&BlobId> = blobs(&p.content).collect();
-        let (mut total, mut fresh) = (0u64, 0u64);
-        for b in blobs(content) {
-            total += 1;
-            fresh += !old.contains(b) as u64;
-        }
-        if total > 0 {
-            self.share_sum += fresh as f64 / total as f64;
-        }
         let (o, n): (Vec<_>, Vec<_>) = (blobs(&p.content).collect(), blobs(content).collect());
+        let old: HashSet<&BlobId> = o.iter().copied().collect();
+        if !n.is_empty() {
+            let fresh = n.iter().filter(|b| !old.contains(*b)).count();
+            self.share_sum += fresh as f64 / n.len() as f64;
+        }
         if o.len() >= 2 && n.len() == o.len() && o[0] != n[0] && o[1..] == n[1..] {
             self.head_chunk_only += 1;
         }

@@ -48,13 +48,6 @@ pub struct History {
     pub unreadable: Vec<(String, Error)>,
 }
 
-impl History {
-    /// The records alone.
-    pub fn plain(&self) -> Vec<Record> {
-        self.records.iter().map(|(_, r)| r.clone()).collect()
-    }
-}
-
 /// Read every record. One that cannot be read is reported in `unreadable` and never hides
 /// the others; only a failure to list `history/` is an error.
 pub fn load_all(repo: &Repository) -> Result<History> {
@@ -112,11 +105,23 @@ impl Run {
         outcome: Result<T>,
         fill: impl FnOnce(&T, &mut Record),
     ) -> Result<T> {
-        // An interrupted run is the user's choice, and a locked repository did not start.
-        if matches!(&outcome, Err(Error::Interrupted | Error::Locked(_))) {
-            return outcome;
+        if recorded(&outcome) {
+            save_or_warn(repo, &self.record(&outcome, fill));
         }
-        save_or_warn(repo, &self.record(&outcome, fill));
         outcome
     }
+
+    /// As [`Run::finish`] for a run that records its own success: only a failure is recorded.
+    pub fn finish_failed<T>(self, repo: &Repository, outcome: Result<T>) -> Result<T> {
+        if outcome.is_err() && recorded(&outcome) {
+            save_or_warn(repo, &self.record(&outcome, |_, _| {}));
+        }
+        outcome
+    }
+}
+
+/// Whether an outcome gets a record: an interrupted run is the user's choice, and a locked
+/// repository did not start.
+fn recorded<T>(outcome: &Result<T>) -> bool {
+    !matches!(outcome, Err(Error::Interrupted | Error::Locked(_)))
 }

@@ -9,12 +9,8 @@ use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::snapshot::{latest_clean, Anomaly, Protection, Snapshot, SnapshotFilter};
 
-/// The record of a backup that made `snap` (saved as `id`, once it is).
-pub(crate) fn record(
-    snap: &Snapshot,
-    id: Option<&SnapshotId>,
-    features: Option<Features>,
-) -> Record {
+/// The record of a backup that made `snap`; the snapshot id is filled in once it is saved.
+pub(crate) fn record(snap: &Snapshot, features: Option<Features>) -> Record {
     let s = &snap.summary;
     let mut r = Record::new(RunKind::Backup, snap.time, snap.host.clone());
     r.duration_ms = s.duration_ms;
@@ -26,9 +22,8 @@ pub(crate) fn record(
     };
     r.files = s.files_new + s.files_changed + s.files_unchanged;
     r.bytes = s.bytes_total;
-    r.snapshots = id.map(|i| vec![i.to_hex()]).unwrap_or_default();
     r.backup = Some(BackupRun {
-        snapshot: id.map(|i| i.to_hex()).unwrap_or_default(),
+        snapshot: String::new(),
         parent: snap.parent.map(|p| p.to_hex()),
         paths: snap.paths.iter().map(|p| p.lossy().into_owned()).collect(),
         backup_type: snap.backup_type.to_string(),

@@ -137,13 +137,7 @@ pub fn backup(
     progress: &dyn Progress,
 ) -> Result<BackupReport> {
     let run = history::Run::start(RunKind::Backup);
-    let outcome = run_backup(repo, opts, progress);
-    if let Err(e) = &outcome {
-        if !matches!(e, Error::Interrupted | Error::Locked(_)) {
-            history::save_or_warn(repo, &run.record(&outcome, |_, _| {}));
-        }
-    }
-    outcome
+    run.finish_failed(repo, run_backup(repo, opts, progress))
 }
 
 fn run_backup(
@@ -391,12 +385,12 @@ fn run_backup(
     };
     let features = stats.collector.take().map(|c| {
         c.finish(
-            summary_added(&snapshot),
+            snapshot.summary.bytes_added,
             st.bytes_incompressible
                 .load(std::sync::atomic::Ordering::Relaxed),
         )
     });
-    let mut rec = judge::record(&snapshot, None, features);
+    let mut rec = judge::record(&snapshot, features);
     let mut verdict = None;
     if detect {
         let (v, anomaly) = judge::assess(repo, &rec, &snapshot, &snapshots, progress);
@@ -419,10 +413,6 @@ fn run_backup(
         verdict,
         record,
     })
-}
-
-fn summary_added(s: &Snapshot) -> u64 {
-    s.summary.bytes_added
 }
 
 /// New files whose content signature matches a deleted file's: moves. Each deleted file
