@@ -230,3 +230,106 @@ fn an_extended_attribute_set_between_backups_is_picked_up() {
         Some(&b"v2"[..])
     );
 }
+
+/// Every path in snapshot `r`, relative to `base`, sorted.
+fn snapshot_paths(
+    repo: &ibars_core::repo::Repository,
+    r: &ibars_core::ops::backup::BackupReport,
+    base: &std::path::Path,
+) -> Vec<String> {
+    let index = repo.load_index().unwrap();
+    let cache = ibars_core::repo::TreeCache::new(1 << 20);
+    let mut out = vec![];
+    ibars_core::ops::walk::walk(
+        repo,
+        &index,
+        &cache,
+        &r.snapshot.tree,
+        None,
+        true,
+        &mut |p, _| {
+            match p.strip_prefix(base) {
+                Ok(rel) if !rel.as_os_str().is_empty() => out.push(rel.display().to_string()),
+                _ => {}
+            }
+            Ok(())
+        },
+    )
+    .unwrap();
+    out.sort();
+    out
+}
+
+/// The scanner lists ahead of the walker in its order (a mismatch fails debug builds), and an
+/// early scan ([`Scan::start`]) gives the same snapshot as the backup's own, under excludes,
+/// markers, skipped paths, several sources and symlinks to directories.
+#[test]
+fn the_early_scan_and_the_walk_agree() {
+    use ibars_core::ops::backup::Scan;
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    for d in [
+        "a/deep/er/est",
+        "a/marked/sub",
+        "a/skipme",
+        "a/cache",
+        "b/x",
+        "c/empty",
+    ] {
+        std::fs::create_dir_all(base.join(d)).unwrap();
+    }
+    for f in [
+        "a/1",
+        "a/deep/2",
+        "a/deep/er/est/3",
+        "a/marked/sub/4",
+        "a/marked/.nobackup",
+        "a/skipme/5",
+        "a/cache/6.tmp",
+        "a/cache/7",
+        "b/x/8",
+        "c/9",
+    ] {
+        std::fs::write(base.join(f), f).unwrap();
+    }
+    std::os::unix::fs::symlink(base.join("a/deep"), base.join("b/link")).unwrap();
+    let opts = || BackupOptions {
+        paths: vec![
+            base.join("b"),
+            base.join("a"),
+            base.join("c/empty"),
+            base.join("c/9"),
+        ],
+        excludes: vec!["*.tmp".into()],
+        exclude_if_present: vec![".nobackup".into()],
+        skip_paths: vec![base.join("a/skipme")],
+        ..Default::default()
+    };
+    let repo = test_repo(4096);
+    let own = backup(&repo, opts(), &NoProgress).unwrap();
+    let mut early = opts();
+    early.scan = Some(Scan::start(&early).unwrap());
+    let second = backup(&repo, early, &NoProgress).unwrap();
+    let expect = [
+        "a",
+        "a/1",
+        "a/cache",
+        "a/cache/7",
+        "a/deep",
+        "a/deep/2",
+        "a/deep/er",
+        "a/deep/er/est",
+        "a/deep/er/est/3",
+        "b",
+        "b/link",
+        "b/x",
+        "b/x/8",
+        "c",
+        "c/9",
+        "c/empty",
+    ];
+    assert_eq!(snapshot_paths(&repo, &own, base), expect);
+    assert_eq!(snapshot_paths(&repo, &second, base), expect);
+    assert_eq!(own.snapshot.tree, second.snapshot.tree, "the same trees");
+    assert_eq!(second.snapshot.summary.files_unchanged, 6);
+}

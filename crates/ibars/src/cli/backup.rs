@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 use ibars_core::compress::Compression;
-use ibars_core::ops::backup::{backup, BackupOptions, StdinSource};
+use ibars_core::ops::backup::{backup, BackupOptions, Scan, StdinSource};
 use ibars_core::ops::filter::PathFilter;
 use ibars_core::snapshot::BackupType;
 
@@ -76,11 +76,9 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
                 .with_context(|| format!("reading exclude file {}", f.display()))?,
         );
     }
-    let repo = g.open()?;
     let cancel = Arc::new(AtomicBool::new(false));
     install_interrupt(&cancel);
-    let progress = CliProgress::new("backup", g.json, g.quiet);
-    let opts = BackupOptions {
+    let mut opts = BackupOptions {
         paths: a.paths.clone(),
         stdin: a.stdin.then(|| StdinSource {
             name: a.stdin_filename.clone(),
@@ -96,10 +94,19 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
         skip_paths: g.local_repo_dirs(),
         cancel: Arc::clone(&cancel),
         estimate: !g.quiet,
-        upload_threads: repo.backend().parallelism(),
+        upload_threads: 1,
         time: a.time,
         detect: !a.no_detect,
+        scan: None,
     };
+    // List the sources while the password's key is derived; a bad path is reported by the
+    // backup itself, after the repository opened, as without the early scan.
+    if !a.stdin {
+        opts.scan = Scan::start(&opts).ok();
+    }
+    let repo = g.open()?;
+    opts.upload_threads = repo.backend().parallelism();
+    let progress = CliProgress::new("backup", g.json, g.quiet);
     let report = backup(&repo, opts, &progress);
     progress.finish();
     let report = report?;

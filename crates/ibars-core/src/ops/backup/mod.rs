@@ -10,6 +10,7 @@ mod commit;
 mod judge;
 mod reader;
 mod saver;
+mod scan;
 mod walker;
 
 use std::io::Read;
@@ -32,6 +33,7 @@ use crate::repo::{hostname, username, LockMode, Repository, TreeCache};
 use crate::snapshot::{BackupType, Snapshot, SnapshotFilter, Summary};
 use crate::tree::{Bytes, ContentPart, Node, NodeType, Tree};
 use saver::Saver;
+pub use scan::Scan;
 use walker::{virtual_root, Deleted, FinishStats, Walker};
 
 /// Standard input as a source.
@@ -65,6 +67,9 @@ pub struct BackupOptions {
     pub time: Option<jiff::Timestamp>,
     /// Measure the anomaly features and judge the backup against its source's history.
     pub detect: bool,
+    /// A scan of these sources started early ([`Scan::start`]), for example before the
+    /// repository's key is derived; used if it was started with the same paths and rules.
+    pub scan: Option<Scan>,
 }
 
 impl Default for BackupOptions {
@@ -85,6 +90,7 @@ impl Default for BackupOptions {
             upload_threads: 1,
             time: None,
             detect: true,
+            scan: None,
         }
     }
 }
@@ -147,14 +153,8 @@ fn run_backup(
 ) -> Result<BackupReport> {
     let started = jiff::Timestamp::now();
     let t0 = Instant::now();
-    let mut paths = Vec::new();
-    for p in &opts.paths {
-        let abs = absolute(p)?;
-        std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
-        paths.push(abs);
-    }
-    paths.sort();
-    paths.dedup();
+    let rules = scan::rules(&opts)?;
+    let paths = &rules.paths;
     let snap_paths: Vec<Bytes> = match &opts.stdin {
         Some(s) => vec![Bytes(format!("/{}", s.name).into_bytes())],
         None if paths.is_empty() => {
@@ -167,9 +167,6 @@ fn run_backup(
             .map(|p| Bytes::from_os(p.as_os_str()))
             .collect(),
     };
-    let mut excludes = opts.excludes.clone();
-    excludes.sort();
-    let filter = PathFilter::new(&excludes)?;
     let host = opts.host.clone().unwrap_or_else(hostname);
 
     let lock = repo.lock(LockMode::Shared)?;
@@ -204,6 +201,7 @@ fn run_backup(
     let stdin = opts.stdin.take();
 
     let detect = opts.detect;
+    let early_scan = opts.scan.take();
     let outcome: Result<(crate::id::BlobId, FinishStats, PathErrors, Deleted)> =
         std::thread::scope(|s| {
             let (work_tx, work_rx) = bounded(cores);
@@ -253,8 +251,20 @@ fn run_backup(
             let finisher =
                 s.spawn(move || walker::finisher(saver, fin_tx, dir_rx, progress, detect));
             if opts.estimate && stdin.is_none() {
-                let (paths, filter) = (&paths, &filter);
-                s.spawn(move || estimate(paths, filter, cancel, progress));
+                match parent {
+                    // The parent's totals: as good an estimate, without a second walk.
+                    Some((_, p)) => {
+                        let t = &p.summary;
+                        progress.set_total(
+                            t.files_new + t.files_changed + t.files_unchanged,
+                            t.bytes_total,
+                        );
+                    }
+                    None => {
+                        let (paths, filter) = (&rules.paths, &rules.filter);
+                        s.spawn(move || estimate(paths, filter, cancel, progress));
+                    }
+                }
             }
 
             let walked = match stdin {
@@ -273,15 +283,14 @@ fn run_backup(
                     )
                 }
                 None => {
+                    let scan = Scan::reuse(early_scan, rules.clone(), opts.cancel.clone());
                     let mut w = Walker {
                         repo,
                         index: &index,
                         cache: &cache,
                         saver,
-                        filter: &filter,
-                        exclude_if_present: &opts.exclude_if_present,
-                        one_file_system: opts.one_file_system,
-                        skip: &opts.skip_paths,
+                        rules: &rules,
+                        scan: Some(scan.rx),
                         reread_all: opts.backup_type == BackupType::Full,
                         names: Default::default(),
                         file_tx,
@@ -292,7 +301,7 @@ fn run_backup(
                         features: detect,
                         deleted: Deleted::default(),
                     };
-                    let root = virtual_root(&paths);
+                    let root = virtual_root(paths);
                     w.walk_root(&root, parent_root).map(|rx| {
                         (
                             rx,
@@ -377,7 +386,7 @@ fn run_backup(
         parent: parent.map(|p| p.0),
         backup_type: opts.backup_type,
         program_version: format!("ibars {}", env!("CARGO_PKG_VERSION")),
-        excludes,
+        excludes: rules.excludes.clone(),
         summary,
         original: None,
         protected: None,

@@ -14,11 +14,11 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::reader::{FileJob, ReadFile};
 use super::saver::{BlobJob, Saver};
+use super::scan::{list, Entry, Listing, Rules};
 use crate::error::{Error, Result};
 use crate::features::collect::{Collector, Prev, Seen};
 use crate::id::BlobId;
 use crate::index::Index;
-use crate::ops::filter::PathFilter;
 use crate::pack::BlobKind;
 use crate::progress::Progress;
 use crate::repo::{Repository, TreeCache};
@@ -98,10 +98,9 @@ pub(crate) struct Walker<'a> {
     pub index: &'a Index,
     pub cache: &'a TreeCache,
     pub saver: &'a Saver<'a>,
-    pub filter: &'a PathFilter,
-    pub exclude_if_present: &'a [String],
-    pub one_file_system: bool,
-    pub skip: &'a [PathBuf],
+    pub rules: &'a Rules,
+    /// The scanner's listings, in walk order; `None` after a mismatch (then it lists itself).
+    pub scan: Option<Receiver<Listing>>,
     pub reread_all: bool,
     pub names: NameCache,
     pub file_tx: Sender<FileJob>,
@@ -199,7 +198,8 @@ impl Walker<'_> {
         match root {
             VEntry::Real(p) => {
                 let md = std::fs::symlink_metadata(p).map_err(|e| Error::io(p, e))?;
-                self.walk_dir(p, md.dev(), parent)
+                let listing = self.listing(p, false);
+                self.walk_dir(listing, md.dev(), parent)
             }
             VEntry::Virtual(children) => self.walk_virtual(Path::new("/"), children, parent),
         }
@@ -240,44 +240,65 @@ impl Walker<'_> {
         self.send_dir(nodes, parent_id)
     }
 
+    /// The listing of `dir`: the scanner's next one, which must be for `dir`, or made here.
+    fn listing(&mut self, dir: &Path, check_marker: bool) -> Listing {
+        if let Some(rx) = &self.scan {
+            match rx.recv() {
+                Ok(l) if l.dir == dir => return l,
+                Ok(l) => {
+                    // A bug, never wrong data: the walk goes on without the scanner.
+                    debug_assert!(
+                        false,
+                        "scanner listed {l:?} where {dir:?} was due",
+                        l = l.dir
+                    );
+                    tracing::warn!(
+                        "backup scanner listed {} where {} was due; listing here from now on",
+                        l.dir.display(),
+                        dir.display()
+                    )
+                }
+                Err(_) => {}
+            }
+            self.scan = None;
+        }
+        list(dir, self.rules, check_marker)
+    }
+
     fn walk_dir(
         &mut self,
-        dir: &Path,
+        listing: Listing,
         dev: u64,
         parent: Option<(BlobId, Tree)>,
     ) -> Result<Receiver<BlobId>> {
         self.check()?;
+        let dir = listing.dir;
         let (parent_id, parent_tree) = split(parent);
-        let mut listed = true;
-        let mut names: Vec<_> = match reach(dir).and_then(|r| std::fs::read_dir(&*r)) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
+        let entries = match listing.entries {
+            Ok(entries) => entries,
             Err(e) => {
-                self.error(dir, &e.to_string());
-                listed = false;
-                Vec::new()
+                self.error(&dir, &e);
+                return self.send_dir(Vec::new(), parent_id);
             }
         };
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        if let (true, Some(t)) = (listed, &parent_tree) {
+        if let Some(t) = &parent_tree {
             for old in &t.nodes {
-                let gone = names
-                    .binary_search_by(|n| n.as_bytes().cmp(&old.name.0[..]))
+                let gone = entries
+                    .binary_search_by(|(n, _)| n.as_bytes().cmp(&old.name.0[..]))
                     .is_err();
                 if gone {
                     self.count_deleted(old);
                 }
             }
         }
-        let mut nodes = Vec::with_capacity(names.len());
-        for name in names {
+        let mut nodes = Vec::with_capacity(entries.len());
+        for (name, entry) in entries {
             let full = dir.join(&name);
-            if self.filter.matches(&full) || self.skip.contains(&full) {
-                continue;
-            }
-            let md = match reach(&full).and_then(|r| std::fs::symlink_metadata(&*r)) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.error(&full, &e.to_string());
+            let md = match entry {
+                Entry::Skipped => continue,
+                Entry::Meta(md) => md,
+                Entry::Failed(e) => {
+                    self.error(&full, &e);
                     continue;
                 }
             };
@@ -330,6 +351,10 @@ impl Walker<'_> {
             Ok(n) => n,
             Err(e) => {
                 self.error(full, &e.to_string());
+                if md.is_dir() && !self.rules.other_fs(&md, dev) {
+                    // The scanner listed it: take its listing, to stay in step.
+                    self.listing(full, true);
+                }
                 return Ok(None);
             }
         };
@@ -373,16 +398,24 @@ impl Walker<'_> {
                 )))
             }
             NodeType::Dir => {
-                for marker in self.exclude_if_present {
-                    if reach(&full.join(marker)).is_ok_and(|r| r.symlink_metadata().is_ok()) {
+                // In the scanner's order (see scan::Scanner::dir): it does not list another
+                // file system's directories.
+                let listing = if self.rules.other_fs(&md, dev) {
+                    if self.rules.has_marker(full) {
                         return Ok(None);
                     }
-                }
-                let sub = self.parent_tree(old)?;
-                let rx = if self.one_file_system && md.dev() != dev {
-                    self.send_dir(Vec::new(), sub.map(|s| s.0))?
+                    None
                 } else {
-                    self.walk_dir(full, dev, sub)?
+                    let l = self.listing(full, true);
+                    if l.excluded {
+                        return Ok(None);
+                    }
+                    Some(l)
+                };
+                let sub = self.parent_tree(old)?;
+                let rx = match listing {
+                    None => self.send_dir(Vec::new(), sub.map(|s| s.0))?,
+                    Some(l) => self.walk_dir(l, dev, sub)?,
                 };
                 Ok(Some(Pending::Dir(node, rx)))
             }
