@@ -10,7 +10,7 @@ const KINDS: [ObjectKind; 7] = [
     ObjectKind::Index,
     ObjectKind::Lock,
     ObjectKind::PackHeader,
-    ObjectKind::CheckRecord,
+    ObjectKind::HistoryRecord,
     ObjectKind::ScrubState,
 ];
 

@@ -111,7 +111,14 @@ impl Repository {
                 format!("truncated before tree {id}"),
             )
         })?;
-        let plain = pack::decrypt_blob(&self.key, &pack, &e, stored)?;
-        Tree::parse(&plain, id)
+        // A decoder per thread: a zstd context for each of thousands of trees costs more
+        // than decoding them.
+        thread_local! {
+            static DECODER: std::cell::RefCell<pack::BlobDecoder> = Default::default();
+        }
+        DECODER.with_borrow_mut(|dec| {
+            let plain = dec.decode(&self.key, &pack, &e, stored)?;
+            Tree::parse(plain, id)
+        })
     }
 }

@@ -290,7 +290,7 @@ fn run_backup(
                         cache: &cache,
                         saver,
                         rules: &rules,
-                        scan: Some(scan.rx),
+                        scan: Some(scan.feed),
                         reread_all: opts.backup_type == BackupType::Full,
                         names: Default::default(),
                         file_tx,

@@ -13,17 +13,78 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use super::walker::{virtual_root, VEntry};
 use crate::error::{Error, Result};
 use crate::ops::filter::PathFilter;
 use crate::source::longpath::reach;
 
-/// Directories listed ahead of the walker at most (bounds memory, not correctness).
-const AHEAD: usize = 256;
+/// Entries (each directory counts one more) listed ahead of the walker at most: about 7 MiB
+/// of metadata, and enough for a tree of this size to be scanned whole while the key is
+/// derived. It bounds memory, not correctness.
+const AHEAD: usize = 32 * 1024;
+
+/// How many entries are listed and not yet taken by the walker, and whether it is gone.
+#[derive(Default)]
+struct Budget {
+    state: Mutex<(usize, bool)>,
+    room: Condvar,
+}
+
+impl Budget {
+    /// Wait until `n` more entries fit (a listing larger than the whole budget waits for an
+    /// empty queue), then count them. False when the walker is gone.
+    fn take(&self, n: usize) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while !st.1 && st.0 > 0 && st.0 + n > AHEAD {
+            st = self.room.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.0 += n;
+        !st.1
+    }
+
+    fn give(&self, n: usize) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.0 = st.0.saturating_sub(n);
+        self.room.notify_one();
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.room.notify_one();
+    }
+}
+
+impl Listing {
+    /// What it counts against the budget.
+    fn weight(&self) -> usize {
+        1 + self.entries.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// The walker's end of a scan: listings in walk order. Dropping it stops the scanner.
+pub(crate) struct Feed {
+    rx: Receiver<Listing>,
+    budget: Arc<Budget>,
+}
+
+impl Feed {
+    /// The next listing, or `None` when the scanner has stopped.
+    pub fn next(&self) -> Option<Listing> {
+        let l = self.rx.recv().ok()?;
+        self.budget.give(l.weight());
+        Some(l)
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.budget.close();
+    }
+}
 
 /// What decides which entries and directories a backup takes: fixed before the walk starts.
 #[derive(Debug, Clone)]
@@ -125,7 +186,7 @@ pub(crate) fn list(dir: &Path, rules: &Rules, check_marker: bool) -> Listing {
 /// A scan of a backup's sources, running ahead on its own thread. Dropping it stops the thread.
 pub struct Scan {
     pub(crate) rules: Rules,
-    pub(crate) rx: Receiver<Listing>,
+    pub(crate) feed: Feed,
 }
 
 impl Scan {
@@ -136,17 +197,24 @@ impl Scan {
     }
 
     pub(crate) fn with_rules(rules: Rules, cancel: Arc<AtomicBool>) -> Scan {
-        let (tx, rx) = bounded(AHEAD);
+        // Unbounded, because the budget bounds it.
+        let (tx, rx) = unbounded();
+        let budget = Arc::new(Budget::default());
         let r = rules.clone();
+        let b = Arc::clone(&budget);
         std::thread::spawn(move || {
             let s = Scanner {
                 rules: r,
                 tx,
+                budget: b,
                 cancel,
             };
             let _ = s.root(&virtual_root(&s.rules.paths));
         });
-        Scan { rules, rx }
+        Scan {
+            rules,
+            feed: Feed { rx, budget },
+        }
     }
 
     /// This scan if it was started with `rules`, else a new one.
@@ -183,6 +251,7 @@ pub(crate) fn rules(opts: &super::BackupOptions) -> Result<Rules> {
 struct Scanner {
     rules: Rules,
     tx: Sender<Listing>,
+    budget: Arc<Budget>,
     cancel: Arc<AtomicBool>,
 }
 
@@ -192,7 +261,7 @@ type Go = std::result::Result<(), ()>;
 
 impl Scanner {
     fn send(&self, l: Listing) -> Go {
-        if self.cancel.load(Ordering::Relaxed) {
+        if !self.budget.take(l.weight()) || self.cancel.load(Ordering::Relaxed) {
             return Err(());
         }
         self.tx.send(l).map_err(|_| ())
@@ -247,5 +316,42 @@ impl Scanner {
             self.dir(&d, dev, true)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_budget_holds_the_scanner_back_until_the_walker_takes_or_leaves() {
+        let b = Arc::new(Budget::default());
+        assert!(
+            b.take(AHEAD * 2),
+            "a listing larger than the budget passes an empty queue"
+        );
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let b2 = Arc::clone(&b);
+        std::thread::spawn(move || done_tx.send(b2.take(10)).unwrap());
+        assert!(
+            done_rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "waits while the queue is over budget"
+        );
+        b.give(AHEAD * 2);
+        assert_eq!(done_rx.recv_timeout(Duration::from_secs(5)), Ok(true));
+        b.give(10);
+
+        assert!(b.take(AHEAD));
+        let b3 = Arc::clone(&b);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(b3.take(AHEAD)).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+        b.close();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Ok(false),
+            "a walker that is gone releases the scanner, which stops"
+        );
     }
 }

@@ -14,7 +14,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::reader::{FileJob, ReadFile};
 use super::saver::{BlobJob, Saver};
-use super::scan::{list, Entry, Listing, Rules};
+use super::scan::{list, Entry, Feed, Listing, Rules};
 use crate::error::{Error, Result};
 use crate::features::collect::{Collector, Prev, Seen};
 use crate::id::BlobId;
@@ -100,7 +100,7 @@ pub(crate) struct Walker<'a> {
     pub saver: &'a Saver<'a>,
     pub rules: &'a Rules,
     /// The scanner's listings, in walk order; `None` after a mismatch (then it lists itself).
-    pub scan: Option<Receiver<Listing>>,
+    pub scan: Option<Feed>,
     pub reread_all: bool,
     pub names: NameCache,
     pub file_tx: Sender<FileJob>,
@@ -242,10 +242,10 @@ impl Walker<'_> {
 
     /// The listing of `dir`: the scanner's next one, which must be for `dir`, or made here.
     fn listing(&mut self, dir: &Path, check_marker: bool) -> Listing {
-        if let Some(rx) = &self.scan {
-            match rx.recv() {
-                Ok(l) if l.dir == dir => return l,
-                Ok(l) => {
+        if let Some(feed) = &self.scan {
+            match feed.next() {
+                Some(l) if l.dir == dir => return l,
+                Some(l) => {
                     // A bug, never wrong data: the walk goes on without the scanner.
                     debug_assert!(
                         false,
@@ -258,7 +258,7 @@ impl Walker<'_> {
                         dir.display()
                     )
                 }
-                Err(_) => {}
+                None => {}
             }
             self.scan = None;
         }
