@@ -260,6 +260,33 @@ fn snapshot_paths(
     out
 }
 
+/// The tree id of directory `dir` in snapshot `r`.
+fn subtree(
+    repo: &ibars_core::repo::Repository,
+    r: &ibars_core::ops::backup::BackupReport,
+    dir: &std::path::Path,
+) -> ibars_core::id::BlobId {
+    let index = repo.load_index().unwrap();
+    let cache = ibars_core::repo::TreeCache::new(1 << 20);
+    let mut found = None;
+    ibars_core::ops::walk::walk(
+        repo,
+        &index,
+        &cache,
+        &r.snapshot.tree,
+        None,
+        true,
+        &mut |p, n| {
+            if p == dir {
+                found = n.subtree;
+            }
+            Ok(())
+        },
+    )
+    .unwrap();
+    found.expect("the directory is in the snapshot")
+}
+
 /// The scanner lists ahead of the walker in its order (a mismatch fails debug builds), and an
 /// early scan ([`Scan::start`]) gives the same snapshot as the backup's own, under excludes,
 /// markers, skipped paths, several sources and symlinks to directories.
@@ -330,6 +357,43 @@ fn the_early_scan_and_the_walk_agree() {
     ];
     assert_eq!(snapshot_paths(&repo, &own, base), expect);
     assert_eq!(snapshot_paths(&repo, &second, base), expect);
-    assert_eq!(own.snapshot.tree, second.snapshot.tree, "the same trees");
+    // The source's tree, not the root's: the root holds /tmp, which other tests change.
+    assert_eq!(
+        subtree(&repo, &own, base),
+        subtree(&repo, &second, base),
+        "the same trees"
+    );
     assert_eq!(second.snapshot.summary.files_unchanged, 6);
+}
+
+/// A backup without a parent reads everything and says so; a restore counts hard links,
+/// symlinks and special files apart.
+#[test]
+fn a_first_backup_is_full_and_a_restore_counts_each_kind() {
+    use ibars_core::ops::restore::{restore, RestoreOptions};
+    use ibars_core::snapshot::BackupType;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a"), b"content").unwrap();
+    std::fs::hard_link(src.join("a"), src.join("a2")).unwrap();
+    for i in 0..3 {
+        std::os::unix::fs::symlink("a", src.join(format!("l{i}"))).unwrap();
+    }
+    nix::unistd::mkfifo(&src.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let repo = test_repo(4096);
+    let first = common::backup_report(&repo, &src);
+    assert_eq!(first.snapshot.backup_type, BackupType::Full);
+    assert_eq!(first.snapshot.parent, None);
+    let second = common::backup_report(&repo, &src);
+    assert_eq!(second.snapshot.backup_type, BackupType::Incremental);
+    let opts = RestoreOptions {
+        target: dir.path().join("out"),
+        ..Default::default()
+    };
+    let r = restore(&repo, &second.snapshot, &opts, &NoProgress).unwrap();
+    assert_eq!(
+        (r.files_restored, r.hard_links, r.symlinks, r.specials),
+        (1, 1, 3, 1)
+    );
 }

@@ -32,7 +32,8 @@ pub struct BackupArgs {
     #[arg(long)]
     pub compression: Option<Compression>,
     /// full: read everything; incremental: parent is the latest snapshot of the same host and
-    /// paths; differential: parent is the latest full one.
+    /// paths; differential: parent is the latest full one. A backup that finds no parent
+    /// reads everything and is labelled full.
     #[arg(long = "type", default_value = "incremental", value_name = "TYPE")]
     pub backup_type: BackupType,
     /// Exclude paths matching a glob (repeatable). `*.tmp` matches anywhere, `/var/cache`

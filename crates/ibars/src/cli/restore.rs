@@ -67,13 +67,14 @@ pub fn run(g: &GlobalArgs, a: &RestoreArgs) -> Result<u8> {
         );
     } else if !g.quiet {
         outln!(
-            "restored snapshot {} to {}: {} files written, {} already matched (skipped), {} dirs, {} links, {} special",
+            "restored snapshot {} to {}: {} files written, {} already matched (skipped), {} dirs, {} hard links, {} symlinks, {} special files",
             id.short(),
             a.target.display(),
             r.files_restored,
             r.files_skipped,
             r.dirs,
-            r.links,
+            r.hard_links,
+            r.symlinks,
             r.specials
         );
         outln!(

@@ -384,7 +384,12 @@ fn run_backup(
         paths: snap_paths,
         tree: root,
         parent: parent.map(|p| p.0),
-        backup_type: opts.backup_type,
+        // Without a parent everything was read: that is a full backup, whatever was asked.
+        backup_type: if parent.is_some() {
+            opts.backup_type
+        } else {
+            BackupType::Full
+        },
         program_version: format!("ibars {}", env!("CARGO_PKG_VERSION")),
         excludes: rules.excludes.clone(),
         summary,

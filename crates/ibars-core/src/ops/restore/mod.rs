@@ -63,7 +63,10 @@ pub struct RestoreReport {
     /// Files already present with the right content; only their metadata was set.
     pub files_skipped: u64,
     pub dirs: u64,
-    pub links: u64,
+    /// Files restored as a hard link to another restored file.
+    pub hard_links: u64,
+    pub symlinks: u64,
+    /// FIFOs and device nodes.
     pub specials: u64,
     pub bytes_written: u64,
     pub bytes_total: u64,

@@ -269,7 +269,7 @@ impl Plan {
                     let target = f.node.target.clone().unwrap_or_default();
                     std::os::unix::fs::symlink(target.as_os_str(), &*reached(&f.path)?)
                         .map_err(|e| Error::io(&f.path, e))?;
-                    report.specials += 1;
+                    report.symlinks += 1;
                 }
                 NodeType::Fifo | NodeType::Chardev | NodeType::Blockdev => {
                     remove_any(&f.path)?;
@@ -446,7 +446,7 @@ impl Plan {
                 remove_any(&f.path)?;
                 std::fs::hard_link(&*reached(&self.files[first].path)?, &*reached(&f.path)?)
                     .map_err(|e| Error::io(&f.path, e))?;
-                report.links += 1;
+                report.hard_links += 1;
             }
         }
         let is_root = self.is_root;
