@@ -3,11 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages some tests use: util-linux (setpriv, mount) and diffutils are on every
+# Debian packages some tests use: util-linux (setpriv, mount), diffutils and tzdata are on every
 # Debian machine; install them if a minimal image lacks them.
 need=()
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v diff >/dev/null || need+=(diffutils)
+# The schedule tests name IANA time zones (Europe/Berlin), read from the system's tzdata.
+[ -e /usr/share/zoneinfo/Europe/Berlin ] || need+=(tzdata)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi

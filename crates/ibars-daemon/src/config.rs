@@ -1,0 +1,625 @@
+//! The daemon's configuration: one TOML file with `[daemon]`, `[[repository]]` and `[[job]]`
+//! tables. Unknown keys are refused, and so are keys that do not belong to a job's kind; every
+//! error names the file, the line and the key. A file either loads whole or not at all, so the
+//! daemon never runs half configured.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ibars_core::backend::s3::S3Config;
+use ibars_core::ops::check::Subset;
+use ibars_core::ops::forget::policy::Policy;
+use ibars_core::snapshot::BackupType;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::schedule::{Retry, Schedule};
+
+/// A mistake in the configuration, with where it is.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{}:{line}: {message}", file.display())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the mistake is not on one line (the file could not be read).
+    pub line: usize,
+    /// The key at fault, when there is one.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+/// The whole configuration, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub daemon: DaemonSettings,
+    pub repositories: Vec<RepositoryConfig>,
+    pub jobs: Vec<Job>,
+}
+
+/// The `[daemon]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonSettings {
+    /// The control socket (`ibars jobs ...` talks to it); mode 0600 unless `socket_group`.
+    pub socket: Option<PathBuf>,
+    /// A group whose members may use the socket too (mode 0660).
+    pub socket_group: Option<String>,
+    /// Where Prometheus scrapes `/metrics`, such as `127.0.0.1:9929`; off when unset.
+    pub metrics_listen: Option<String>,
+    /// The time zone of every schedule that names none (IANA); the system's when unset.
+    pub time_zone: Option<String>,
+    /// Local state (a cache of the repositories' history; it can always be rebuilt).
+    pub state_dir: Option<PathBuf>,
+}
+
+/// A `[[repository]]`: the settings the CLI takes for `-r`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryConfig {
+    pub name: String,
+    /// A directory, or `s3:https://host/bucket/prefix`.
+    pub location: String,
+    pub password_file: Option<PathBuf>,
+    pub password_command: Option<String>,
+    #[serde(default)]
+    pub append_only: bool,
+    pub cache_dir: Option<PathBuf>,
+    /// As the CLI's `[s3]` table; the URL gives the bucket and prefix.
+    #[serde(default)]
+    pub s3: S3Config,
+}
+
+/// One `[[job]]`, checked.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    /// The name of its `[[repository]]`.
+    pub repository: String,
+    pub schedule: Schedule,
+    /// Catch up once after downtime instead of skipping what was missed.
+    pub run_missed: bool,
+    pub timeout: Option<Duration>,
+    pub retry: Retry,
+    /// CPU priority (-20..=19) and I/O class (`idle`, `best-effort[:0-7]`, `realtime[:0-7]`).
+    pub nice: Option<i32>,
+    pub ionice: Option<String>,
+    /// Bytes per second.
+    pub limit_upload: Option<u64>,
+    pub limit_download: Option<u64>,
+    pub hooks: Hooks,
+    /// A backup job's recovery point objective: alert when its last success is older.
+    pub max_age: Option<Duration>,
+    pub action: Action,
+}
+
+/// Shell commands run around a job, with its facts in `IBARS_JOB_*` variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hooks {
+    /// A failing `before` skips the run and reports it.
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub on_failure: Option<String>,
+}
+
+/// What a job does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Backup(BackupJob),
+    Check {
+        read_data: bool,
+        subset: Subset,
+    },
+    Forget {
+        policy: Policy,
+        prune: bool,
+    },
+    Prune,
+    /// Copy every snapshot to the repository named `target`.
+    Copy {
+        target: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupJob {
+    pub paths: Vec<PathBuf>,
+    pub excludes: Vec<String>,
+    pub exclude_if_present: Vec<String>,
+    pub one_file_system: bool,
+    pub host: Option<String>,
+    pub tags: Vec<String>,
+    pub backup_type: BackupType,
+    /// A command whose standard output is backed up as `stdin_filename` (a database dump).
+    pub stdin_command: Option<String>,
+    pub stdin_filename: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    daemon: DaemonSettings,
+    #[serde(default)]
+    repository: Vec<Spanned<RepositoryConfig>>,
+    #[serde(default)]
+    job: Vec<Spanned<RawJob>>,
+}
+
+/// A `[[job]]` as written: the keys of every kind, checked against its kind afterwards.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    name: String,
+    repository: String,
+    kind: String,
+    schedule: String,
+    time_zone: Option<String>,
+    #[serde(default)]
+    run_missed: bool,
+    timeout: Option<String>,
+    retries: Option<u32>,
+    retry_delay: Option<String>,
+    nice: Option<i32>,
+    ionice: Option<String>,
+    limit_upload: Option<String>,
+    limit_download: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
+    on_failure: Option<String>,
+    max_age: Option<String>,
+    // backup
+    paths: Option<Vec<PathBuf>>,
+    excludes: Option<Vec<String>>,
+    exclude_if_present: Option<Vec<String>>,
+    one_file_system: Option<bool>,
+    host: Option<String>,
+    tags: Option<Vec<String>>,
+    #[serde(rename = "type")]
+    backup_type: Option<String>,
+    stdin_command: Option<String>,
+    stdin_filename: Option<String>,
+    // check
+    read_data: Option<bool>,
+    read_data_subset: Option<String>,
+    // forget
+    keep_last: Option<u32>,
+    keep_hourly: Option<u32>,
+    keep_daily: Option<u32>,
+    keep_weekly: Option<u32>,
+    keep_monthly: Option<u32>,
+    keep_yearly: Option<u32>,
+    keep_within: Option<String>,
+    keep_tags: Option<Vec<String>>,
+    prune: Option<bool>,
+    // copy
+    target: Option<String>,
+}
+
+/// The keys only some kinds take, with the kinds that take them.
+const KIND_KEYS: &[(&str, &[&str])] = &[
+    ("paths", &["backup"]),
+    ("excludes", &["backup"]),
+    ("exclude_if_present", &["backup"]),
+    ("one_file_system", &["backup"]),
+    ("host", &["backup"]),
+    ("tags", &["backup"]),
+    ("type", &["backup"]),
+    ("stdin_command", &["backup"]),
+    ("stdin_filename", &["backup"]),
+    ("max_age", &["backup"]),
+    ("read_data", &["check"]),
+    ("read_data_subset", &["check"]),
+    ("keep_last", &["forget"]),
+    ("keep_hourly", &["forget"]),
+    ("keep_daily", &["forget"]),
+    ("keep_weekly", &["forget"]),
+    ("keep_monthly", &["forget"]),
+    ("keep_yearly", &["forget"]),
+    ("keep_within", &["forget"]),
+    ("keep_tags", &["forget"]),
+    ("prune", &["forget"]),
+    ("target", &["copy"]),
+];
+
+const KINDS: &[&str] = &["backup", "check", "forget", "prune", "copy"];
+
+/// The default config file: `$XDG_CONFIG_HOME/ibars/ibars.toml` (or `~/.config/...`) for a
+/// user, `/etc/ibars/ibars.toml` for root.
+pub fn default_path() -> PathBuf {
+    let user = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    match user {
+        Some(d) if !nix::unistd::geteuid().is_root() => d.join("ibars").join("ibars.toml"),
+        _ => PathBuf::from("/etc/ibars/ibars.toml"),
+    }
+}
+
+impl Config {
+    /// Read and check the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            key: None,
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Check `text`, the content of the file `file` (named in errors).
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let doc = Doc { text, file };
+        let raw: RawFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |s| doc.line_of(s.start));
+            doc.error(line, None, e.message().trim().to_string())
+        })?;
+        if let Some(tz) = &raw.daemon.time_zone {
+            if jiff::tz::TimeZone::get(tz).is_err() {
+                let line = doc.key_line(0..text.len(), "time_zone");
+                return Err(doc.error(
+                    line,
+                    Some("time_zone"),
+                    format!("[daemon] `time_zone`: unknown time zone {tz:?}"),
+                ));
+            }
+        }
+        let mut names = HashSet::new();
+        let mut repositories = Vec::new();
+        for r in raw.repository {
+            let span = r.span();
+            let r = r.into_inner();
+            let line = doc.line_of(span.start);
+            if !names.insert(r.name.clone()) {
+                return Err(doc.error(
+                    line,
+                    Some("name"),
+                    format!("`name`: repository {:?} is defined twice", r.name),
+                ));
+            }
+            if r.password_file.is_none() && r.password_command.is_none() {
+                return Err(doc.error(
+                    line,
+                    None,
+                    format!("repository {:?} needs password_file or password_command (a daemon cannot prompt)", r.name),
+                ));
+            }
+            if r.password_file.is_some() && r.password_command.is_some() {
+                let l = doc.key_line(span, "password_command");
+                return Err(doc.error(
+                    l,
+                    Some("password_command"),
+                    format!(
+                        "repository {:?}: `password_command`: give password_file or password_command, not both",
+                        r.name
+                    ),
+                ));
+            }
+            repositories.push(r);
+        }
+        let mut jobs = Vec::new();
+        let mut job_names = HashSet::new();
+        for j in raw.job {
+            let span = j.span();
+            let j = j.into_inner();
+            let job = check_job(&doc, span.clone(), j, &raw.daemon, &names)?;
+            if !job_names.insert(job.name.clone()) {
+                return Err(doc.error(
+                    doc.line_of(span.start),
+                    Some("name"),
+                    format!("`name`: job {:?} is defined twice", job.name),
+                ));
+            }
+            jobs.push(job);
+        }
+        Ok(Config {
+            daemon: raw.daemon,
+            repositories,
+            jobs,
+        })
+    }
+
+    pub fn repository(&self, name: &str) -> Option<&RepositoryConfig> {
+        self.repositories.iter().find(|r| r.name == name)
+    }
+}
+
+/// The file being checked, for errors that name a line.
+struct Doc<'a> {
+    text: &'a str,
+    file: &'a Path,
+}
+
+impl Doc<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        1 + self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+    }
+
+    /// The line where `key = ...` is set in the table that starts at `span` (up to the next
+    /// table header), else the table's first line.
+    fn key_line(&self, span: Range<usize>, key: &str) -> usize {
+        let start = span.start.min(self.text.len());
+        let mut at = start;
+        for (i, l) in self.text[start..].split_inclusive('\n').enumerate() {
+            let t = l.trim_start();
+            if i > 0 && t.starts_with('[') {
+                break;
+            }
+            if let Some(rest) = t.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return self.line_of(at);
+                }
+            }
+            at += l.len();
+        }
+        self.line_of(start)
+    }
+
+    fn error(&self, line: usize, key: Option<&str>, message: String) -> ConfigError {
+        ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            key: key.map(str::to_string),
+            message,
+        }
+    }
+}
+
+fn check_job(
+    doc: &Doc,
+    span: Range<usize>,
+    j: RawJob,
+    daemon: &DaemonSettings,
+    repos: &HashSet<String>,
+) -> Result<Job, ConfigError> {
+    let name = j.name.clone();
+    let err = |key: &str, msg: String| {
+        let msg = if msg.contains(&format!("`{key}`")) {
+            format!("job {name:?}: {msg}")
+        } else {
+            format!("job {name:?}: `{key}`: {msg}")
+        };
+        doc.error(doc.key_line(span.clone(), key), Some(key), msg)
+    };
+    if !KINDS.contains(&j.kind.as_str()) {
+        return Err(err(
+            "kind",
+            format!("unknown kind {:?} (use {})", j.kind, KINDS.join(", ")),
+        ));
+    }
+    if !repos.contains(&j.repository) {
+        return Err(err(
+            "repository",
+            format!("no [[repository]] is named {:?}", j.repository),
+        ));
+    }
+    for (key, set) in set_keys(&j) {
+        if !set {
+            continue;
+        }
+        if let Some((_, kinds)) = KIND_KEYS.iter().find(|(k, _)| *k == key) {
+            if !kinds.contains(&j.kind.as_str()) {
+                return Err(err(
+                    key,
+                    format!(
+                        "`{key}` is not a setting of a {} job (it belongs to {})",
+                        j.kind,
+                        kinds.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    let tz = j.time_zone.as_deref().or(daemon.time_zone.as_deref());
+    let schedule = Schedule::parse(&j.schedule, tz).map_err(|e| {
+        let key =
+            if matches!(e, crate::schedule::ScheduleError::TimeZone(_)) && j.time_zone.is_some() {
+                "time_zone"
+            } else {
+                "schedule"
+            };
+        err(key, e.to_string())
+    })?;
+    let duration = |key: &str, v: &Option<String>| -> Result<Option<Duration>, ConfigError> {
+        let Some(s) = v else { return Ok(None) };
+        let d: jiff::SignedDuration = s.parse().map_err(|e| {
+            err(
+                key,
+                format!("{s:?} is not a duration such as \"30m\" or \"4h\": {e}"),
+            )
+        })?;
+        if d.is_negative() || d.is_zero() {
+            return Err(err(key, format!("{s:?} must be longer than zero")));
+        }
+        Ok(Some(d.unsigned_abs()))
+    };
+    let rate = |key: &str, v: &Option<String>| -> Result<Option<u64>, ConfigError> {
+        let Some(s) = v else { return Ok(None) };
+        match ibars_core::units::parse_size(s) {
+            Some(n) if n > 0 => Ok(Some(n)),
+            _ => Err(err(
+                key,
+                format!("{s:?} is not a rate in bytes per second, such as \"10MiB\""),
+            )),
+        }
+    };
+    let mut retry = Retry::default();
+    if let Some(n) = j.retries {
+        retry.attempts = n;
+    }
+    if let Some(d) = duration("retry_delay", &j.retry_delay)? {
+        retry.initial = d;
+        retry.max = retry.max.max(d);
+    }
+    if let Some(n) = j.nice {
+        if !(-20..=19).contains(&n) {
+            return Err(err("nice", format!("{n} is outside -20..=19")));
+        }
+    }
+    if let Some(c) = &j.ionice {
+        let ok = match c.split_once(':') {
+            None => matches!(c.as_str(), "idle" | "best-effort" | "realtime"),
+            Some((class, level)) => {
+                matches!(class, "best-effort" | "realtime")
+                    && level.parse::<u8>().is_ok_and(|l| l <= 7)
+            }
+        };
+        if !ok {
+            return Err(err(
+                "ionice",
+                format!("{c:?}: use idle, best-effort[:0-7] or realtime[:0-7]"),
+            ));
+        }
+    }
+    let action = match j.kind.as_str() {
+        "backup" => {
+            let paths = j.paths.clone().unwrap_or_default();
+            if paths.is_empty() && j.stdin_command.is_none() {
+                return Err(err(
+                    "paths",
+                    "a backup job needs paths or stdin_command".into(),
+                ));
+            }
+            if !paths.is_empty() && j.stdin_command.is_some() {
+                return Err(err(
+                    "stdin_command",
+                    "give paths or stdin_command, not both".into(),
+                ));
+            }
+            if let Some(p) = paths.iter().find(|p| !p.is_absolute()) {
+                return Err(err(
+                    "paths",
+                    format!("{} is not an absolute path", p.display()),
+                ));
+            }
+            let backup_type = match &j.backup_type {
+                None => BackupType::Incremental,
+                Some(t) => t.parse().map_err(|e| err("type", format!("{e}")))?,
+            };
+            Action::Backup(BackupJob {
+                paths,
+                excludes: j.excludes.clone().unwrap_or_default(),
+                exclude_if_present: j.exclude_if_present.clone().unwrap_or_default(),
+                one_file_system: j.one_file_system.unwrap_or(false),
+                host: j.host.clone(),
+                tags: j.tags.clone().unwrap_or_default(),
+                backup_type,
+                stdin_filename: j
+                    .stdin_command
+                    .as_ref()
+                    .map(|_| j.stdin_filename.clone().unwrap_or_else(|| "stdin".into())),
+                stdin_command: j.stdin_command.clone(),
+            })
+        }
+        "check" => {
+            let subset = match &j.read_data_subset {
+                None => Subset::All,
+                Some(s) => s
+                    .parse()
+                    .map_err(|e| err("read_data_subset", format!("{e}")))?,
+            };
+            Action::Check {
+                read_data: j.read_data.unwrap_or(false) || j.read_data_subset.is_some(),
+                subset,
+            }
+        }
+        "forget" => {
+            let within = duration("keep_within", &j.keep_within)?
+                .map(|d| jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX));
+            let policy = Policy {
+                last: j.keep_last,
+                hourly: j.keep_hourly,
+                daily: j.keep_daily,
+                weekly: j.keep_weekly,
+                monthly: j.keep_monthly,
+                yearly: j.keep_yearly,
+                within,
+                tags: j.keep_tags.clone().unwrap_or_default(),
+            };
+            if policy.is_empty() {
+                return Err(err(
+                    "kind",
+                    "a forget job needs at least one keep_* rule".into(),
+                ));
+            }
+            Action::Forget {
+                policy,
+                prune: j.prune.unwrap_or(false),
+            }
+        }
+        "prune" => Action::Prune,
+        _ => {
+            let target = j
+                .target
+                .clone()
+                .ok_or_else(|| err("target", "a copy job needs a target repository".into()))?;
+            if !repos.contains(&target) {
+                return Err(err(
+                    "target",
+                    format!("no [[repository]] is named {target:?}"),
+                ));
+            }
+            if target == j.repository {
+                return Err(err(
+                    "target",
+                    "the target is the job's own repository".into(),
+                ));
+            }
+            Action::Copy { target }
+        }
+    };
+    Ok(Job {
+        name: j.name.clone(),
+        repository: j.repository.clone(),
+        schedule,
+        run_missed: j.run_missed,
+        timeout: duration("timeout", &j.timeout)?,
+        retry,
+        nice: j.nice,
+        ionice: j.ionice.clone(),
+        limit_upload: rate("limit_upload", &j.limit_upload)?,
+        limit_download: rate("limit_download", &j.limit_download)?,
+        hooks: Hooks {
+            before: j.before.clone(),
+            after: j.after.clone(),
+            on_failure: j.on_failure.clone(),
+        },
+        max_age: duration("max_age", &j.max_age)?,
+        action,
+    })
+}
+
+/// Which of the kind-specific keys are set.
+fn set_keys(j: &RawJob) -> [(&'static str, bool); 22] {
+    [
+        ("paths", j.paths.is_some()),
+        ("excludes", j.excludes.is_some()),
+        ("exclude_if_present", j.exclude_if_present.is_some()),
+        ("one_file_system", j.one_file_system.is_some()),
+        ("host", j.host.is_some()),
+        ("tags", j.tags.is_some()),
+        ("type", j.backup_type.is_some()),
+        ("stdin_command", j.stdin_command.is_some()),
+        ("stdin_filename", j.stdin_filename.is_some()),
+        ("max_age", j.max_age.is_some()),
+        ("read_data", j.read_data.is_some()),
+        ("read_data_subset", j.read_data_subset.is_some()),
+        ("keep_last", j.keep_last.is_some()),
+        ("keep_hourly", j.keep_hourly.is_some()),
+        ("keep_daily", j.keep_daily.is_some()),
+        ("keep_weekly", j.keep_weekly.is_some()),
+        ("keep_monthly", j.keep_monthly.is_some()),
+        ("keep_yearly", j.keep_yearly.is_some()),
+        ("keep_within", j.keep_within.is_some()),
+        ("keep_tags", j.keep_tags.is_some()),
+        ("prune", j.prune.is_some()),
+        ("target", j.target.is_some()),
+    ]
+}
+
+#[cfg(test)]
+mod tests;
