@@ -260,33 +260,6 @@ fn snapshot_paths(
     out
 }
 
-/// The tree id of directory `dir` in snapshot `r`.
-fn subtree(
-    repo: &ibars_core::repo::Repository,
-    r: &ibars_core::ops::backup::BackupReport,
-    dir: &std::path::Path,
-) -> ibars_core::id::BlobId {
-    let index = repo.load_index().unwrap();
-    let cache = ibars_core::repo::TreeCache::new(1 << 20);
-    let mut found = None;
-    ibars_core::ops::walk::walk(
-        repo,
-        &index,
-        &cache,
-        &r.snapshot.tree,
-        None,
-        true,
-        &mut |p, n| {
-            if p == dir {
-                found = n.subtree;
-            }
-            Ok(())
-        },
-    )
-    .unwrap();
-    found.expect("the directory is in the snapshot")
-}
-
 /// The scanner lists ahead of the walker in its order (a mismatch fails debug builds), and an
 /// early scan ([`Scan::start`]) gives the same snapshot as the backup's own, under excludes,
 /// markers, skipped paths, several sources and symlinks to directories.
@@ -359,8 +332,8 @@ fn the_early_scan_and_the_walk_agree() {
     assert_eq!(snapshot_paths(&repo, &second, base), expect);
     // The source's tree, not the root's: the root holds /tmp, which other tests change.
     assert_eq!(
-        subtree(&repo, &own, base),
-        subtree(&repo, &second, base),
+        common::subtree_of(&repo, &own.snapshot.tree, base),
+        common::subtree_of(&repo, &second.snapshot.tree, base),
         "the same trees"
     );
     assert_eq!(second.snapshot.summary.files_unchanged, 6);

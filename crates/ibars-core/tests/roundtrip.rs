@@ -12,36 +12,7 @@ use common::test_repo;
 use ibars_core::ops::backup::{backup, BackupOptions};
 use ibars_core::ops::restore::{restore, RestoreOptions};
 use ibars_core::progress::NoProgress;
-use ibars_core::repo::Repository;
 use proptest::prelude::*;
-
-/// The tree id of `path` inside a snapshot; parents of the source (like /tmp) may change
-/// between backups, the source itself must not.
-fn subtree_of(
-    repo: &Repository,
-    root: &ibars_core::id::BlobId,
-    path: &Path,
-) -> ibars_core::id::BlobId {
-    let index = repo.load_index().unwrap();
-    let cache = ibars_core::repo::TreeCache::new(1 << 20);
-    let mut found = None;
-    ibars_core::ops::walk::walk(
-        repo,
-        &index,
-        &cache,
-        root,
-        Some(path),
-        false,
-        &mut |p, n| {
-            if p == path {
-                found = n.subtree;
-            }
-            Ok(())
-        },
-    )
-    .unwrap();
-    found.expect("source directory in snapshot")
-}
 
 /// Everything a restore must bring back, keyed by relative path.
 fn describe(root: &Path) -> HashMap<PathBuf, String> {
@@ -246,8 +217,8 @@ fn round_trip(entries: &[Entry]) {
     .unwrap();
     assert_eq!(r2.snapshot.summary.bytes_read, 0);
     assert_eq!(
-        subtree_of(&repo, &r1.snapshot.tree, &src),
-        subtree_of(&repo, &r2.snapshot.tree, &src)
+        common::subtree_of(&repo, &r1.snapshot.tree, &src),
+        common::subtree_of(&repo, &r2.snapshot.tree, &src)
     );
     assert_eq!(r2.snapshot.parent, Some(r1.id));
 

@@ -249,3 +249,32 @@ pub fn random(len: usize, seed: u64) -> Vec<u8> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     (0..len).map(|_| rng.gen()).collect()
 }
+
+/// The tree id of `path` inside a snapshot; parents of the source (like /tmp) may change
+/// between backups, the source itself must not.
+#[allow(dead_code)]
+pub fn subtree_of(
+    repo: &Repository,
+    root: &ibars_core::id::BlobId,
+    path: &Path,
+) -> ibars_core::id::BlobId {
+    let index = repo.load_index().unwrap();
+    let cache = ibars_core::repo::TreeCache::new(1 << 20);
+    let mut found = None;
+    ibars_core::ops::walk::walk(
+        repo,
+        &index,
+        &cache,
+        root,
+        Some(path),
+        false,
+        &mut |p, n| {
+            if p == path {
+                found = n.subtree;
+            }
+            Ok(())
+        },
+    )
+    .unwrap();
+    found.expect("source directory in snapshot")
+}
