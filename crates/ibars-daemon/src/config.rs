@@ -439,11 +439,13 @@ fn check_job(
     };
     let rate = |key: &str, v: &Option<String>| -> Result<Option<u64>, ConfigError> {
         let Some(s) = v else { return Ok(None) };
-        match ibars_core::units::parse_size(s) {
-            Some(n) if n > 0 => Ok(Some(n)),
+        match ibars_core::units::parse_rate(s) {
+            Some(n) => Ok(Some(n)),
             _ => Err(err(
                 key,
-                format!("{s:?} is not a rate in bytes per second, such as \"10MiB\""),
+                format!(
+                    "{s:?} is not a rate such as \"10MiB\" (per second; a bare number is KiB/s)"
+                ),
             )),
         }
     };

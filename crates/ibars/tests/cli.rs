@@ -347,3 +347,38 @@ fn restore_gives_new_and_rewritten_files_their_modes() {
     assert_eq!(mode_of("tool.sh"), 0o750);
     assert!(same_tree(&src, &restored(&target, &src)));
 }
+
+/// `--limit-upload` holds a backup to the rate (a lower bound of time, which no machine can
+/// beat), `--limit-download` a restore; a bad rate is a usage error.
+#[test]
+fn rate_limits_hold_transfers_to_the_rate() {
+    let e = Env::new();
+    let src = e.path("src");
+    write(&src.join("random.bin"), random_bytes(900_000, 7));
+    let t0 = std::time::Instant::now();
+    e.cmd()
+        .args(["backup", "--limit-upload", "300KiB"])
+        .arg(&src)
+        .assert()
+        .success();
+    // 900 kB of incompressible data at 300 KiB/s, less one second of burst: over 1.9 s.
+    let up = t0.elapsed();
+    assert!(up >= std::time::Duration::from_millis(1900), "{up:?}");
+
+    let t1 = std::time::Instant::now();
+    e.cmd()
+        .args(["--limit-download", "300", "restore", "latest", "--target"])
+        .arg(e.path("out"))
+        .assert()
+        .success();
+    let down = t1.elapsed();
+    assert!(down >= std::time::Duration::from_millis(1900), "{down:?}");
+    assert!(same_tree(&src, &restored(&e.path("out"), &src)));
+
+    e.cmd()
+        .args(["backup", "--limit-upload", "fast"])
+        .arg(&src)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a rate: 'fast'"));
+}

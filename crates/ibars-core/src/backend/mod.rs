@@ -11,12 +11,14 @@ pub mod faulty;
 mod opendal_backend;
 mod retry;
 pub mod s3;
+pub mod throttle;
 
 pub use append_only::AppendOnlyBackend;
 pub use cache::CachedBackend;
 pub use faulty::FaultyBackend;
 pub use opendal_backend::OpendalBackend;
 pub use retry::{RetryBackend, RetryPolicy};
+pub use throttle::{Limits, ThrottledBackend};
 
 use crate::error::Result;
 

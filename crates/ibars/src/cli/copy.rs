@@ -48,7 +48,7 @@ pub fn run(g: &GlobalArgs, a: &CopyArgs) -> Result<u8> {
     )?;
     let to = g.parse_location(&a.to)?;
     let dst = to
-        .backend(false, g.connections())
+        .backend(false, &g.transport())
         .and_then(|b| g.open_with(&to, b, &pw, true))
         .with_context(|| format!("opening destination {to}"))?;
     let ids = super::snapshots::select(&src, &a.snapshots, &a.filter)?;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use ibars_core::backend::s3::S3Config;
-use ibars_core::backend::{Backend, OpendalBackend, RetryBackend, RetryPolicy};
+use ibars_core::backend::{
+    Backend, Limits, OpendalBackend, RetryBackend, RetryPolicy, ThrottledBackend,
+};
 use serde::Deserialize;
 
 /// The config file: `--config FILE`, `IBARS_CONFIG`, or `$XDG_CONFIG_HOME/ibars/config.toml`.
@@ -83,6 +85,14 @@ fn warn_if_readable_by_others(path: &Path) {
     }
 }
 
+/// How a store is reached, beyond where it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Transport {
+    /// Requests in flight at once (`--connections`).
+    pub connections: Option<usize>,
+    pub limits: Limits,
+}
+
 /// A repository's place.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Location {
@@ -124,13 +134,13 @@ impl Location {
         matches!(self, Location::S3(_))
     }
 
-    /// The storage, with retries on transient errors. With `create`, a missing local directory
-    /// is made (a bucket must exist already).
-    pub fn backend(&self, create: bool, connections: Option<usize>) -> Result<Arc<dyn Backend>> {
+    /// The storage, held to the transport's rate limits, with retries on transient errors.
+    /// With `create`, a missing local directory is made (a bucket must exist already).
+    pub fn backend(&self, create: bool, t: &Transport) -> Result<Arc<dyn Backend>> {
         let (store, policy) = match self {
             Location::Local(p) => {
                 let mut b = OpendalBackend::local(p, create)?;
-                if let Some(n) = connections {
+                if let Some(n) = t.connections {
                     b.set_parallelism(n);
                 }
                 (b, RetryPolicy::default())
@@ -139,6 +149,11 @@ impl Location {
             // over takes seconds.
             Location::S3(c) => (OpendalBackend::s3(c)?, RetryPolicy::remote()),
         };
-        Ok(Arc::new(RetryBackend::new(Arc::new(store), policy)))
+        let store: Arc<dyn Backend> = if t.limits.is_none() {
+            Arc::new(store)
+        } else {
+            Arc::new(ThrottledBackend::new(store, t.limits))
+        };
+        Ok(Arc::new(RetryBackend::new(store, policy)))
     }
 }

@@ -12,7 +12,7 @@ use ibars_core::backend::{AppendOnlyBackend, Backend, CachedBackend};
 use ibars_core::compress::Compression;
 use ibars_core::repo::{InitOptions, Repository};
 
-use super::location::{Location, Settings};
+use super::location::{Location, Settings, Transport};
 use super::output::parse_size;
 
 /// Options every command takes.
@@ -63,6 +63,13 @@ pub struct GlobalArgs {
     #[arg(long, env = "IBARS_CONNECTIONS", global = true, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub connections: Option<u16>,
+    /// Limit uploads to this rate: a size per second (`10MiB`, `500k`), or a bare number of
+    /// KiB/s as restic's flag. Shared by all connections; cached reads are not counted.
+    #[arg(long, env = "IBARS_LIMIT_UPLOAD", global = true, value_name = "RATE", value_parser = super::output::parse_rate)]
+    pub limit_upload: Option<u64>,
+    /// Limit downloads to this rate, as `--limit-upload`.
+    #[arg(long, env = "IBARS_LIMIT_DOWNLOAD", global = true, value_name = "RATE", value_parser = super::output::parse_rate)]
+    pub limit_download: Option<u64>,
     /// Longest one request to a remote repository may take, the upload or download of a
     /// pack included, before it fails and is retried (e.g. `30s`, `10m`). Default: 60 s for
     /// requests without a body, 5 min for transfers.
@@ -130,6 +137,17 @@ impl GlobalArgs {
         self.connections.map(usize::from)
     }
 
+    /// How the store is reached: connections and rate limits.
+    pub fn transport(&self) -> Transport {
+        Transport {
+            connections: self.connections(),
+            limits: ibars_core::backend::Limits {
+                upload: self.limit_upload,
+                download: self.limit_download,
+            },
+        }
+    }
+
     /// Parse a repository location given on the command line (such as `copy --to`).
     pub fn parse_location(&self, s: &str) -> Result<Location> {
         let overrides = S3Config {
@@ -178,7 +196,7 @@ impl GlobalArgs {
 
     fn open_repo(&self, cache: bool) -> Result<Repository> {
         let loc = self.location()?;
-        let backend = loc.backend(false, self.connections())?;
+        let backend = loc.backend(false, &self.transport())?;
         let pw = self.password("enter password for repository: ")?;
         self.open_with(&loc, backend, &pw, cache)
     }
@@ -301,7 +319,7 @@ pub fn init(g: &GlobalArgs, a: &InitArgs) -> Result<u8> {
         ..Default::default()
     };
     let pw = new_password(g, None)?;
-    let backend = loc.backend(true, g.connections())?;
+    let backend = loc.backend(true, &g.transport())?;
     let repo = Repository::init(backend, &pw, &opts)?;
     if g.json {
         outln!(

@@ -5,6 +5,12 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     ibars_core::units::parse_size(s).ok_or_else(|| format!("not a size: '{s}'"))
 }
 
+/// Parse a rate in bytes per second (see [`ibars_core::units::parse_rate`]).
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    ibars_core::units::parse_rate(s)
+        .ok_or_else(|| format!("not a rate: '{s}' (use a size per second such as 10MiB, or KiB/s)"))
+}
+
 /// Parse a duration such as `30d`, `2h30m`, `1y 6mo` or `90s` (jiff's friendly format;
 /// months and years count from now).
 pub fn parse_duration(s: &str) -> Result<jiff::SignedDuration, String> {
