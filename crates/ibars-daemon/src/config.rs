@@ -196,32 +196,6 @@ struct RawJob {
     target: Option<String>,
 }
 
-/// The keys only some kinds take, with the kinds that take them.
-const KIND_KEYS: &[(&str, &[&str])] = &[
-    ("paths", &["backup"]),
-    ("excludes", &["backup"]),
-    ("exclude_if_present", &["backup"]),
-    ("one_file_system", &["backup"]),
-    ("host", &["backup"]),
-    ("tags", &["backup"]),
-    ("type", &["backup"]),
-    ("stdin_command", &["backup"]),
-    ("stdin_filename", &["backup"]),
-    ("max_age", &["backup"]),
-    ("read_data", &["check"]),
-    ("read_data_subset", &["check"]),
-    ("keep_last", &["forget"]),
-    ("keep_hourly", &["forget"]),
-    ("keep_daily", &["forget"]),
-    ("keep_weekly", &["forget"]),
-    ("keep_monthly", &["forget"]),
-    ("keep_yearly", &["forget"]),
-    ("keep_within", &["forget"]),
-    ("keep_tags", &["forget"]),
-    ("prune", &["forget"]),
-    ("target", &["copy"]),
-];
-
 const KINDS: &[&str] = &["backup", "check", "forget", "prune", "copy"];
 
 /// The default config file: `$XDG_CONFIG_HOME/ibars/ibars.toml` (or `~/.config/...`) for a
@@ -397,21 +371,16 @@ fn check_job(
             format!("no [[repository]] is named {:?}", j.repository),
         ));
     }
-    for (key, set) in set_keys(&j) {
-        if !set {
-            continue;
-        }
-        if let Some((_, kinds)) = KIND_KEYS.iter().find(|(k, _)| *k == key) {
-            if !kinds.contains(&j.kind.as_str()) {
-                return Err(err(
-                    key,
-                    format!(
-                        "`{key}` is not a setting of a {} job (it belongs to {})",
-                        j.kind,
-                        kinds.join(", ")
-                    ),
-                ));
-            }
+    for (key, set, kinds) in kind_keys(&j) {
+        if set && !kinds.contains(&j.kind.as_str()) {
+            return Err(err(
+                key,
+                format!(
+                    "`{key}` is not a setting of a {} job (it belongs to {})",
+                    j.kind,
+                    kinds.join(", ")
+                ),
+            ));
         }
     }
     let tz = j.time_zone.as_deref().or(daemon.time_zone.as_deref());
@@ -595,31 +564,34 @@ fn check_job(
     })
 }
 
-/// Which of the kind-specific keys are set.
-fn set_keys(j: &RawJob) -> [(&'static str, bool); 22] {
+/// The keys only some kinds take: whether each is set, and the kinds that take it.
+fn kind_keys(j: &RawJob) -> [(&'static str, bool, &'static [&'static str]); 22] {
+    const B: &[&str] = &["backup"];
+    const C: &[&str] = &["check"];
+    const F: &[&str] = &["forget"];
     [
-        ("paths", j.paths.is_some()),
-        ("excludes", j.excludes.is_some()),
-        ("exclude_if_present", j.exclude_if_present.is_some()),
-        ("one_file_system", j.one_file_system.is_some()),
-        ("host", j.host.is_some()),
-        ("tags", j.tags.is_some()),
-        ("type", j.backup_type.is_some()),
-        ("stdin_command", j.stdin_command.is_some()),
-        ("stdin_filename", j.stdin_filename.is_some()),
-        ("max_age", j.max_age.is_some()),
-        ("read_data", j.read_data.is_some()),
-        ("read_data_subset", j.read_data_subset.is_some()),
-        ("keep_last", j.keep_last.is_some()),
-        ("keep_hourly", j.keep_hourly.is_some()),
-        ("keep_daily", j.keep_daily.is_some()),
-        ("keep_weekly", j.keep_weekly.is_some()),
-        ("keep_monthly", j.keep_monthly.is_some()),
-        ("keep_yearly", j.keep_yearly.is_some()),
-        ("keep_within", j.keep_within.is_some()),
-        ("keep_tags", j.keep_tags.is_some()),
-        ("prune", j.prune.is_some()),
-        ("target", j.target.is_some()),
+        ("paths", j.paths.is_some(), B),
+        ("excludes", j.excludes.is_some(), B),
+        ("exclude_if_present", j.exclude_if_present.is_some(), B),
+        ("one_file_system", j.one_file_system.is_some(), B),
+        ("host", j.host.is_some(), B),
+        ("tags", j.tags.is_some(), B),
+        ("type", j.backup_type.is_some(), B),
+        ("stdin_command", j.stdin_command.is_some(), B),
+        ("stdin_filename", j.stdin_filename.is_some(), B),
+        ("max_age", j.max_age.is_some(), B),
+        ("read_data", j.read_data.is_some(), C),
+        ("read_data_subset", j.read_data_subset.is_some(), C),
+        ("keep_last", j.keep_last.is_some(), F),
+        ("keep_hourly", j.keep_hourly.is_some(), F),
+        ("keep_daily", j.keep_daily.is_some(), F),
+        ("keep_weekly", j.keep_weekly.is_some(), F),
+        ("keep_monthly", j.keep_monthly.is_some(), F),
+        ("keep_yearly", j.keep_yearly.is_some(), F),
+        ("keep_within", j.keep_within.is_some(), F),
+        ("keep_tags", j.keep_tags.is_some(), F),
+        ("prune", j.prune.is_some(), F),
+        ("target", j.target.is_some(), &["copy"]),
     ]
 }
 

@@ -86,11 +86,19 @@ pub fn node_from_metadata(
     let ctime = ns(md.ctime(), md.ctime_nsec());
     let same_inode = prev
         .filter(|p| p.kind == kind && p.inode == md.ino() && p.dev == md.dev() && p.ctime == ctime);
-    let path = &*super::longpath::reach(path)?;
+    // The path is reached (a copy, or descriptors beyond PATH_MAX) only when it is read:
+    // an unchanged entry that is no symlink needs neither.
+    let reached = || super::longpath::reach(path);
     let target = if kind == NodeType::Symlink {
-        Some(Bytes::from_os(std::fs::read_link(path)?.as_os_str()))
+        Some(Bytes::from_os(
+            std::fs::read_link(&*reached()?)?.as_os_str(),
+        ))
     } else {
         None
+    };
+    let xattrs = match same_inode {
+        Some(p) => p.xattrs.clone(),
+        None => read_xattrs(&reached()?),
     };
     Ok(Node {
         name,
@@ -115,10 +123,7 @@ pub fn node_from_metadata(
         } else {
             0
         },
-        xattrs: match same_inode {
-            Some(p) => p.xattrs.clone(),
-            None => read_xattrs(path),
-        },
+        xattrs,
         class: None,
     })
 }
