@@ -51,6 +51,65 @@ pub struct DaemonSettings {
     pub time_zone: Option<String>,
     /// Local state (a cache of the repositories' history; it can always be rebuilt).
     pub state_dir: Option<PathBuf>,
+    /// How long a stopping daemon (SIGTERM) waits for running jobs before it stops them
+    /// cleanly, such as "5m"; 60 s when unset.
+    pub stop_grace: Option<String>,
+}
+
+impl DaemonSettings {
+    /// The control socket: as set, else `/run/ibars/ibars.sock` for root and
+    /// `$XDG_RUNTIME_DIR/ibars/ibars.sock` (or `/tmp/ibars-UID/ibars.sock`) for a user.
+    pub fn socket_path(&self) -> PathBuf {
+        if let Some(s) = &self.socket {
+            return s.clone();
+        }
+        let uid = nix::unistd::geteuid();
+        if uid.is_root() {
+            return PathBuf::from("/run/ibars/ibars.sock");
+        }
+        match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+            Some(d) => PathBuf::from(d).join("ibars").join("ibars.sock"),
+            None => PathBuf::from(format!("/tmp/ibars-{uid}")).join("ibars.sock"),
+        }
+    }
+
+    /// The state directory: as set, else `/var/lib/ibars` for root and
+    /// `$XDG_STATE_HOME/ibars` (or `~/.local/state/ibars`) for a user.
+    pub fn state_path(&self) -> PathBuf {
+        if let Some(s) = &self.state_dir {
+            return s.clone();
+        }
+        if nix::unistd::geteuid().is_root() {
+            return PathBuf::from("/var/lib/ibars");
+        }
+        std::env::var_os("XDG_STATE_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+            .unwrap_or_else(|| PathBuf::from("/var/lib"))
+            .join("ibars")
+    }
+
+    /// `stop_grace` (checked when the file was read).
+    pub fn stop_grace(&self) -> Duration {
+        self.stop_grace
+            .as_deref()
+            .and_then(parse_duration)
+            .unwrap_or(Duration::from_secs(60))
+    }
+}
+
+/// A duration such as "90s", "4h" or "7d" (days of 24 hours; weeks too, not months).
+fn parse_span(s: &str) -> Result<jiff::SignedDuration, String> {
+    let span: jiff::Span = s.trim().parse().map_err(|e| format!("{e}"))?;
+    span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|e| format!("{e}"))
+}
+
+/// A positive duration, as [`parse_span`] reads it.
+fn parse_duration(s: &str) -> Option<Duration> {
+    let d = parse_span(s).ok()?;
+    d.is_positive().then(|| d.unsigned_abs())
 }
 
 /// A `[[repository]]`: the settings the CLI takes for `-r`.
@@ -119,6 +178,19 @@ pub enum Action {
     Copy {
         target: String,
     },
+}
+
+impl Action {
+    /// The kind as the config names it: backup, check, forget, prune or copy.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Backup(_) => "backup",
+            Action::Check { .. } => "check",
+            Action::Forget { .. } => "forget",
+            Action::Prune => "prune",
+            Action::Copy { .. } => "copy",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -237,6 +309,16 @@ impl Config {
                     line,
                     Some("time_zone"),
                     format!("[daemon] `time_zone`: unknown time zone {tz:?}"),
+                ));
+            }
+        }
+        if let Some(g) = &raw.daemon.stop_grace {
+            if parse_duration(g).is_none() {
+                let line = doc.key_line(0..text.len(), "stop_grace");
+                return Err(doc.error(
+                    line,
+                    Some("stop_grace"),
+                    format!("[daemon] `stop_grace`: {g:?} is not a duration such as \"5m\""),
                 ));
             }
         }
@@ -395,10 +477,10 @@ fn check_job(
     })?;
     let duration = |key: &str, v: &Option<String>| -> Result<Option<Duration>, ConfigError> {
         let Some(s) = v else { return Ok(None) };
-        let d: jiff::SignedDuration = s.parse().map_err(|e| {
+        let d = parse_span(s).map_err(|e| {
             err(
                 key,
-                format!("{s:?} is not a duration such as \"30m\" or \"4h\": {e}"),
+                format!("{s:?} is not a duration such as \"30m\", \"4h\" or \"7d\": {e}"),
             )
         })?;
         if d.is_negative() || d.is_zero() {

@@ -1,7 +1,16 @@
 //! The ibars daemon, as a library: its configuration ([`config`]), when jobs run
-//! ([`schedule`]) and their hooks ([`hooks`]). The job runner, alerts, metrics and the
-//! control API build on them.
+//! ([`schedule`], [`jobs`]), how a run goes ([`run`], [`command`], [`hooks`]), what it keeps
+//! ([`state`]), its metrics ([`metrics`]), the control API ([`api`]) and its client
+//! ([`client`]), and the process that ties them together ([`daemon`]).
 
+pub mod api;
+pub mod client;
+pub mod command;
 pub mod config;
+pub mod daemon;
 pub mod hooks;
+pub mod jobs;
+pub mod metrics;
+pub mod run;
 pub mod schedule;
+pub mod state;

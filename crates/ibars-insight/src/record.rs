@@ -31,10 +31,12 @@ pub enum RunKind {
     Drill,
     /// An operator marked an anomaly a false alarm.
     Dismissal,
+    /// A run of a daemon job: why it ran, how it ended (beside the operation's own record).
+    Job,
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 8] = [
+    pub const ALL: [RunKind; 9] = [
         RunKind::Backup,
         RunKind::Restore,
         RunKind::Check,
@@ -43,6 +45,7 @@ impl RunKind {
         RunKind::Prune,
         RunKind::Drill,
         RunKind::Dismissal,
+        RunKind::Job,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +58,7 @@ impl RunKind {
             RunKind::Prune => "prune",
             RunKind::Drill => "drill",
             RunKind::Dismissal => "dismissal",
+            RunKind::Job => "job",
         }
     }
 }
@@ -132,6 +136,8 @@ pub struct Record {
     pub check: Option<CheckRun>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dismissal: Option<Dismissal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobRun>,
 }
 
 impl Record {
@@ -153,6 +159,7 @@ impl Record {
             backup: None,
             check: None,
             dismissal: None,
+            job: None,
         }
     }
 
@@ -199,6 +206,7 @@ impl Record {
             RunKind::Dismissal if self.dismissal.is_none() => {
                 Err("dismissal record without its dismissal part".into())
             }
+            RunKind::Job if self.job.is_none() => Err("job record without its job part".into()),
             _ => Ok(()),
         }
     }
@@ -389,6 +397,101 @@ pub struct Dismissal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub by: String,
+}
+
+/// A run of a daemon job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRun {
+    /// The job's name in the daemon's config.
+    pub name: String,
+    /// What the job does: backup, check, forget, prune or copy.
+    pub action: String,
+    pub trigger: Trigger,
+    /// The scheduled time this run stands for (none for a manual run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<jiff::Timestamp>,
+    /// 1 for the first try of a due time, 2 for its first retry...
+    pub attempt: u32,
+    pub outcome: JobOutcome,
+    /// The operation's exit code, when it ran to an end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Due times that passed without a run before this one (downtime, a long run).
+    #[serde(default)]
+    pub missed: u32,
+}
+
+/// Why a job ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// Its schedule was due.
+    Schedule,
+    /// Due times passed while the daemon was down or the job ran; this run catches up.
+    CatchUp,
+    /// An earlier attempt failed.
+    Retry,
+    /// Somebody asked (`ibars jobs run`, the API).
+    Manual,
+}
+
+/// How a job run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobOutcome {
+    Ok,
+    /// Done with errors on some items (exit code 3).
+    Partial,
+    /// A backup was saved and looks like ransomware or mass deletion (exit code 4).
+    Anomaly,
+    Failed,
+    /// The `before` hook failed, so the operation did not run.
+    Skipped,
+    /// Stopped at the job's timeout.
+    TimedOut,
+    /// Stopped by the daemon's shutdown, or found unfinished after the daemon died.
+    Interrupted,
+}
+
+impl JobOutcome {
+    /// Whether the run did its work (a partial backup or one flagged as an anomaly did save a
+    /// snapshot; the alert is separate).
+    pub fn succeeded(self) -> bool {
+        matches!(
+            self,
+            JobOutcome::Ok | JobOutcome::Partial | JobOutcome::Anomaly
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobOutcome::Ok => "ok",
+            JobOutcome::Partial => "partial",
+            JobOutcome::Anomaly => "anomaly",
+            JobOutcome::Failed => "failed",
+            JobOutcome::Skipped => "skipped",
+            JobOutcome::TimedOut => "timed_out",
+            JobOutcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for JobOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Trigger::Schedule => "schedule",
+            Trigger::CatchUp => "catch_up",
+            Trigger::Retry => "retry",
+            Trigger::Manual => "manual",
+        })
+    }
 }
 
 /// The check record of format version 1.

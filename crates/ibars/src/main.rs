@@ -29,8 +29,24 @@ fn limit_malloc_arenas() {
         .exec();
 }
 
+/// A job the daemon runs asks to be stopped (SIGTERM: it ends cleanly, exit 130) when the
+/// daemon dies, so that no backup outlives it unseen; if the daemon is gone already, it does
+/// not start.
+fn follow_daemon() -> Option<ExitCode> {
+    let parent: i32 = std::env::var("IBARS_PARENT_PID").ok()?.parse().ok()?;
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+    if nix::unistd::getppid().as_raw() != parent {
+        eprintln!("error: the ibars daemon that started this job is gone");
+        return Some(ExitCode::from(cli::code::INTERRUPTED));
+    }
+    None
+}
+
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    if let Some(code) = follow_daemon() {
+        return code;
+    }
     let args = cli::Cli::parse();
     let filter = match args.global.verbose {
         0 => "warn",

@@ -26,8 +26,16 @@ pub struct CopyArgs {
     pub snapshots: Vec<String>,
     /// The destination repository, a directory or `s3:...` (it must exist: `ibars -r DEST
     /// init`).
-    #[arg(long, env = "IBARS_TO_REPOSITORY", value_name = "LOCATION")]
-    pub to: String,
+    #[arg(
+        long,
+        env = "IBARS_TO_REPOSITORY",
+        value_name = "LOCATION",
+        required_unless_present = "to_daemon_repository"
+    )]
+    pub to: Option<String>,
+    /// The destination is this `[[repository]]` of the daemon's config (its copy jobs).
+    #[arg(long, env = "IBARS_DAEMON_TO_REPOSITORY", hide = true)]
+    pub to_daemon_repository: Option<String>,
     /// Read the destination's password from this file.
     #[arg(long, env = "IBARS_TO_PASSWORD_FILE", value_name = "FILE")]
     pub to_password_file: Option<PathBuf>,
@@ -40,13 +48,31 @@ pub struct CopyArgs {
 
 pub fn run(g: &GlobalArgs, a: &CopyArgs) -> Result<u8> {
     let src = g.open()?;
-    let pw = password_from(
-        a.to_password_file.as_ref(),
-        a.to_password_command.as_deref(),
-        "IBARS_TO_PASSWORD",
-        "enter password for the destination repository: ",
-    )?;
-    let to = g.parse_location(&a.to)?;
+    let prompt = "enter password for the destination repository: ";
+    let (to, pw) = match (&a.to_daemon_repository, &a.to) {
+        (Some(name), _) => {
+            let r = super::open::daemon_repository(g.daemon_config.as_deref(), name)?;
+            let settings = super::location::Settings::of_daemon_repository(&r);
+            let to = super::location::Location::parse(&r.location, &settings, &Default::default())?;
+            let pw = password_from(
+                r.password_file.as_ref(),
+                r.password_command.as_deref(),
+                "IBARS_TO_PASSWORD",
+                prompt,
+            )?;
+            (to, pw)
+        }
+        (None, Some(to)) => {
+            let pw = password_from(
+                a.to_password_file.as_ref(),
+                a.to_password_command.as_deref(),
+                "IBARS_TO_PASSWORD",
+                prompt,
+            )?;
+            (g.parse_location(to)?, pw)
+        }
+        (None, None) => anyhow::bail!("copy needs --to LOCATION"),
+    };
     let dst = to
         .backend(false, &g.transport())
         .and_then(|b| g.open_with(&to, b, &pw, true))

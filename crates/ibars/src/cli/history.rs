@@ -23,9 +23,17 @@ Examples:
 #[derive(Args, Debug)]
 #[command(after_help = ABOUT)]
 pub struct HistoryArgs {
-    /// Only runs of this kind: backup, restore, check, copy, forget, prune, drill, dismissal.
+    /// Only runs of this kind: backup, restore, check, copy, forget, prune, drill, dismissal,
+    /// job (a daemon job's run: why it ran and how it ended).
     #[arg(long)]
     pub kind: Option<RunKind>,
+    /// Only the runs of this daemon job.
+    #[arg(long, value_name = "NAME")]
+    pub job: Option<String>,
+    /// Save the job record read from standard input (JSON) instead of listing; the daemon
+    /// records its job runs this way.
+    #[arg(long, hide = true)]
+    pub record_job: bool,
     /// Only runs within this long before now (e.g. 30d, 12h, 1y).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub since: Option<jiff::SignedDuration>,
@@ -81,6 +89,20 @@ fn detail(r: &Record) -> String {
             ),
             None => String::new(),
         },
+        RunKind::Job => match &r.job {
+            Some(j) => format!(
+                "job {} ({}, {}, attempt {}): {}{}",
+                j.name,
+                j.action,
+                j.trigger,
+                j.attempt,
+                j.outcome,
+                j.exit_code
+                    .map(|c| format!(", exit {c}"))
+                    .unwrap_or_default()
+            ),
+            None => String::new(),
+        },
         RunKind::Restore | RunKind::Drill => r
             .snapshots
             .first()
@@ -89,7 +111,31 @@ fn detail(r: &Record) -> String {
     }
 }
 
+/// Save a job record given as JSON on standard input; prints its id with --json.
+fn record_job(g: &GlobalArgs) -> Result<u8> {
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut text)?;
+    let rec = Record::parse(&text, "standard input")?;
+    anyhow::ensure!(
+        rec.kind == RunKind::Job,
+        "only job records are accepted, not {}",
+        rec.kind
+    );
+    let repo = g.open()?;
+    let id = history::save(&repo, &rec)?;
+    if g.json {
+        outln!(
+            "{}",
+            serde_json::json!({ "message_type": "recorded", "id": id })
+        );
+    }
+    Ok(code::OK)
+}
+
 pub fn run(g: &GlobalArgs, a: &HistoryArgs) -> Result<u8> {
+    if a.record_job {
+        return record_job(g);
+    }
     let repo = g.open()?;
     let h = history::load_all(&repo)?;
     let since = a.since.map(|d| jiff::Timestamp::now() - d);
@@ -98,6 +144,11 @@ pub fn run(g: &GlobalArgs, a: &HistoryArgs) -> Result<u8> {
         .iter()
         .filter(|(_, r)| a.kind.is_none_or(|k| r.kind == k))
         .filter(|(_, r)| since.is_none_or(|t| r.time >= t))
+        .filter(|(_, r)| {
+            a.job
+                .as_deref()
+                .is_none_or(|n| r.job.as_ref().is_some_and(|j| j.name == n))
+        })
         .collect();
     if g.json {
         let v: Vec<_> = shown

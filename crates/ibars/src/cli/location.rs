@@ -64,6 +64,16 @@ impl Settings {
         Ok(s)
     }
 
+    /// The settings of a daemon's `[[repository]]`.
+    pub fn of_daemon_repository(r: &ibars_daemon::config::RepositoryConfig) -> Self {
+        Self {
+            repository: Some(r.location.clone()),
+            cache_dir: r.cache_dir.clone(),
+            append_only: r.append_only,
+            s3: r.s3.clone(),
+        }
+    }
+
     /// The cache root: `cli` (`--cache-dir`), the config file's `cache_dir`, or
     /// `$XDG_CACHE_HOME/ibars`.
     pub fn cache_root(&self, cli: Option<&Path>) -> Option<PathBuf> {

@@ -15,6 +15,7 @@ mod anomalies;
 mod backup;
 mod check;
 mod copy;
+mod daemon;
 mod forget;
 mod history;
 mod keys;
@@ -46,6 +47,7 @@ pub mod code {
     pub const LOCKED: u8 = 11;
     pub const WRONG_PASSWORD: u8 = 12;
     pub const APPEND_ONLY: u8 = 13;
+    pub const DAEMON_UNREACHABLE: u8 = 14;
     pub const INTERRUPTED: u8 = 130;
     pub const BROKEN_PIPE: u8 = 141;
 }
@@ -64,6 +66,7 @@ Exit codes:
   12   wrong password
   13   refused: the repository is opened append-only (--append-only) and the command
        would delete or overwrite
+  14   the daemon could not be reached (ibars jobs)
   130  interrupted (Ctrl-C or SIGTERM); the repository is left consistent
   141  standard output was closed early (e.g. piped into `head`)
 
@@ -144,6 +147,10 @@ pub enum Command {
     /// Manage keys: the passwords that open the repository.
     #[command(subcommand)]
     Key(keys::KeyCommand),
+    /// Run the scheduled jobs of the config file: backups, checks, retention, copies.
+    Daemon(daemon::DaemonArgs),
+    /// List, inspect and start the running daemon's jobs.
+    Jobs(daemon::JobsArgs),
     /// Remove stale locks left by processes that died.
     Unlock {
         /// Remove all locks, not only stale ones. Only when no other ibars process runs!
@@ -176,7 +183,9 @@ fn destructive(command: &Command) -> Option<&'static str> {
 /// Run a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
-    if g.append_only()? {
+    // The daemon's commands read the daemon's config file (--config), not the CLI's.
+    let daemon_command = matches!(cli.command, Command::Daemon(_) | Command::Jobs(_));
+    if !daemon_command && g.append_only()? {
         if let Some(what) = destructive(&cli.command) {
             return Err(
                 Error::AppendOnly(format!("{what}: the repository is opened append-only")).into(),
@@ -198,6 +207,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Tag(a) => forget::run_tag(g, &a),
         Command::Rewrite(a) => rewrite::run(g, &a),
         Command::Copy(a) => copy::run(g, &a),
+        Command::Daemon(a) => daemon::run(g, &a),
+        Command::Jobs(a) => daemon::jobs(g, &a),
         Command::Repair(c) => repair::run(g, c),
         Command::Config(c) => repair::config(g, c),
         Command::Key(k) => keys::run(g, k),
@@ -222,6 +233,9 @@ fn core_error(e: &anyhow::Error) -> Option<&Error> {
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<check::CouldNotRun>().is_some() {
         return code::CHECK_NOT_RUN;
+    }
+    if let Some(c) = daemon::status_code(e) {
+        return c;
     }
     match core_error(e) {
         Some(Error::NoRepository(_)) => code::NO_REPOSITORY,

@@ -12,6 +12,8 @@ use ibars_core::backend::{AppendOnlyBackend, Backend, CachedBackend};
 use ibars_core::compress::Compression;
 use ibars_core::repo::{InitOptions, Repository};
 
+use ibars_daemon::config::RepositoryConfig;
+
 use super::location::{Location, Settings, Transport};
 use super::output::parse_size;
 
@@ -87,9 +89,19 @@ pub struct GlobalArgs {
     /// store credentials that cannot delete; see the README.
     #[arg(long, env = "IBARS_APPEND_ONLY", global = true)]
     pub append_only: bool,
+    /// Take the repository (location, password source, S3 settings) from this
+    /// `[[repository]]` of the daemon's config file: how the daemon runs its jobs.
+    #[arg(long, env = "IBARS_DAEMON_REPOSITORY", global = true, hide = true)]
+    pub daemon_repository: Option<String>,
+    /// The daemon's config file, for --daemon-repository.
+    #[arg(long, env = "IBARS_DAEMON_CONFIG", global = true, hide = true)]
+    pub daemon_config: Option<PathBuf>,
     /// The config file, once read.
     #[arg(skip)]
     settings: std::sync::OnceLock<Settings>,
+    /// The daemon's `[[repository]]`, once read.
+    #[arg(skip)]
+    daemon_repo: std::sync::OnceLock<Option<RepositoryConfig>>,
 }
 
 /// Options of `init`.
@@ -124,8 +136,23 @@ impl GlobalArgs {
         if let Some(s) = self.settings.get() {
             return Ok(s);
         }
-        let loaded = Settings::load(self.config.as_deref())?;
+        let loaded = match self.daemon_repo()? {
+            Some(r) => Settings::of_daemon_repository(r),
+            None => Settings::load(self.config.as_deref())?,
+        };
         Ok(self.settings.get_or_init(|| loaded))
+    }
+
+    /// The `[[repository]]` named by --daemon-repository, if one is.
+    pub fn daemon_repo(&self) -> Result<Option<&RepositoryConfig>> {
+        if let Some(r) = self.daemon_repo.get() {
+            return Ok(r.as_ref());
+        }
+        let loaded = match &self.daemon_repository {
+            Some(name) => Some(daemon_repository(self.daemon_config.as_deref(), name)?),
+            None => None,
+        };
+        Ok(self.daemon_repo.get_or_init(|| loaded).as_ref())
     }
 
     /// True with --append-only, IBARS_APPEND_ONLY, or `append_only = true` in the config.
@@ -161,11 +188,11 @@ impl GlobalArgs {
     /// The repository: -r, IBARS_REPOSITORY, the config file, or the default under
     /// XDG_DATA_HOME.
     pub fn location(&self) -> Result<Location> {
-        if let Some(r) = self
-            .repo
-            .as_deref()
-            .or(self.settings()?.repository.as_deref())
-        {
+        let repo = match self.daemon_repo()? {
+            Some(d) => Some(d.location.as_str()),
+            None => self.repo.as_deref(),
+        };
+        if let Some(r) = repo.or(self.settings()?.repository.as_deref()) {
             return self.parse_location(r);
         }
         let base = super::location::xdg_dir("XDG_DATA_HOME", ".local/share")
@@ -175,6 +202,14 @@ impl GlobalArgs {
 
     /// The password from --password-file, --password-command, IBARS_PASSWORD or a prompt.
     pub fn password(&self, prompt: &str) -> Result<Vec<u8>> {
+        if let Some(d) = self.daemon_repo()? {
+            return password_from(
+                d.password_file.as_ref(),
+                d.password_command.as_deref(),
+                "IBARS_PASSWORD",
+                prompt,
+            );
+        }
         password_from(
             self.password_file.as_ref(),
             self.password_command.as_deref(),
@@ -240,6 +275,17 @@ impl GlobalArgs {
         out.dedup();
         out
     }
+}
+
+/// The `[[repository]]` called `name` in the daemon config at `path` (the default file when
+/// `None`).
+pub fn daemon_repository(path: Option<&std::path::Path>, name: &str) -> Result<RepositoryConfig> {
+    let path = path.map_or_else(ibars_daemon::config::default_path, PathBuf::from);
+    let config = ibars_daemon::config::Config::load(&path)?;
+    config
+        .repository(name)
+        .cloned()
+        .ok_or_else(|| anyhow!("{}: no [[repository]] named {name:?}", path.display()))
 }
 
 /// A password from a file, a command, an environment variable or a prompt, in that order.

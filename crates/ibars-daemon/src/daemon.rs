@@ -1,0 +1,565 @@
+//! The daemon process: it loads the config (whole, or it does not start), finds runs a crash
+//! cut short, serves the control API on its Unix socket and `/metrics`, and runs jobs when
+//! they are due. It sleeps until the next due time, a request or a signal: it does not poll.
+//!
+//! Signals: SIGHUP reloads the config (a bad file is refused and the old one kept; running
+//! jobs go on). SIGTERM and SIGINT stop it: no new runs, running ones get `stop_grace`, then
+//! they are stopped cleanly (the child `ibars` exits 130 with the repository consistent).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+
+use crate::config::{Config, ConfigError};
+use crate::jobs::{self, Start};
+use crate::metrics::Metrics;
+use crate::run::{self, Report, Request};
+use crate::state::{State, StateError};
+
+/// The longest the scheduler sleeps at once: a wall clock that jumps (suspend, a clock set
+/// by hand) is noticed within this.
+const MAX_SLEEP: Duration = Duration::from_secs(15 * 60);
+
+/// Why the daemon could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
+    let what = what.into();
+    move |source| DaemonError::Io { what, source }
+}
+
+/// How to start the daemon.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config_file: PathBuf,
+    /// The `ibars` binary the jobs run.
+    pub exe: PathBuf,
+}
+
+/// The daemon's knowledge, shared by the scheduler and the API.
+pub(crate) struct Inner {
+    pub config: Config,
+    pub state: State,
+    pub metrics: Metrics,
+    pub state_dir: PathBuf,
+    pub started: Timestamp,
+    pub stopping: bool,
+}
+
+pub(crate) type Shared = Arc<Mutex<Inner>>;
+
+/// Locks `shared`; a panic elsewhere never stops the daemon from answering.
+pub(crate) fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Inner> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Inner {
+    fn save(&self) {
+        if let Err(e) = self.state.save(&self.state_dir) {
+            tracing::error!("{e}");
+        }
+    }
+
+    fn update_metrics(&mut self, now: Timestamp) {
+        for job in &self.config.jobs {
+            let js = self.state.job(&job.name).clone();
+            let next = jobs::next_run(job, &js, now);
+            self.metrics.update_job(job, &js, next, now);
+        }
+    }
+}
+
+/// What the scheduler is told.
+pub(crate) enum Event {
+    Spawned {
+        job: String,
+        pid: u32,
+    },
+    Finished {
+        request: Box<Request>,
+        report: Box<Report>,
+    },
+    RunNow {
+        job: String,
+        reply: oneshot::Sender<RunNow>,
+    },
+}
+
+/// The answer to a request to run a job now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunNow {
+    Started,
+    AlreadyRunning,
+    Unknown,
+    Stopping,
+}
+
+/// Check the config, then run the daemon until SIGTERM or SIGINT.
+pub fn run(opts: Options) -> Result<(), DaemonError> {
+    let config = Config::load(&opts.config_file)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(io("starting the runtime"))?;
+    rt.block_on(serve(opts, config))
+}
+
+async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
+    let state_dir = config.daemon.state_path();
+    make_private_dir(&state_dir)?;
+    let state = State::load(&state_dir)?;
+    let socket = config.daemon.socket_path();
+    let listener = bind_socket(&socket, config.daemon.socket_group.as_deref())?;
+    let metrics_listener = match &config.daemon.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(io(format!("metrics_listen {addr}")))?,
+        ),
+        None => None,
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared: Shared = Arc::new(Mutex::new(Inner {
+        config,
+        state,
+        metrics: Metrics::new(),
+        state_dir,
+        started: Timestamp::now(),
+        stopping: false,
+    }));
+    let mut records = JoinSet::new();
+    recover(&shared, &opts, &mut records).await;
+
+    let api = crate::api::router(shared.clone(), tx.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, api).await {
+            tracing::error!("control socket: {e}");
+        }
+    });
+    if let Some(l) = metrics_listener {
+        let m = crate::api::metrics_router(shared.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, m).await {
+                tracing::error!("metrics listener: {e}");
+            }
+        });
+    }
+    let mut hup = signal(SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
+    let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
+    watchdog();
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    tracing::info!("ibars daemon ready; control socket {}", socket.display());
+
+    let ctx = Ctx {
+        shared: shared.clone(),
+        opts: opts.clone(),
+        tx,
+        stop_rx,
+    };
+    loop {
+        let now = Timestamp::now();
+        let wake = ctx.tick(now);
+        let nap = wake
+            .map(|w| w.duration_since(now).unsigned_abs())
+            .unwrap_or(MAX_SLEEP)
+            .min(MAX_SLEEP);
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            Some(ev) = rx.recv() => ctx.handle(ev, &mut records),
+            _ = hup.recv() => reload(&shared, &opts),
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            Some(_) = records.join_next(), if !records.is_empty() => {}
+        }
+    }
+
+    // Stopping: no new runs; running ones get the grace period, then a clean stop.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let grace = {
+        let mut g = lock(&shared);
+        g.stopping = true;
+        g.config.daemon.stop_grace()
+    };
+    let deadline = tokio::time::Instant::now() + grace;
+    let mut stopped = false;
+    while running(&shared) > 0 {
+        tokio::select! {
+            Some(ev) = rx.recv() => ctx.handle(ev, &mut records),
+            _ = tokio::time::sleep_until(deadline), if !stopped => {
+                tracing::warn!("stopping {} running job(s) after the grace period", running(&shared));
+                let _ = stop_tx.send(true);
+                stopped = true;
+            }
+        }
+    }
+    while records.join_next().await.is_some() {}
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!("ibars daemon stopped");
+    Ok(())
+}
+
+fn running(shared: &Shared) -> usize {
+    lock(shared)
+        .state
+        .jobs
+        .values()
+        .filter(|j| j.running.is_some())
+        .count()
+}
+
+/// What a scheduled run needs to start and report.
+struct Ctx {
+    shared: Shared,
+    opts: Options,
+    tx: mpsc::UnboundedSender<Event>,
+    stop_rx: watch::Receiver<bool>,
+}
+
+impl Ctx {
+    /// Start what is due; returns when to look again.
+    fn tick(&self, now: Timestamp) -> Option<Timestamp> {
+        let mut g = lock(&self.shared);
+        if g.stopping {
+            return None;
+        }
+        let inner = &mut *g;
+        let t = jobs::tick(&inner.config, &mut inner.state, now);
+        for (job, missed) in &t.skipped {
+            tracing::warn!(
+                "job {job}: {} due time(s) passed without a run (the last {}); not caught up",
+                missed.len(),
+                missed.last().map(|m| m.to_string()).unwrap_or_default()
+            );
+        }
+        if !t.starts.is_empty() || !t.skipped.is_empty() {
+            inner.save();
+        }
+        for s in t.starts {
+            self.start(inner, s);
+        }
+        inner.update_metrics(now);
+        t.wake
+    }
+
+    fn start(&self, inner: &Inner, s: Start) {
+        let Some(job) = inner.config.jobs.iter().find(|j| j.name == s.job) else {
+            return;
+        };
+        tracing::info!(
+            "job {}: starting ({}, attempt {})",
+            s.job,
+            s.trigger,
+            s.attempt
+        );
+        let request = Request {
+            job: job.clone(),
+            trigger: s.trigger,
+            due: s.due,
+            attempt: s.attempt,
+            missed: s.missed,
+            exe: self.opts.exe.clone(),
+            config_file: self.opts.config_file.clone(),
+        };
+        let tx = self.tx.clone();
+        let stop = self.stop_rx.clone();
+        tokio::spawn(async move {
+            let name = request.job.name.clone();
+            let spawned = tx.clone();
+            let report = run::execute(
+                &request,
+                move |pid| {
+                    let _ = spawned.send(Event::Spawned { job: name, pid });
+                },
+                stop,
+            )
+            .await;
+            let _ = tx.send(Event::Finished {
+                request: Box::new(request),
+                report: Box::new(report),
+            });
+        });
+    }
+
+    fn handle(&self, ev: Event, records: &mut JoinSet<()>) {
+        let now = Timestamp::now();
+        let mut g = lock(&self.shared);
+        match ev {
+            Event::Spawned { job, pid } => {
+                if let Some(r) = g.state.job(&job).running.as_mut() {
+                    r.pid = Some(pid);
+                }
+                g.save();
+            }
+            Event::Finished { request, report } => {
+                tracing::info!(
+                    "job {}: {} after {:.1?}{}",
+                    request.job.name,
+                    report.outcome,
+                    report.duration(),
+                    report
+                        .message
+                        .as_deref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                );
+                let inner = &mut *g;
+                let js = inner.state.job(&request.job.name);
+                match inner
+                    .config
+                    .jobs
+                    .iter()
+                    .find(|j| j.name == request.job.name)
+                {
+                    Some(job) => jobs::finish(job, js, (*report).clone()),
+                    // Removed by a reload while it ran.
+                    None => {
+                        js.running = None;
+                        js.push((*report).clone());
+                    }
+                }
+                inner.save();
+                inner.update_metrics(now);
+                records.spawn(record(self.opts.clone(), request, report));
+            }
+            Event::RunNow { job, reply } => {
+                let answer = if g.stopping {
+                    RunNow::Stopping
+                } else if !g.config.jobs.iter().any(|j| j.name == job) {
+                    RunNow::Unknown
+                } else {
+                    match jobs::start_manual(&mut g.state, &job, now) {
+                        Some(s) => {
+                            g.save();
+                            self.start(&g, s);
+                            g.update_metrics(now);
+                            RunNow::Started
+                        }
+                        None => RunNow::AlreadyRunning,
+                    }
+                };
+                let _ = reply.send(answer);
+            }
+        }
+    }
+}
+
+/// Keep a run in the repository's history (by a child `ibars`, which opens the repository as
+/// the job did).
+async fn record(opts: Options, request: Box<Request>, report: Box<Report>) {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let rec = jobs::record(&request.job, &report, &host);
+    let cmd = crate::command::ibars(
+        &opts.exe,
+        &opts.config_file,
+        &request.job.repository,
+        vec!["--json".into(), "history".into(), "--record-job".into()],
+    );
+    if let Err(e) = run::call(&cmd, Some(rec.to_bytes())).await {
+        tracing::error!(
+            "job {}: could not record the run in repository {}: {e}",
+            request.job.name,
+            request.job.repository
+        );
+    }
+}
+
+/// Runs a crash of the daemon cut short: stop what is left of them, clear the stale lock they
+/// may have left, record them as interrupted, and let their job retry now.
+async fn recover(shared: &Shared, opts: &Options, records: &mut JoinSet<()>) {
+    let cut: Vec<(crate::config::Job, crate::state::Running)> = {
+        let g = lock(shared);
+        g.config
+            .jobs
+            .iter()
+            .filter_map(|j| {
+                let r = g.state.jobs.get(&j.name)?.running.clone()?;
+                Some((j.clone(), r))
+            })
+            .collect()
+    };
+    for (job, running) in cut {
+        if let Some(pid) = running.pid {
+            stop_orphan(pid).await;
+        }
+        let unlock = crate::command::ibars(
+            &opts.exe,
+            &opts.config_file,
+            &job.repository,
+            vec!["unlock".into()],
+        );
+        if let Err(e) = run::call(&unlock, None).await {
+            tracing::warn!("job {}: clearing stale locks: {e}", job.name);
+        }
+        let now = Timestamp::now();
+        let report = crate::state::interrupted(
+            &running,
+            now,
+            "the daemon stopped during this run (found at the next start)".into(),
+        );
+        tracing::warn!(
+            "job {}: its run of {} was cut short by the daemon's end; retrying",
+            job.name,
+            running.started
+        );
+        {
+            let mut g = lock(shared);
+            let js = g.state.job(&job.name);
+            js.running = None;
+            js.push(report.clone());
+            // Run what was missed now, within the job's retry limit.
+            if running.trigger != ibars_insight::record::Trigger::Manual
+                && running.attempt <= job.retry.attempts
+            {
+                js.failures = running.attempt;
+                js.retry_at = Some(now);
+                js.retry_due = running.due;
+            }
+            g.save();
+        }
+        let request = Request {
+            job: job.clone(),
+            trigger: running.trigger,
+            due: running.due,
+            attempt: running.attempt,
+            missed: running.missed,
+            exe: opts.exe.clone(),
+            config_file: opts.config_file.clone(),
+        };
+        records.spawn(record(opts.clone(), Box::new(request), Box::new(report)));
+    }
+}
+
+/// A job's child that outlived the daemon (it should not: it asks for SIGTERM when its parent
+/// dies): stop it and wait for it to leave the repository consistent.
+async fn stop_orphan(pid: u32) {
+    use nix::sys::signal::{kill, Signal};
+    let p = nix::unistd::Pid::from_raw(pid as i32);
+    if kill(p, None).is_err() {
+        return;
+    }
+    tracing::warn!("a job's process {pid} still runs from before; stopping it");
+    let _ = kill(p, Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + run::STOP_GRACE;
+    while kill(p, None).is_ok() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = kill(p, Signal::SIGKILL);
+}
+
+/// SIGHUP: read the config again; keep the old one if the new one has a mistake.
+fn reload(shared: &Shared, opts: &Options) {
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+    match Config::load(&opts.config_file) {
+        Ok(c) => {
+            let mut g = lock(shared);
+            if c.daemon.socket_path() != g.config.daemon.socket_path()
+                || c.daemon.metrics_listen != g.config.daemon.metrics_listen
+                || c.daemon.state_path() != g.config.daemon.state_path()
+            {
+                tracing::warn!(
+                    "socket, metrics_listen and state_dir take effect at the next start"
+                );
+            }
+            tracing::info!("config reloaded: {} job(s)", c.jobs.len());
+            g.config = c;
+        }
+        Err(e) => tracing::error!("config not reloaded, the old one stays: {e}"),
+    }
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+}
+
+/// systemd's watchdog, when the unit asks for one (`WatchdogSec=`): a ping at half the
+/// interval. Nothing runs without it.
+fn watchdog() {
+    let mut usec = 0u64;
+    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
+        return;
+    }
+    let every = Duration::from_micros(usec / 2);
+    tokio::spawn(async move {
+        let mut t = tokio::time::interval(every);
+        loop {
+            t.tick().await;
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        }
+    });
+}
+
+fn make_private_dir(dir: &Path) -> Result<(), DaemonError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io(format!("state directory {}", dir.display())))
+}
+
+/// Listen on `path` (mode 0600, or 0660 for `group`), in a directory only its users reach.
+/// Another daemon listening there already is an error; a socket left by a dead one is
+/// replaced.
+fn bind_socket(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListener, DaemonError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let what = || format!("control socket {}", path.display());
+    let gid = match group {
+        Some(name) => Some(
+            nix::unistd::Group::from_name(name)
+                .ok()
+                .flatten()
+                .ok_or_else(|| DaemonError::Other(format!("socket_group {name:?}: no such group")))?
+                .gid,
+        ),
+        None => None,
+    };
+    if let Some(dir) = path.parent() {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(if gid.is_some() { 0o750 } else { 0o700 })
+                .create(dir)
+                .map_err(io(what()))?;
+            if let Some(g) = gid {
+                nix::unistd::chown(dir, None, Some(g))
+                    .map_err(|e| io(what())(std::io::Error::from(e)))?;
+            }
+        }
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(DaemonError::Other(format!(
+                "{}: another ibars daemon is listening there",
+                what()
+            )));
+        }
+        std::fs::remove_file(path).map_err(io(what()))?;
+    }
+    let l = tokio::net::UnixListener::bind(path).map_err(io(what()))?;
+    let mode = if gid.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(what()))?;
+    if let Some(g) = gid {
+        nix::unistd::chown(path, None, Some(g)).map_err(|e| io(what())(std::io::Error::from(e)))?;
+    }
+    Ok(l)
+}
