@@ -29,6 +29,9 @@ const SCRUBBED: &[&str] = &[
     "IBARS_APPEND_ONLY",
 ];
 
+/// The longest a job waits for a conflicting lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// A child process to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildCommand {
@@ -89,7 +92,14 @@ pub fn ibars(
 
 /// The child that runs `job`: `[ionice ...] [nice ...] ibars --json OPERATION ...`.
 pub fn for_job(exe: &Path, config_file: &Path, job: &Job) -> ChildCommand {
-    let mut args: Vec<OsString> = vec!["--json".into()];
+    // A job waits for another process's conflicting lock (a prune, a check) instead of
+    // failing at once; the wait counts against its timeout.
+    let lock_wait = job.timeout.unwrap_or(LOCK_WAIT).min(LOCK_WAIT);
+    let mut args: Vec<OsString> = vec![
+        "--json".into(),
+        "--retry-lock".into(),
+        format!("{}s", lock_wait.as_secs().max(1)).into(),
+    ];
     if let Some(r) = job.limit_upload {
         args.extend(["--limit-upload".into(), format!("{r}B").into()]);
     }
@@ -257,7 +267,7 @@ mod tests {
         let c = for_job(Path::new("/bin/ibars"), Path::new("/etc/ibars.toml"), &j);
         assert_eq!(
             line(&c),
-            "ionice -c 2 -n 7 nice -n 10 /bin/ibars --json --limit-upload 1048576B backup \
+            "ionice -c 2 -n 7 nice -n 10 /bin/ibars --json --retry-lock 3600s --limit-upload 1048576B backup \
              --type incremental --tag a --exclude *.tmp --one-file-system -- /srv /etc"
         );
         assert!(c
@@ -275,22 +285,25 @@ mod tests {
 
         let j = job("kind = \"check\"\nread_data_subset = \"auto/30d\"");
         let c = for_job(Path::new("ibars"), Path::new("c"), &j);
-        assert_eq!(line(&c), "ibars --json check --read-data-subset auto/720h");
+        assert_eq!(
+            line(&c),
+            "ibars --json --retry-lock 3600s check --read-data-subset auto/720h"
+        );
         let j = job("kind = \"check\"\nread_data = true");
         assert_eq!(
             line(&for_job(Path::new("ibars"), Path::new("c"), &j)),
-            "ibars --json check --read-data"
+            "ibars --json --retry-lock 3600s check --read-data"
         );
 
         let j = job("kind = \"forget\"\nkeep_daily = 7\nkeep_within = \"2d\"\nkeep_tags = [\"x\"]\nprune = true");
         assert_eq!(
             line(&for_job(Path::new("ibars"), Path::new("c"), &j)),
-            "ibars --json forget --keep-daily 7 --keep-within 172800s --keep-tag x --prune"
+            "ibars --json --retry-lock 3600s forget --keep-daily 7 --keep-within 172800s --keep-tag x --prune"
         );
 
         let j = job("kind = \"copy\"\ntarget = \"t\"\nionice = \"idle\"");
         let c = for_job(Path::new("ibars"), Path::new("c"), &j);
-        assert_eq!(line(&c), "ionice -c 3 ibars --json copy");
+        assert_eq!(line(&c), "ionice -c 3 ibars --json --retry-lock 3600s copy");
         assert!(c
             .env
             .contains(&("IBARS_DAEMON_TO_REPOSITORY".into(), "t".into())));

@@ -307,7 +307,7 @@ async fn run_child(
     };
     let status = match status {
         Some(s) => s,
-        None => terminate(&mut child, pid).await,
+        None => terminate(&mut child, pid, dump.as_mut()).await,
     };
     if let Some(d) = dump.as_mut() {
         // The backup has ended; a dump still writing has nowhere to write.
@@ -365,13 +365,22 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// SIGTERM (ibars stops cleanly, exit 130), then SIGKILL after [`STOP_GRACE`].
+/// SIGTERM (ibars stops cleanly, exit 130), then SIGKILL after [`STOP_GRACE`]. A backup
+/// blocked reading its dump sees the stop only when the dump ends, so the dump is killed once
+/// the backup had a moment to take the signal in (its EOF then never passes for a whole dump).
 async fn terminate(
     child: &mut tokio::process::Child,
     pid: Option<u32>,
+    dump: Option<&mut tokio::process::Child>,
 ) -> std::io::Result<std::process::ExitStatus> {
     if let Some(p) = pid {
         let _ = kill(Pid::from_raw(p as i32), Signal::SIGTERM);
+    }
+    if let Some(d) = dump {
+        if let Ok(s) = tokio::time::timeout(Duration::from_secs(1), child.wait()).await {
+            return s;
+        }
+        let _ = d.start_kill();
     }
     match tokio::time::timeout(STOP_GRACE, child.wait()).await {
         Ok(s) => s,

@@ -167,9 +167,23 @@ fn socket(g: &GlobalArgs, a: &JobsArgs) -> PathBuf {
     if let Some(s) = &a.socket {
         return s.clone();
     }
-    match Config::load(&config_path(g)) {
+    let path = config_path(g);
+    match Config::load(&path) {
         Ok(c) => c.daemon.socket_path(),
-        Err(_) => ibars_daemon::config::DaemonSettings::default().socket_path(),
+        // The file may have a mistake the running daemon refused at its reload: its socket
+        // is still where the file says.
+        Err(_) => {
+            let table: Option<toml::Table> = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| toml::from_str(&t).ok());
+            match table
+                .as_ref()
+                .and_then(|t| t.get("daemon")?.get("socket")?.as_str())
+            {
+                Some(s) => PathBuf::from(s),
+                None => ibars_daemon::config::DaemonSettings::default().socket_path(),
+            }
+        }
     }
 }
 

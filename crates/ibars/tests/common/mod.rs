@@ -1,6 +1,7 @@
 //! Helpers shared by the CLI tests: a scratch repository and an `ibars` command bound to it.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod garage;
 pub mod slowlink;
 

@@ -340,6 +340,11 @@ fn run_backup(
         return Err(e);
     }
     let (root, mut stats, walk_errors, deleted) = outcome?;
+    // A stop asked for after the last chunk (a dump cut short by it ends in a plain EOF)
+    // must not save a snapshot either.
+    if opts.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Error::Interrupted);
+    }
     // Blobs found in the index at the start are only safe to reference while the lock held.
     lock.check()?;
 
