@@ -59,11 +59,7 @@ fn scheduled_backup_check_forget_and_copy_run_and_their_snapshots_restore() {
     }
     // One last backup and copy of the final tree, started by hand and waited for.
     for job in ["home", "replicate"] {
-        d.wait_for("the job to be idle", MINUTE, |d| {
-            d.json(&["status", job])["state"] != "running"
-        });
-        let st = d.jobs(&["run", job, "--wait"]).status().unwrap();
-        assert!(st.success(), "jobs run {job} --wait");
+        run_when_idle(&d, job);
     }
     let list = d.json(&["list"]);
     assert_eq!(list.as_array().unwrap().len(), 4);
