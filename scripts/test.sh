@@ -10,8 +10,18 @@ command -v setpriv >/dev/null || need+=(util-linux)
 command -v diff >/dev/null || need+=(diffutils)
 # The schedule tests name IANA time zones (Europe/Berlin), read from the system's tzdata.
 [ -e /usr/share/zoneinfo/Europe/Berlin ] || need+=(tzdata)
+# The daemon's tests: a real Prometheus scrapes it, Python serves as webhook receiver and runs
+# the SMTP server, openssl makes the SMTP server's certificate.
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v python3 >/dev/null || need+=(python3 python3-pip)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
+fi
+# aiosmtpd, the SMTP server of the alert tests, from PyPI.
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  python3 -m pip install -q aiosmtpd 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages aiosmtpd
 fi
 
 cargo fmt --all -- --check

@@ -15,6 +15,7 @@ use ibars_core::snapshot::BackupType;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::alerts::channel::{Channel, RawAlert};
 use crate::schedule::{Retry, Schedule};
 
 /// A mistake in the configuration, with where it is.
@@ -35,6 +36,8 @@ pub struct Config {
     pub daemon: DaemonSettings,
     pub repositories: Vec<RepositoryConfig>,
     pub jobs: Vec<Job>,
+    /// Where alerts go (`[[alert]]`).
+    pub alerts: Vec<Channel>,
 }
 
 /// The `[daemon]` table.
@@ -51,6 +54,9 @@ pub struct DaemonSettings {
     pub time_zone: Option<String>,
     /// Local state (a cache of the repositories' history; it can always be rebuilt).
     pub state_dir: Option<PathBuf>,
+    /// How often an alert is sent again while its condition stands, such as "24h" (the
+    /// default).
+    pub remind_after: Option<String>,
     /// How long a stopping daemon (SIGTERM) waits for running jobs before it stops them
     /// cleanly, such as "5m"; 60 s when unset.
     pub stop_grace: Option<String>,
@@ -88,6 +94,14 @@ impl DaemonSettings {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
             .unwrap_or_else(|| PathBuf::from("/var/lib"))
             .join("ibars")
+    }
+
+    /// `remind_after` (checked when the file was read).
+    pub fn remind_after(&self) -> Duration {
+        self.remind_after
+            .as_deref()
+            .and_then(parse_duration)
+            .unwrap_or(Duration::from_secs(24 * 3600))
     }
 
     /// `stop_grace` (checked when the file was read).
@@ -216,6 +230,8 @@ struct RawFile {
     repository: Vec<Spanned<RepositoryConfig>>,
     #[serde(default)]
     job: Vec<Spanned<RawJob>>,
+    #[serde(default)]
+    alert: Vec<Spanned<RawAlert>>,
 }
 
 /// A `[[job]]` as written: the keys of every kind, checked against its kind afterwards.
@@ -312,14 +328,19 @@ impl Config {
                 ));
             }
         }
-        if let Some(g) = &raw.daemon.stop_grace {
-            if parse_duration(g).is_none() {
-                let line = doc.key_line(0..text.len(), "stop_grace");
-                return Err(doc.error(
-                    line,
-                    Some("stop_grace"),
-                    format!("[daemon] `stop_grace`: {g:?} is not a duration such as \"5m\""),
-                ));
+        for (key, v) in [
+            ("stop_grace", &raw.daemon.stop_grace),
+            ("remind_after", &raw.daemon.remind_after),
+        ] {
+            if let Some(g) = v {
+                if parse_duration(g).is_none() {
+                    let line = doc.key_line(0..text.len(), key);
+                    return Err(doc.error(
+                        line,
+                        Some(key),
+                        format!("[daemon] `{key}`: {g:?} is not a duration such as \"5m\""),
+                    ));
+                }
             }
         }
         let mut names = HashSet::new();
@@ -370,10 +391,33 @@ impl Config {
             }
             jobs.push(job);
         }
+        let job_names: Vec<String> = jobs.iter().map(|j| j.name.clone()).collect();
+        let mut alerts: Vec<Channel> = Vec::new();
+        for a in raw.alert {
+            let span = a.span();
+            let a = a.into_inner();
+            let name = a.name().to_string();
+            if alerts.iter().any(|c| c.name == name) {
+                return Err(doc.error(
+                    doc.line_of(span.start),
+                    Some("name"),
+                    format!("`name`: alert {name:?} is defined twice"),
+                ));
+            }
+            let err = |key: &str, message: String| {
+                doc.error(
+                    doc.key_line(span.clone(), key),
+                    Some(key),
+                    format!("alert {name:?}: `{key}`: {message}"),
+                )
+            };
+            alerts.push(crate::alerts::channel::check(a, &job_names, err)?);
+        }
         Ok(Config {
             daemon: raw.daemon,
             repositories,
             jobs,
+            alerts,
         })
     }
 

@@ -15,6 +15,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
+use crate::alerts::{self, Alert};
 use crate::config::{Config, ConfigError};
 use crate::jobs::{self, Start};
 use crate::metrics::Metrics;
@@ -179,7 +180,7 @@ async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
     };
     loop {
         let now = Timestamp::now();
-        let wake = ctx.tick(now);
+        let wake = ctx.tick(now, &mut records);
         let nap = wake
             .map(|w| w.duration_since(now).unsigned_abs())
             .unwrap_or(MAX_SLEEP)
@@ -237,29 +238,56 @@ struct Ctx {
 }
 
 impl Ctx {
-    /// Start what is due; returns when to look again.
-    fn tick(&self, now: Timestamp) -> Option<Timestamp> {
+    /// Start what is due and send the alerts time calls for (missed runs, max_age passed,
+    /// reminders); returns when to look again.
+    fn tick(&self, now: Timestamp, tasks: &mut JoinSet<()>) -> Option<Timestamp> {
         let mut g = lock(&self.shared);
         if g.stopping {
             return None;
         }
         let inner = &mut *g;
         let t = jobs::tick(&inner.config, &mut inner.state, now);
+        let host = hostname();
+        let mut sent = vec![];
         for (job, missed) in &t.skipped {
             tracing::warn!(
                 "job {job}: {} due time(s) passed without a run (the last {}); not caught up",
                 missed.len(),
                 missed.last().map(|m| m.to_string()).unwrap_or_default()
             );
+            if let Some(j) = inner.config.jobs.iter().find(|j| &j.name == job) {
+                sent.extend(
+                    inner
+                        .state
+                        .alerts
+                        .observe(j, alerts::missed(j, missed), now, &host),
+                );
+            }
         }
-        if !t.starts.is_empty() || !t.skipped.is_empty() {
+        let mut wake = t.wake;
+        for j in &inner.config.jobs {
+            let js = inner.state.jobs.get(&j.name).cloned().unwrap_or_default();
+            if let Some(o) = alerts::overdue(j, &js, now) {
+                sent.extend(inner.state.alerts.observe(j, o, now, &host));
+            }
+            if let Some(at) = jobs::overdue_at(j, &js).filter(|&at| at > now) {
+                wake = Some(wake.map_or(at, |w| w.min(at)));
+            }
+        }
+        let every = inner.config.daemon.remind_after();
+        sent.extend(inner.state.alerts.reminders(now, every, &host));
+        if let Some(at) = inner.state.alerts.next_reminder(every) {
+            wake = Some(wake.map_or(at, |w| w.min(at)));
+        }
+        if !t.starts.is_empty() || !t.skipped.is_empty() || !sent.is_empty() {
             inner.save();
         }
         for s in t.starts {
             self.start(inner, s);
         }
         inner.update_metrics(now);
-        t.wake
+        dispatch(&inner.config, sent, tasks);
+        wake
     }
 
     fn start(&self, inner: &Inner, s: Start) {
@@ -325,13 +353,21 @@ impl Ctx {
                 );
                 let inner = &mut *g;
                 let js = inner.state.job(&request.job.name);
+                let mut sent = vec![];
                 match inner
                     .config
                     .jobs
                     .iter()
                     .find(|j| j.name == request.job.name)
                 {
-                    Some(job) => jobs::finish(job, js, (*report).clone()),
+                    Some(job) => {
+                        jobs::finish(job, js, (*report).clone());
+                        let retry_pending = js.retry_at.is_some();
+                        let host = hostname();
+                        for o in alerts::after_run(job, &report, retry_pending) {
+                            sent.extend(inner.state.alerts.observe(job, o, now, &host));
+                        }
+                    }
                     // Removed by a reload while it ran.
                     None => {
                         js.running = None;
@@ -339,6 +375,7 @@ impl Ctx {
                     }
                 }
                 inner.save();
+                dispatch(&inner.config, sent, records);
                 inner.update_metrics(now);
                 records.spawn(record(self.opts.clone(), request, report));
             }
@@ -364,13 +401,33 @@ impl Ctx {
     }
 }
 
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Send each alert to the channels that want it, in the background (shutdown waits for them).
+fn dispatch(config: &Config, sent: Vec<Alert>, tasks: &mut JoinSet<()>) {
+    for a in sent {
+        tracing::warn!("alert: {}", alerts::channel::subject(&a));
+        for ch in config.alerts.iter().filter(|c| c.wants(&a)) {
+            let ch = ch.clone();
+            let a = a.clone();
+            tasks.spawn(async move {
+                match ch.deliver(&a).await {
+                    Ok(()) => tracing::info!("alert {}: sent", ch.name),
+                    Err(e) => tracing::error!("alert {}: not delivered: {e}", ch.name),
+                }
+            });
+        }
+    }
+}
+
 /// Keep a run in the repository's history (by a child `ibars`, which opens the repository as
 /// the job did).
 async fn record(opts: Options, request: Box<Request>, report: Box<Report>) {
-    let host = nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let rec = jobs::record(&request.job, &report, &host);
+    let rec = jobs::record(&request.job, &report, &hostname());
     let cmd = crate::command::ibars(
         &opts.exe,
         &opts.config_file,
@@ -484,6 +541,7 @@ fn reload(shared: &Shared, opts: &Options) {
                 );
             }
             tracing::info!("config reloaded: {} job(s)", c.jobs.len());
+            g.state.alerts.retain_jobs(&c.jobs);
             g.config = c;
         }
         Err(e) => tracing::error!("config not reloaded, the old one stays: {e}"),

@@ -206,6 +206,17 @@ pub fn next_run(job: &Job, js: &JobState, now: Timestamp) -> Option<Timestamp> {
     }
 }
 
+/// When `job` turns overdue, if it has a `max_age` and is not overdue yet.
+pub fn overdue_at(job: &Job, js: &JobState) -> Option<Timestamp> {
+    let max = jiff::SignedDuration::try_from(job.max_age?).ok()?;
+    let since = js.last_success.or(js.first_seen)?;
+    since
+        .checked_add(max)
+        .ok()?
+        .checked_add(jiff::SignedDuration::from_secs(1))
+        .ok()
+}
+
 /// Whether a job's last success is older than its `max_age` at `now` (its RPO is breached).
 /// A job that never succeeded counts from when it was first seen.
 pub fn overdue(job: &Job, js: &JobState, now: Timestamp) -> bool {

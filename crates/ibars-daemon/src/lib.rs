@@ -1,8 +1,9 @@
 //! The ibars daemon, as a library: its configuration ([`config`]), when jobs run
 //! ([`schedule`], [`jobs`]), how a run goes ([`run`], [`command`], [`hooks`]), what it keeps
 //! ([`state`]), its metrics ([`metrics`]), the control API ([`api`]) and its client
-//! ([`client`]), and the process that ties them together ([`daemon`]).
+//! ([`client`]), alerts ([`alerts`]), and the process that ties them together ([`daemon`]).
 
+pub mod alerts;
 pub mod api;
 pub mod client;
 pub mod command;

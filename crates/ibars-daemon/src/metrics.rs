@@ -1,4 +1,5 @@
-//! Prometheus metrics: gauges per job, set when a run ends (and at start, from the kept
+//! Prometheus metrics: gauges per job (label `job_name`: Prometheus sets `job` to the scrape
+//! job itself), set when a run ends (and at start, from the kept
 //! state), rendered on each scrape by `metrics-exporter-prometheus`. A scrape reads only
 //! these values; it never touches a repository.
 
@@ -76,23 +77,23 @@ impl Metrics {
         let name = job.name.clone();
         self.with(|| {
             gauge!("ibars_job_info",
-                "job" => name.clone(),
+                "job_name" => name.clone(),
                 "kind" => job.action.kind(),
                 "repository" => job.repository.clone(),
                 "schedule" => job.schedule.expr().to_string())
             .set(1.0);
-            gauge!("ibars_job_running", "job" => name.clone()).set(if js.running.is_some() {
+            gauge!("ibars_job_running", "job_name" => name.clone()).set(if js.running.is_some() {
                 1.0
             } else {
                 0.0
             });
-            gauge!("ibars_job_missed", "job" => name.clone()).set(js.missed_total as f64);
+            gauge!("ibars_job_missed", "job_name" => name.clone()).set(js.missed_total as f64);
             if let Some(t) = next_run {
-                gauge!("ibars_job_next_run_timestamp_seconds", "job" => name.clone()).set(secs(t));
+                gauge!("ibars_job_next_run_timestamp_seconds", "job_name" => name.clone()).set(secs(t));
             }
             if let Some(m) = job.max_age {
-                gauge!("ibars_job_max_age_seconds", "job" => name.clone()).set(m.as_secs_f64());
-                gauge!("ibars_job_overdue", "job" => name.clone()).set(
+                gauge!("ibars_job_max_age_seconds", "job_name" => name.clone()).set(m.as_secs_f64());
+                gauge!("ibars_job_overdue", "job_name" => name.clone()).set(
                     if crate::jobs::overdue(job, js, now) {
                         1.0
                     } else {
@@ -101,7 +102,7 @@ impl Metrics {
                 );
             }
             if let Some(t) = js.last_success {
-                gauge!("ibars_job_last_success_timestamp_seconds", "job" => name.clone())
+                gauge!("ibars_job_last_success_timestamp_seconds", "job_name" => name.clone())
                     .set(secs(t));
             }
             let mut by_outcome = std::collections::BTreeMap::new();
@@ -109,30 +110,30 @@ impl Metrics {
                 *by_outcome.entry(r.outcome.as_str()).or_insert(0u32) += 1;
             }
             for (outcome, n) in by_outcome {
-                gauge!("ibars_job_runs", "job" => name.clone(), "outcome" => outcome)
+                gauge!("ibars_job_runs", "job_name" => name.clone(), "outcome" => outcome)
                     .set(f64::from(n));
             }
             let Some(last) = js.last_run() else {
                 return;
             };
-            gauge!("ibars_job_last_run_timestamp_seconds", "job" => name.clone())
+            gauge!("ibars_job_last_run_timestamp_seconds", "job_name" => name.clone())
                 .set(secs(last.ended));
-            gauge!("ibars_job_last_duration_seconds", "job" => name.clone())
+            gauge!("ibars_job_last_duration_seconds", "job_name" => name.clone())
                 .set(last.duration().as_secs_f64());
-            gauge!("ibars_job_last_run_ok", "job" => name.clone())
+            gauge!("ibars_job_last_run_ok", "job_name" => name.clone())
                 .set(if last.outcome.succeeded() { 1.0 } else { 0.0 });
-            gauge!("ibars_job_last_exit_code", "job" => name.clone())
+            gauge!("ibars_job_last_exit_code", "job_name" => name.clone())
                 .set(f64::from(last.exit_code.unwrap_or(-1)));
             if let Some(b) = last.summary_u64(&["summary", "bytes_added"]) {
-                gauge!("ibars_job_bytes_added", "job" => name.clone()).set(b as f64);
+                gauge!("ibars_job_bytes_added", "job_name" => name.clone()).set(b as f64);
                 let files: u64 = ["files_new", "files_changed", "files_unchanged"]
                     .iter()
                     .filter_map(|k| last.summary_u64(&["summary", k]))
                     .sum();
-                gauge!("ibars_job_files", "job" => name.clone()).set(files as f64);
+                gauge!("ibars_job_files", "job_name" => name.clone()).set(files as f64);
             }
             if let Some(s) = last.anomaly_score() {
-                gauge!("ibars_job_anomaly_score", "job" => name.clone()).set(s);
+                gauge!("ibars_job_anomaly_score", "job_name" => name.clone()).set(s);
             }
         });
     }

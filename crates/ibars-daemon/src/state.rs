@@ -28,6 +28,8 @@ pub struct StateError {
 #[serde(default)]
 pub struct State {
     pub jobs: BTreeMap<String, JobState>,
+    /// Alert conditions that stand.
+    pub alerts: crate::alerts::Book,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
