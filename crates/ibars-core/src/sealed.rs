@@ -22,9 +22,21 @@ pub const VERSION: u8 = 1;
 
 /// Seal `payload`, compressing it when `compress` is set.
 pub fn seal(key: &MasterKey, kind: ObjectKind, payload: &[u8], compress: bool) -> Vec<u8> {
+    seal_version(key, kind, VERSION, payload, compress)
+}
+
+/// [`seal`] with a payload format version other than [`VERSION`], for kinds that have more
+/// than one (index files with marked packs are version 2).
+pub fn seal_version(
+    key: &MasterKey,
+    kind: ObjectKind,
+    version: u8,
+    payload: &[u8],
+    compress: bool,
+) -> Vec<u8> {
     let mut plain = Vec::with_capacity(payload.len() / 2 + 3);
     plain.push(kind as u8);
-    plain.push(VERSION);
+    plain.push(version);
     if compress {
         plain.push(Codec::Zstd as u8);
         plain.extend_from_slice(&zstd::bulk::compress(payload, 3).expect("zstd on memory"));
@@ -37,6 +49,17 @@ pub fn seal(key: &MasterKey, kind: ObjectKind, payload: &[u8], compress: bool) -
 
 /// Open a sealed object, checking that it is of `kind`. `what` names it in errors.
 pub fn open(key: &MasterKey, kind: ObjectKind, data: &[u8], what: &str) -> Result<Vec<u8>> {
+    open_versions(key, kind, VERSION, data, what).map(|(_, payload)| payload)
+}
+
+/// [`open`] accepting payload versions 1 to `newest`; returns the version with the payload.
+pub fn open_versions(
+    key: &MasterKey,
+    kind: ObjectKind,
+    newest: u8,
+    data: &[u8],
+    what: &str,
+) -> Result<(u8, Vec<u8>)> {
     let plain = key.decrypt(data, b"", &|| what.to_string())?;
     if plain.len() < 3 {
         return Err(Error::corrupt(what, "sealed header missing"));
@@ -47,17 +70,19 @@ pub fn open(key: &MasterKey, kind: ObjectKind, data: &[u8], what: &str) -> Resul
             format!("is an object of kind {}, expected {}", plain[0], kind as u8),
         ));
     }
-    if plain[1] != VERSION {
+    let version = plain[1];
+    if !(1..=newest).contains(&version) {
         return Err(Error::corrupt(
             what,
-            format!("unsupported version {}", plain[1]),
+            format!("unsupported version {version}"),
         ));
     }
-    match Codec::from_u8(plain[2]) {
-        Some(Codec::Raw) => Ok(plain[3..].to_vec()),
-        Some(Codec::Zstd) => decompress_unknown(&plain[3..], &|| what.to_string()),
-        None => Err(Error::corrupt(what, format!("unknown codec {}", plain[2]))),
-    }
+    let payload = match Codec::from_u8(plain[2]) {
+        Some(Codec::Raw) => plain[3..].to_vec(),
+        Some(Codec::Zstd) => decompress_unknown(&plain[3..], &|| what.to_string())?,
+        None => return Err(Error::corrupt(what, format!("unknown codec {}", plain[2]))),
+    };
+    Ok((version, payload))
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ fn forget_prune_and_tag_from_the_command_line() {
     assert_eq!(dry["dry_run"], true);
     assert_eq!(objects(&e, "data"), packs_before);
 
+    // By default prune only marks what it would delete; a later prune deletes it.
     e.cmd()
         .args([
             "forget",
@@ -61,7 +62,15 @@ fn forget_prune_and_tag_from_the_command_line() {
         ])
         .assert()
         .success()
-        .stdout(predicate::str::contains("removed 2 snapshot(s)"));
+        .stdout(predicate::str::contains("removed 2 snapshot(s)"))
+        .stdout(predicate::str::contains("by a later prune"));
+    assert!(objects(&e, "data") >= packs_before);
+    e.cmd().args(["check", "--read-data"]).assert().success();
+    // With no grace period, it deletes at once.
+    e.cmd()
+        .args(["prune", "--grace", "0", "--max-unused", "0%"])
+        .assert()
+        .success();
     assert!(objects(&e, "data") < packs_before);
     let kept = e.snapshot_ids();
     assert_eq!(kept.len(), 2);
@@ -87,24 +96,38 @@ fn forget_prune_and_tag_from_the_command_line() {
 }
 
 #[test]
-fn a_busy_repository_makes_prune_wait_or_fail_with_exit_11() {
+fn prune_runs_beside_backups_but_waits_for_an_exclusive_lock_or_fails_with_exit_11() {
     let e = Env::new();
     let src = e.path("src");
     write(&src.join("a"), "a");
     e.cmd().arg("backup").arg(&src).assert().success();
-    // A lock held by a live process on this host (this test), not stale.
+    // Locks held by a live process on this host (this test), not stale.
     let lock_dir = e.repo.join("locks");
     let repo = ibars_core::repo::Repository::open(
         std::sync::Arc::new(ibars_core::backend::OpendalBackend::local(&e.repo, false).unwrap()),
         b"pw",
     )
     .unwrap();
-    let guard = repo.lock(ibars_core::repo::LockMode::Shared).unwrap();
+    // A backup's shared lock does not hold prune or forget off...
+    let shared = repo.lock(ibars_core::repo::LockMode::Shared).unwrap();
+    e.cmd().arg("prune").assert().success();
+    e.cmd()
+        .args(["forget", "--keep-last", "1"])
+        .assert()
+        .success();
+    // ...but prune without a grace period deletes at once and needs the repository alone.
+    e.cmd()
+        .args(["prune", "--grace", "0"])
+        .assert()
+        .code(11)
+        .stderr(predicate::str::contains("shared lock held by pid"));
+    drop(shared);
+    let guard = repo.lock(ibars_core::repo::LockMode::Exclusive).unwrap();
     e.cmd()
         .arg("prune")
         .assert()
         .code(11)
-        .stderr(predicate::str::contains("shared lock held by pid"));
+        .stderr(predicate::str::contains("exclusive lock held by pid"));
     // `unlock` removes only stale locks: this one stays.
     e.cmd().arg("unlock").assert().success();
     assert_eq!(common::files_under(&lock_dir).len(), 1);

@@ -1,10 +1,15 @@
 //! The blob index: which pack holds each blob, where, and how. In memory it is one hash map;
-//! on disk it is a set of sealed index files (see docs/format.md), each naming whole packs.
+//! on disk it is a set of sealed index files (see docs/format.md and `file.rs`), each naming
+//! whole packs, some of them marked for deletion by a prune.
 
+mod file;
+
+pub use file::{encode_parts, marks, IndexFile, MarkedPack, VERSION_WITH_MARKS};
+
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use crate::compress::Codec;
-use crate::error::{Error, Result};
 use crate::id::{BlobId, PackId};
 use crate::pack::{BlobKind, PackEntry};
 
@@ -21,39 +26,115 @@ pub struct Location {
 }
 
 /// The in-memory index.
+///
+/// It knows packs in use and packs marked for deletion. Every blob can be read from either
+/// ([`Index::get`], [`Index::entry`]: a location in a pack in use when there is one), but only
+/// blobs in packs in use count as stored for new snapshots ([`Index::contains`]): a marked
+/// pack may be deleted by a later prune, so nothing new may come to depend on it.
 #[derive(Debug, Default, Clone)]
 pub struct Index {
     packs: Vec<PackId>,
     pack_pos: HashMap<PackId, u32>,
+    /// Parallel to `packs`: marked for deletion.
+    marked: Vec<bool>,
     blobs: HashMap<BlobId, Location>,
 }
 
 impl Index {
-    /// Add every entry of one pack. A blob already indexed keeps its first location.
-    pub fn add_pack(&mut self, pack: PackId, entries: &[PackEntry]) {
-        let pos = *self.pack_pos.entry(pack).or_insert_with(|| {
+    /// Build the index of a set of index files, marks resolved across all of them (see
+    /// [`marks`]).
+    pub fn from_files<'a>(files: impl IntoIterator<Item = &'a IndexFile> + Clone) -> Self {
+        let marked = marks(files.clone());
+        let mut idx = Index::default();
+        for f in files {
+            for (pack, entries) in &f.packs {
+                if marked.contains_key(pack) {
+                    idx.add_marked_pack(*pack, entries);
+                } else {
+                    idx.add_pack(*pack, entries);
+                }
+            }
+            for m in &f.marked {
+                if marked.contains_key(&m.id) {
+                    idx.add_marked_pack(m.id, &m.entries);
+                } else {
+                    idx.add_pack(m.id, &m.entries);
+                }
+            }
+        }
+        idx
+    }
+
+    fn position(&mut self, pack: PackId) -> u32 {
+        *self.pack_pos.entry(pack).or_insert_with(|| {
             self.packs.push(pack);
+            self.marked.push(false);
             (self.packs.len() - 1) as u32
-        });
+        })
+    }
+
+    /// Add every entry of one pack in use. A blob already indexed keeps its first location,
+    /// unless that is in a marked pack: a pack in use is preferred. A pack already marked
+    /// stays marked.
+    pub fn add_pack(&mut self, pack: PackId, entries: &[PackEntry]) {
+        let pos = self.position(pack);
+        let live = !self.marked[pos as usize];
         self.blobs.reserve(entries.len());
         for e in entries {
-            self.blobs.entry(e.id).or_insert(Location {
+            let loc = Location {
                 pack: pos,
                 kind: e.kind,
                 codec: e.codec,
                 offset: e.offset,
                 length: e.length,
                 raw_length: e.raw_length,
-            });
+            };
+            match self.blobs.entry(e.id) {
+                Entry::Vacant(v) => {
+                    v.insert(loc);
+                }
+                Entry::Occupied(mut o) if live && self.marked[o.get().pack as usize] => {
+                    o.insert(loc);
+                }
+                Entry::Occupied(_) => {}
+            }
         }
     }
 
+    /// Add a pack marked for deletion: its blobs can be read, but do not count as stored.
+    pub fn add_marked_pack(&mut self, pack: PackId, entries: &[PackEntry]) {
+        let pos = self.position(pack);
+        self.marked[pos as usize] = true;
+        self.add_pack(pack, entries);
+    }
+
+    /// Where a blob can be read, in a pack in use if any holds it, else in a marked one.
     pub fn get(&self, id: &BlobId) -> Option<&Location> {
         self.blobs.get(id)
     }
 
+    /// Whether the blob is stored in a pack in use: whether a new snapshot may reference it
+    /// without storing it again. Blobs only in marked packs are not.
     pub fn contains(&self, id: &BlobId) -> bool {
-        self.blobs.contains_key(id)
+        self.blobs
+            .get(id)
+            .is_some_and(|l| !self.marked[l.pack as usize])
+    }
+
+    /// Whether a pack is marked for deletion.
+    pub fn is_marked(&self, pack: &PackId) -> bool {
+        self.pack_pos
+            .get(pack)
+            .is_some_and(|p| self.marked[*p as usize])
+    }
+
+    /// The packs marked for deletion.
+    pub fn marked_packs(&self) -> impl Iterator<Item = &PackId> {
+        self.packs
+            .iter()
+            .zip(&self.marked)
+            .filter(|(_, m)| **m)
+            .map(|(p, _)| p)
     }
 
     /// The pack at a position, as in [`Location::pack`].
@@ -92,122 +173,60 @@ impl Index {
     }
 }
 
-/// Serialize the payload of an index file naming `packs`.
-pub fn encode_file(packs: &[(PackId, Vec<PackEntry>)]) -> Vec<u8> {
-    let n: usize = packs.iter().map(|(_, e)| e.len()).sum();
-    let mut out = Vec::with_capacity(4 + packs.len() * 36 + n * 46);
-    out.extend_from_slice(&(packs.len() as u32).to_le_bytes());
-    for (id, entries) in packs {
-        out.extend_from_slice(id.as_bytes());
-        out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
-        for e in entries {
-            out.push(e.kind as u8);
-            out.push(e.codec as u8);
-            out.extend_from_slice(e.id.as_bytes());
-            out.extend_from_slice(&e.offset.to_le_bytes());
-            out.extend_from_slice(&e.length.to_le_bytes());
-            out.extend_from_slice(&e.raw_length.to_le_bytes());
-        }
-    }
-    out
-}
-
-/// A bounds-checked reader over untrusted bytes.
-struct Cursor<'a> {
-    b: &'a [u8],
-    what: &'a str,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.b.len() < n {
-            return Err(Error::corrupt(self.what, "truncated"));
-        }
-        let (h, t) = self.b.split_at(n);
-        self.b = t;
-        Ok(h)
-    }
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
-    }
-    fn id(&mut self) -> Result<[u8; 32]> {
-        Ok(self.take(32)?.try_into().expect("32 bytes"))
-    }
-    /// A count of records of `size` bytes, checked against what remains.
-    fn count(&mut self, size: usize) -> Result<usize> {
-        let n = self.u32()? as usize;
-        if n.saturating_mul(size) > self.b.len() {
-            return Err(Error::corrupt(self.what, "count exceeds the file"));
-        }
-        Ok(n)
-    }
-}
-
-/// Parse an index file's payload.
-pub fn decode_file(payload: &[u8], what: &str) -> Result<Vec<(PackId, Vec<PackEntry>)>> {
-    let mut c = Cursor { b: payload, what };
-    let np = c.count(36)?;
-    let mut out = Vec::with_capacity(np);
-    for _ in 0..np {
-        let pack = PackId(c.id()?);
-        let nb = c.count(46)?;
-        let mut entries = Vec::with_capacity(nb);
-        for _ in 0..nb {
-            let kind =
-                BlobKind::from_u8(c.u8()?).ok_or_else(|| Error::corrupt(what, "bad blob kind"))?;
-            let codec = Codec::from_u8(c.u8()?).ok_or_else(|| Error::corrupt(what, "bad codec"))?;
-            let id = BlobId(c.id()?);
-            let offset = c.u32()?;
-            let length = c.u32()?;
-            let raw_length = c.u32()?;
-            if (offset as u64 + length as u64) > u32::MAX as u64 {
-                return Err(Error::corrupt(what, "entry beyond the largest pack"));
-            }
-            entries.push(PackEntry {
-                kind,
-                codec,
-                id,
-                offset,
-                length,
-                raw_length,
-            });
-        }
-        out.push((pack, entries));
-    }
-    if !c.b.is_empty() {
-        return Err(Error::corrupt(what, "trailing bytes"));
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn file_round_trip_and_truncation() {
-        let e = PackEntry {
-            kind: BlobKind::Tree,
-            codec: Codec::Zstd,
-            id: BlobId([7; 32]),
-            offset: 10,
+    fn entry(n: u8) -> PackEntry {
+        PackEntry {
+            kind: BlobKind::Data,
+            codec: Codec::Raw,
+            id: BlobId([n; 32]),
+            offset: 0,
             length: 50,
-            raw_length: 99,
-        };
-        let packs = vec![(PackId([1; 32]), vec![e, e]), (PackId([2; 32]), vec![])];
-        let bytes = encode_file(&packs);
-        assert_eq!(decode_file(&bytes, "i").unwrap(), packs);
-        for cut in 0..bytes.len() {
-            assert!(decode_file(&bytes[..cut], "i").is_err());
+            raw_length: 30,
         }
-        let mut idx = Index::default();
-        idx.add_pack(packs[0].0, &packs[0].1);
-        assert_eq!(idx.blob_count(), 1);
-        assert_eq!(idx.entry(&e.id).unwrap(), (PackId([1; 32]), e));
+    }
+
+    #[test]
+    fn blobs_only_in_marked_packs_can_be_read_but_do_not_count_as_stored() {
+        let (live, marked) = (PackId([1; 32]), PackId([2; 32]));
+        for marked_first in [false, true] {
+            let mut idx = Index::default();
+            let add_marked = |idx: &mut Index| idx.add_marked_pack(marked, &[entry(1), entry(2)]);
+            if marked_first {
+                add_marked(&mut idx);
+            }
+            idx.add_pack(live, &[entry(2), entry(3)]);
+            if !marked_first {
+                add_marked(&mut idx);
+            }
+            assert!(!idx.contains(&BlobId([1; 32])));
+            assert_eq!(idx.entry(&BlobId([1; 32])).unwrap().0, marked);
+            assert!(
+                idx.contains(&BlobId([2; 32])),
+                "marked first: {marked_first}"
+            );
+            assert_eq!(idx.entry(&BlobId([2; 32])).unwrap().0, live);
+            assert!(idx.contains(&BlobId([3; 32])));
+            assert!(idx.is_marked(&marked) && !idx.is_marked(&live));
+            assert_eq!(idx.marked_packs().collect::<Vec<_>>(), vec![&marked]);
+        }
+        // A pack listed in use by one file and marked by another is marked.
+        let files = [
+            IndexFile::live(vec![(marked, vec![entry(1)])]),
+            IndexFile {
+                packs: vec![],
+                marked: vec![MarkedPack {
+                    id: marked,
+                    marked: 1,
+                    entries: vec![entry(1)],
+                }],
+            },
+        ];
+        let idx = Index::from_files(&files);
+        assert!(idx.is_marked(&marked));
+        assert!(!idx.contains(&BlobId([1; 32])));
+        assert!(idx.get(&BlobId([1; 32])).is_some());
     }
 }

@@ -1,7 +1,9 @@
-//! Repository locks: shared (backup, restore, read) and exclusive (prune, key removal).
-//! A lock is a sealed object under `locks/`, refreshed every few minutes by a background
-//! thread. A lock is stale when it was not refreshed for [`STALE_AFTER`], or when it belongs
-//! to this host and its process no longer runs. See docs/locking.md.
+//! Repository locks: shared (backup, restore, check, copy), prune (forget and prune: exclusive
+//! among themselves and towards exclusive locks, but beside shared ones) and exclusive (rewrite,
+//! tag, repairs, a prune that deletes at once). A lock is a sealed object under `locks/`,
+//! refreshed every few minutes by a background thread. A lock is stale when it was not
+//! refreshed for [`STALE_AFTER`], or when it belongs to this host and its process no longer
+//! runs. See docs/locking.md.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
@@ -24,7 +26,13 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockMode {
+    /// Adds or reads data: runs beside other shared locks and beside prune locks.
     Shared,
+    /// Forget and prune: one at a time, and not beside exclusive locks; shared locks are not
+    /// held off, because prune deletes only what no shared holder can still need (see
+    /// docs/locking.md).
+    Prune,
+    /// Alone.
     Exclusive,
 }
 
@@ -42,6 +50,10 @@ pub struct LockInfo {
     /// packs; to every other rule it is a shared lock.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub committing: bool,
+    /// A prune lock (forget, prune). Written with `exclusive` set as well, so that versions
+    /// that do not know it keep away as from an exclusive lock.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pruning: bool,
     pub host: String,
     pub username: String,
     pub pid: u32,
@@ -69,13 +81,20 @@ impl LockInfo {
         false
     }
 
+    /// Whether this lock keeps shared locks away: an exclusive lock, but not a prune lock.
+    pub fn excludes_shared(&self) -> bool {
+        self.exclusive && !self.pruning
+    }
+
     fn describe(&self) -> String {
         format!(
             "{} lock held by pid {} on {} ({}), since {}",
-            match (self.exclusive, self.waiting, self.committing) {
-                (true, true, _) => "waiting exclusive",
-                (true, false, _) => "exclusive",
-                (false, _, true) => "commit turn",
+            match (self.exclusive, self.pruning, self.waiting, self.committing) {
+                (true, true, true, _) => "waiting prune",
+                (true, true, false, _) => "prune",
+                (true, false, true, _) => "waiting exclusive",
+                (true, false, false, _) => "exclusive",
+                (false, _, _, true) => "commit turn",
                 _ => "shared",
             },
             self.pid,
@@ -134,14 +153,30 @@ impl Drop for LockGuard {
 
 impl Repository {
     /// All locks with their content; unreadable ones are returned as `None`.
+    ///
+    /// A lock listed and gone when read was released or refreshed (which writes the new lock
+    /// before it removes the old one), so `locks/` is listed again, a few times, until every
+    /// lock listed could be read: a refreshed lock is never missed. After that, vanished locks
+    /// are returned as unreadable.
     pub fn locks(&self) -> Result<Vec<(String, Option<LockInfo>)>> {
         let mut out = Vec::new();
-        for e in self.backend.list(FileKind::Lock)? {
-            let info = self
-                .load_sealed(FileKind::Lock, ObjectKind::Lock, &e.name)
-                .ok()
-                .and_then(|p| LockInfo::parse(&p, &e.name).ok());
-            out.push((e.name, info));
+        for attempt in 0..4 {
+            out.clear();
+            let mut vanished = false;
+            for e in self.backend.list(FileKind::Lock)? {
+                let info = match self.load_sealed(FileKind::Lock, ObjectKind::Lock, &e.name) {
+                    Ok(p) => LockInfo::parse(&p, &e.name).ok(),
+                    Err(err) if err.is_not_found() && attempt < 3 => {
+                        vanished = true;
+                        continue;
+                    }
+                    Err(_) => None,
+                };
+                out.push((e.name, info));
+            }
+            if !vanished {
+                break;
+            }
         }
         Ok(out)
     }
@@ -166,10 +201,10 @@ impl Repository {
         let deadline = std::time::Instant::now() + self.lock_wait;
         let mut delay = Duration::from_millis(200);
         let mut intent: Option<(String, LockInfo)> = None;
-        let announces = mode == LockMode::Exclusive && !self.lock_wait.is_zero();
+        let announces = mode != LockMode::Shared && !self.lock_wait.is_zero();
         loop {
             if announces {
-                self.announce(&mut intent)?;
+                self.announce(mode, &mut intent)?;
             }
             let attempt = self.try_lock(mode, intent.as_ref());
             let now = std::time::Instant::now();
@@ -190,8 +225,9 @@ impl Repository {
         }
     }
 
-    /// Write or refresh this process's announcement that it waits for an exclusive lock.
-    fn announce(&self, intent: &mut Option<(String, LockInfo)>) -> Result<()> {
+    /// Write or refresh this process's announcement that it waits for an exclusive (or prune)
+    /// lock.
+    fn announce(&self, mode: LockMode, intent: &mut Option<(String, LockInfo)>) -> Result<()> {
         let now = jiff::Timestamp::now();
         let fresh = intent.as_ref().is_some_and(|(_, i)| {
             now.duration_since(i.refreshed).as_secs() < REFRESH_EVERY.as_secs() as i64
@@ -204,7 +240,7 @@ impl Repository {
                 let _ = self.backend.remove(FileKind::Lock, &old);
                 info
             }
-            None => self.lock_info(LockMode::Exclusive, now),
+            None => self.lock_info(mode, now),
         };
         info.waiting = true;
         info.refreshed = now;
@@ -218,9 +254,10 @@ impl Repository {
             version: 1,
             time: now,
             refreshed: now,
-            exclusive: mode == LockMode::Exclusive,
+            exclusive: mode != LockMode::Shared,
             waiting: false,
             committing: false,
+            pruning: mode == LockMode::Prune,
             host: hostname(),
             username: username(),
             pid: std::process::id(),
@@ -228,8 +265,9 @@ impl Repository {
     }
 
     /// One attempt: write the lock, then list. Shared locks give way to every exclusive one,
-    /// waiting or held; exclusive ones to every other lock except exclusive waiters that
-    /// started waiting after this one (`intent`).
+    /// waiting or held, but not to prune locks; prune locks give way to exclusive and prune
+    /// locks, exclusive ones to every other lock, except (both) waiters that started waiting
+    /// after this one (`intent`).
     fn try_lock(&self, mode: LockMode, intent: Option<&(String, LockInfo)>) -> Result<LockGuard> {
         let now = jiff::Timestamp::now();
         let mut info = self.lock_info(mode, now);
@@ -247,10 +285,11 @@ impl Repository {
                     let _ = self.backend.remove(FileKind::Lock, &name);
                     None
                 }
-                Some(o) if mode == LockMode::Shared => o.exclusive.then(|| o.describe()),
+                Some(o) if mode == LockMode::Shared => o.excludes_shared().then(|| o.describe()),
                 Some(o) if o.waiting && (o.time, &name) > (info.time, &mine) => None,
+                Some(o) if mode == LockMode::Prune && !o.exclusive => None,
                 Some(o) => Some(o.describe()),
-                None if mode == LockMode::Exclusive => Some(format!("unreadable lock {name}")),
+                None if mode != LockMode::Shared => Some(format!("unreadable lock {name}")),
                 None => None,
             };
             if let Some(c) = conflict {

@@ -56,8 +56,11 @@ impl Default for InitOptions {
 /// file count low, small enough that one file stays a few MiB.
 pub const ENTRIES_PER_INDEX: usize = 100_000;
 
-/// The packs an index file names, with their entries.
-pub type IndexFile = Vec<(crate::id::PackId, Vec<PackEntry>)>;
+pub use crate::index::{IndexFile, MarkedPack};
+
+/// How often a reader lists index files again when one it listed was removed before it could
+/// read it (a prune replaced it), before it reports the missing file.
+const INDEX_RELISTS: usize = 5;
 
 /// Reads of an object whose content fails its hash, before it is reported corrupt.
 pub(crate) const CONTENT_ATTEMPTS: usize = 3;
@@ -362,25 +365,44 @@ impl Repository {
         Snapshot::parse(&payload, &format!("snapshot {id}"))
     }
 
-    /// All snapshots, oldest first. A snapshot that cannot be read is an error naming it.
+    /// All snapshots, oldest first. A snapshot that cannot be read is an error naming it; one
+    /// that was listed and is gone when read was removed meanwhile (`forget` runs beside
+    /// backups) and is left out.
     pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
         let names = self.backend.list(FileKind::Snapshot)?;
-        let mut out = parallel_map(&names, 8, |e| {
+        let loaded = parallel_map(&names, 8, |e| {
             let id: SnapshotId = e
                 .name
                 .parse()
                 .map_err(|_| Error::corrupt("snapshot name", e.name.clone()))?;
-            Ok((id, self.load_snapshot(&id)?))
+            match self.load_snapshot(&id) {
+                Ok(s) => Ok(Some((id, s))),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            }
         })?;
+        let mut out: Vec<_> = loaded.into_iter().flatten().collect();
         out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
         Ok(out)
     }
 
-    /// Store an index file naming these packs.
+    /// Store an index file naming these packs, all in use.
     pub fn save_index(&self, packs: &[(crate::id::PackId, Vec<PackEntry>)]) -> Result<IndexId> {
-        let payload = index::encode_file(packs);
-        self.save_sealed(FileKind::Index, ObjectKind::Index, &payload, true)
-            .map(IndexId)
+        self.save_index_parts(packs, &[])
+    }
+
+    /// Store an index file naming these packs in use and these marked for deletion.
+    fn save_index_parts(
+        &self,
+        packs: &[(crate::id::PackId, Vec<PackEntry>)],
+        marked: &[MarkedPack],
+    ) -> Result<IndexId> {
+        let (version, payload) = index::encode_parts(packs, marked);
+        let bytes = sealed::seal_version(&self.key, ObjectKind::Index, version, &payload, true);
+        let id = *blake3::hash(&bytes).as_bytes();
+        self.backend
+            .write(FileKind::Index, &hex::encode(id), bytes.into())?;
+        Ok(IndexId(id))
     }
 
     /// Every index file, each loaded on its own (in parallel), so that one bad file does not
@@ -390,46 +412,103 @@ impl Repository {
     }
 
     /// As [`Repository::index_files`], for the files whose names pass `wanted`.
+    ///
+    /// A file listed and gone when read was replaced by a prune (or a repair), which writes the
+    /// files replacing it before it removes it: the index is listed again and the new files read,
+    /// so that readers beside a prune see a whole index.
     pub fn index_files_where(
         &self,
         wanted: impl Fn(&str) -> bool,
     ) -> Result<Vec<(String, Result<IndexFile>)>> {
-        let mut names = self.backend.list(FileKind::Index)?;
-        names.retain(|e| wanted(&e.name));
-        let files = parallel_map(&names, 8, |e| Ok(self.load_index_file(&e.name)))?;
-        Ok(names.into_iter().map(|e| e.name).zip(files).collect())
+        let mut loaded: std::collections::HashMap<String, Result<IndexFile>> = Default::default();
+        let mut relists = 0;
+        loop {
+            let mut names = self.backend.list(FileKind::Index)?;
+            names.retain(|e| wanted(&e.name));
+            let todo: Vec<&str> = names
+                .iter()
+                .map(|e| e.name.as_str())
+                .filter(|n| !loaded.contains_key(*n))
+                .collect();
+            let files = parallel_map(&todo, 8, |n| Ok(self.load_index_file(n)))?;
+            for (n, f) in todo.iter().zip(files) {
+                loaded.insert(n.to_string(), f);
+            }
+            let vanished = loaded
+                .values()
+                .any(|f| f.as_ref().is_err_and(Error::is_not_found));
+            if vanished && relists < INDEX_RELISTS {
+                relists += 1;
+                loaded.retain(|_, f| !f.as_ref().is_err_and(Error::is_not_found));
+                continue;
+            }
+            let listed: std::collections::HashSet<String> =
+                names.into_iter().map(|e| e.name).collect();
+            // Files read in an earlier round and no longer listed were replaced as well.
+            loaded.retain(|n, _| listed.contains(n));
+            let mut out: Vec<_> = loaded.into_iter().collect();
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            return Ok(out);
+        }
     }
 
     /// One index file, by name.
     pub fn load_index_file(&self, name: &str) -> Result<IndexFile> {
-        let payload = self.load_sealed(FileKind::Index, ObjectKind::Index, name)?;
-        index::decode_file(&payload, &format!("index/{name}"))
+        let what = format!("index/{name}");
+        let read = read_named(self.backend.as_ref(), FileKind::Index, name)?;
+        if !read.intact {
+            return Err(Error::corrupt(what, "content does not match its name"));
+        }
+        let newest = index::VERSION_WITH_MARKS;
+        let (version, payload) =
+            sealed::open_versions(&self.key, ObjectKind::Index, newest, &read.bytes, &what)?;
+        IndexFile::decode(version, &payload, &what)
     }
 
-    /// Write index files naming `packs` (about [`ENTRIES_PER_INDEX`] entries each), then remove
-    /// the index files in `old`: an interruption leaves duplicate entries, never missing ones.
-    /// Returns how many files were written.
+    /// Write index files naming `packs` in use and `marked` packs (about [`ENTRIES_PER_INDEX`]
+    /// entries each), then remove the index files in `old`: an interruption leaves duplicate
+    /// entries, never missing ones. Returns the names of the files written.
     pub fn replace_index(
         &self,
         packs: &[(crate::id::PackId, Vec<PackEntry>)],
+        marked: &[MarkedPack],
         old: &[String],
-    ) -> Result<usize> {
-        let mut written = Vec::new();
-        let mut start = 0;
-        while start < packs.len() {
-            let mut end = start;
-            let mut n = 0;
-            while end < packs.len() && (n == 0 || n + packs[end].1.len() <= ENTRIES_PER_INDEX) {
-                n += packs[end].1.len();
-                end += 1;
-            }
-            written.push(self.save_index(&packs[start..end])?.to_hex());
-            start = end;
-        }
+    ) -> Result<Vec<String>> {
+        let written = self.write_index(packs, marked)?;
         for name in old.iter().filter(|n| !written.contains(n)) {
             self.backend.remove(FileKind::Index, name)?;
         }
-        Ok(written.len())
+        Ok(written)
+    }
+
+    /// Write index files naming `packs` and `marked`, about [`ENTRIES_PER_INDEX`] entries each
+    /// (packs in use first, then marked ones); returns their names.
+    pub fn write_index(
+        &self,
+        packs: &[(crate::id::PackId, Vec<PackEntry>)],
+        marked: &[MarkedPack],
+    ) -> Result<Vec<String>> {
+        // Cut both lists into runs of whole packs that fill a file together.
+        let mut written = Vec::new();
+        let (mut p, mut m) = (0, 0);
+        while p < packs.len() || m < marked.len() {
+            let (p0, m0) = (p, m);
+            let mut n = 0;
+            while p < packs.len() && (n == 0 || n + packs[p].1.len() <= ENTRIES_PER_INDEX) {
+                n += packs[p].1.len();
+                p += 1;
+            }
+            while m < marked.len()
+                && (n == 0 || n + marked[m].entries.len() <= ENTRIES_PER_INDEX)
+                && (p == packs.len())
+            {
+                n += marked[m].entries.len();
+                m += 1;
+            }
+            let name = self.save_index_parts(&packs[p0..p], &marked[m0..m])?;
+            written.push(name.to_hex());
+        }
+        Ok(written)
     }
 
     /// Load every index file into one in-memory index. An unreadable index file is an error.
@@ -439,15 +518,13 @@ impl Repository {
 
     /// [`Repository::load_index`], and the names of the index files it was built from.
     pub fn load_index_named(&self) -> Result<(Index, std::collections::HashSet<String>)> {
-        let mut idx = Index::default();
+        let mut files = Vec::new();
         let mut names = std::collections::HashSet::new();
         for (name, file) in self.index_files()? {
-            for (pack, entries) in file? {
-                idx.add_pack(pack, &entries);
-            }
+            files.push(file?);
             names.insert(name);
         }
-        Ok((idx, names))
+        Ok((Index::from_files(&files), names))
     }
 }
 

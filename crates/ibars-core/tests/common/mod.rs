@@ -134,11 +134,13 @@ pub fn clone_store(from: &dyn Backend) -> Arc<dyn Backend> {
     Arc::new(to)
 }
 
-/// `prune --max-unused 0%`: every partly used pack is repacked.
+/// `prune --max-unused 0% --grace 0`: every partly used pack is repacked, and what is unused
+/// is deleted at once (under an exclusive lock).
 #[allow(dead_code)]
 pub fn prune_all(repo: &Repository) -> PruneReport {
     let opts = PruneOptions {
         max_unused_percent: 0.0,
+        grace: std::time::Duration::ZERO,
         ..Default::default()
     };
     prune(repo, &opts, &NoProgress).unwrap()

@@ -5,7 +5,7 @@ use clap::Args;
 use ibars_core::ops::prune::{prune, PruneOptions, PruneReport};
 use ibars_core::repo::Repository;
 
-use super::output::{bytes, duration};
+use super::output::{bytes, duration, parse_duration};
 use super::progress::CliProgress;
 use super::{code, GlobalArgs};
 
@@ -14,6 +14,14 @@ fn parse_unused(s: &str) -> Result<f64, String> {
     match s.trim().trim_end_matches('%').parse::<f64>() {
         Ok(p) if p >= 0.0 && p.is_finite() => Ok(p),
         _ => Err(format!("'{s}': expected a percentage such as 5%")),
+    }
+}
+
+/// A duration such as `1h` or `30m`, or `0`.
+fn parse_grace(s: &str) -> Result<jiff::SignedDuration, String> {
+    match s.trim() {
+        "0" => Ok(jiff::SignedDuration::ZERO),
+        _ => parse_duration(s),
     }
 }
 
@@ -28,14 +36,27 @@ pub struct PruneArgs {
     /// Also repack packs smaller than a quarter of the pack size, merging them.
     #[arg(long)]
     pub repack_small: bool,
+    /// Keep packs marked for deletion at least this long (e.g. 1h, 30m, 2d) before a later
+    /// prune deletes them. It must exceed the clock differences between hosts. 0 deletes at
+    /// once, under an exclusive lock: backups cannot run beside such a prune.
+    #[arg(long, default_value = "1h", value_name = "DURATION", value_parser = parse_grace)]
+    pub grace: jiff::SignedDuration,
 }
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
 Prune plans first and then executes: new packs for the used blobs of packs being repacked (each
-blob verified), then a compact index, then deletion of what no index names. It is safe to
-interrupt at any point: at worst the next prune finds duplicates or unindexed packs to remove.
-Prune takes an exclusive lock: backups wait for it with --retry-lock (see docs/locking.md).
+blob verified), then a compact index, then deletion. It is safe to interrupt at any point: at
+worst a later prune finds duplicates or unindexed packs to remove.
+
+Backups, restores, checks and copies run beside prune. Deletion therefore takes two prunes:
+unused, repacked and unindexed packs are only marked for deletion in the index, and new backups
+store again what is only in marked packs. A later prune deletes a marked pack once the grace
+period (--grace) has passed and no process that started before the mark still holds a lock;
+a marked pack that a snapshot made meanwhile needs is kept, back in use. With --grace 0, prune
+takes an exclusive lock and deletes at once, as when erasing data (backups then wait for it
+with --retry-lock, or fail with exit code 11). Two prunes (or forgets) never run at once. See
+docs/locking.md.
 
 Examples:
   ibars prune --dry-run
@@ -64,6 +85,7 @@ fn prune_with(g: &GlobalArgs, repo: &Repository, a: &PruneArgs, dry_run: bool) -
         max_unused_percent: a.max_unused,
         repack_small: a.repack_small,
         dry_run,
+        grace: a.grace.unsigned_abs(),
     };
     let progress = CliProgress::new("prune", g.json, g.quiet);
     let r = prune(repo, &opts, &progress);
@@ -74,12 +96,12 @@ fn prune_with(g: &GlobalArgs, repo: &Repository, a: &PruneArgs, dry_run: bool) -
         v["message_type"] = serde_json::json!("prune");
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else if !g.quiet {
-        print_report(&r);
+        print_report(&r, opts.grace.is_zero());
     }
     Ok(code::OK)
 }
 
-fn print_report(r: &PruneReport) {
+fn print_report(r: &PruneReport, immediate: bool) {
     let p = &r.plan;
     outln!(
         "{} snapshots; {} blobs indexed, {} in use, {} duplicate",
@@ -88,8 +110,13 @@ fn print_report(r: &PruneReport) {
         p.blobs_used,
         p.blobs_duplicate
     );
+    let (verb, marks) = if immediate {
+        ("delete", "")
+    } else {
+        ("mark", " for deletion")
+    };
     outln!(
-        "packs: {} total ({}), {} kept, {} to delete ({}), {} to repack ({}, {} of it rewritten), {} unindexed",
+        "packs: {} total ({}), {} kept, {} unused to {verb}{marks} ({}), {} to repack ({}, {} of it rewritten), {} unindexed",
         p.packs_total,
         bytes(p.bytes_total),
         p.packs_keep,
@@ -100,11 +127,27 @@ fn print_report(r: &PruneReport) {
         bytes(p.bytes_rewritten),
         p.packs_unindexed
     );
-    let freed = p.bytes_delete + p.bytes_repack.saturating_sub(p.bytes_rewritten);
+    if p.packs_expired + p.packs_waiting + p.packs_recovered > 0 {
+        outln!(
+            "marked earlier: {} to delete now ({}), {} kept marked for now ({}: grace period or a process that started before the mark), {} in use again",
+            p.packs_expired,
+            bytes(p.bytes_expired),
+            p.packs_waiting,
+            bytes(p.bytes_waiting),
+            p.packs_recovered
+        );
+    }
+    let later = p.bytes_delete + p.bytes_repack.saturating_sub(p.bytes_rewritten);
+    let now = p.bytes_expired + if immediate { later } else { 0 };
     outln!(
-        "{} {}; {} unused left in kept packs",
+        "{} {}{}; {} unused left in kept packs",
         if r.dry_run { "would free" } else { "freed" },
-        bytes(freed),
+        bytes(now),
+        if immediate {
+            String::new()
+        } else {
+            format!(", and {} by a later prune", bytes(later))
+        },
         bytes(p.bytes_unused_after)
     );
     if !r.dry_run {

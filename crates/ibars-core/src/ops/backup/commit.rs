@@ -17,6 +17,7 @@ use std::collections::HashSet;
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
 use crate::id::{BlobId, PackId};
+use crate::index::Index;
 use crate::pack::PackEntry;
 use crate::repo::{read_named, PackSink, Repository};
 
@@ -31,10 +32,11 @@ pub struct Deduplicated {
 }
 
 /// Index `written`, first leaving out blobs that index files not in `seen` (those committed
-/// since the backup loaded its index) already hold. Returns what was left out. Errors only
-/// when the index itself cannot be written.
+/// since the backup loaded `index`) hold in packs in use. Returns what was left out. Errors
+/// only when the index itself cannot be written.
 pub(crate) fn commit(
     repo: &Repository,
+    index: &Index,
     seen: &HashSet<String>,
     written: Vec<(PackId, Vec<PackEntry>)>,
 ) -> Result<Deduplicated> {
@@ -46,7 +48,7 @@ pub(crate) fn commit(
         return Ok(Deduplicated::default());
     }
     let turn = repo.commit_turn();
-    let plan = match stored_meanwhile(repo, seen) {
+    let plan = match stored_meanwhile(repo, index, seen) {
         Ok(others) => Plan::new(written, &others),
         Err(e) => {
             tracing::warn!("could not read the index files of other backups ({e}); indexing without dedup against them");
@@ -105,15 +107,28 @@ pub(crate) fn commit(
 }
 
 fn save(repo: &Repository, packs: &[(PackId, Vec<PackEntry>)]) -> Result<()> {
-    repo.replace_index(packs, &[]).map(drop)
+    repo.write_index(packs, &[]).map(drop)
 }
 
-/// Blobs in index files not in `seen`.
-fn stored_meanwhile(repo: &Repository, seen: &HashSet<String>) -> Result<HashSet<BlobId>> {
-    let mut blobs = HashSet::new();
+/// Blobs in index files not in `seen`, in packs in use: not marked for deletion by those
+/// files, nor by the files `index` was loaded from (a mark stands over a listing in use; see
+/// `index::marks`). A blob only in a marked pack must be stored by this backup.
+fn stored_meanwhile(
+    repo: &Repository,
+    index: &Index,
+    seen: &HashSet<String>,
+) -> Result<HashSet<BlobId>> {
+    let mut files = Vec::new();
     for (_, file) in repo.index_files_where(|name| !seen.contains(name))? {
-        for (_, entries) in file? {
-            blobs.extend(entries.iter().map(|b| b.id));
+        files.push(file?);
+    }
+    let marked = crate::index::marks(&files);
+    let mut blobs = HashSet::new();
+    for f in &files {
+        for (pack, entries) in &f.packs {
+            if !marked.contains_key(pack) && !index.is_marked(pack) {
+                blobs.extend(entries.iter().map(|b| b.id));
+            }
         }
     }
     Ok(blobs)

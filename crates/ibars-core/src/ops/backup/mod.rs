@@ -334,8 +334,10 @@ fn run_backup(
             Ok((root, stats, walk_errors, deleted))
         });
 
-    // Index whatever was uploaded, even after a failure, so that the next backup reuses it.
-    let dedup = commit::commit(repo, &seen_index, saver.take_written())?;
+    // Index whatever was uploaded, even after a failure, so that the next backup reuses it;
+    // but not with a lock that may have gone stale: a prune may have deleted these packs.
+    lock.check()?;
+    let dedup = commit::commit(repo, &index, &seen_index, saver.take_written())?;
     if let Some(e) = saver.take_error() {
         return Err(e);
     }

@@ -21,6 +21,8 @@ struct PackResult {
     findings: Vec<Finding>,
     damaged: Option<DamagedPack>,
     bytes: u64,
+    /// A pack marked for deletion that a prune deleted while this check ran.
+    deleted: bool,
 }
 
 pub(super) fn run(
@@ -55,6 +57,7 @@ pub(super) fn run(
         }
         match r.damaged {
             Some(d) => out.damaged.push(d),
+            None if r.deleted => {}
             None => out.verified.push(id),
         }
     }
@@ -67,10 +70,15 @@ fn check_pack(repo: &Repository, s: &Structure, id: &PackId) -> PackResult {
         findings: vec![],
         damaged: None,
         bytes: 0,
+        deleted: false,
     };
     let all_blobs = || entries.iter().map(|e| e.id).collect();
     let (bytes, whole) = match read_named(repo.backend().as_ref(), FileKind::Pack, &id.to_hex()) {
         Ok(r) => (r.bytes, r.intact),
+        Err(e) if e.is_not_found() && s.packs[id].marked => {
+            res.deleted = true;
+            return res;
+        }
         Err(e) => {
             let reason = format!("cannot be read: {e}");
             res.findings.push(finding(

@@ -17,6 +17,8 @@ pub(super) struct IndexedPack {
     pub entries: Vec<PackEntry>,
     /// What its size must be; `None` when its entries are inconsistent.
     pub expected_size: Option<u64>,
+    /// Marked for deletion by a prune: a prune running beside this check may delete it.
+    pub marked: bool,
 }
 
 /// What the structure pass learned, for the data pass and for tracing damage.
@@ -44,22 +46,27 @@ pub(super) fn run(repo: &Repository, report: &mut CheckReport) -> Result<Structu
     let parity = repo.parity_packs()?;
 
     // Index files, one by one, so that one bad file does not hide the others.
-    let files = repo.index_files()?;
+    let mut files = Vec::new();
+    for (name, file) in repo.index_files()? {
+        match file {
+            Ok(f) => files.push((name, f)),
+            Err(err) => report.push(finding(
+                K::IndexUnreadable,
+                format!("index/{name}"),
+                err.to_string(),
+            )),
+        }
+    }
+    let marked = crate::index::marks(files.iter().map(|(_, f)| f));
     let mut idx = Index::default();
     let mut packs: HashMap<PackId, IndexedPack> = HashMap::new();
     for (name, file) in files {
-        let file = match file {
-            Ok(f) => f,
-            Err(err) => {
-                report.push(finding(
-                    K::IndexUnreadable,
-                    format!("index/{name}"),
-                    err.to_string(),
-                ));
-                continue;
-            }
-        };
-        for (pack, entries) in file {
+        let with_entries = file.marked.into_iter().filter(|m| !m.entries.is_empty());
+        for (pack, entries) in file
+            .packs
+            .into_iter()
+            .chain(with_entries.map(|m| (m.id, m.entries)))
+        {
             if packs.contains_key(&pack) {
                 continue;
             }
@@ -71,12 +78,18 @@ pub(super) fn run(repo: &Repository, report: &mut CheckReport) -> Result<Structu
                     format!("entries of pack {pack} overlap or leave gaps"),
                 ));
             }
-            idx.add_pack(pack, &entries);
+            let is_marked = marked.contains_key(&pack);
+            if is_marked {
+                idx.add_marked_pack(pack, &entries);
+            } else {
+                idx.add_pack(pack, &entries);
+            }
             packs.insert(
                 pack,
                 IndexedPack {
                     entries,
                     expected_size,
+                    marked: is_marked,
                 },
             );
         }
@@ -88,6 +101,8 @@ pub(super) fn run(repo: &Repository, report: &mut CheckReport) -> Result<Structu
     for id in ids {
         let ip = &packs[id];
         let problem = match (stored.get(id), ip.expected_size) {
+            // Deleted by a prune since: what a snapshot needs from it shows as missing blobs.
+            (None, _) if ip.marked => None,
             (None, _) => Some((K::PackMissing, "missing from storage".to_string(), 0)),
             (Some(&size), Some(want)) if size != want => Some((
                 K::PackSize,
@@ -114,7 +129,11 @@ pub(super) fn run(repo: &Repository, report: &mut CheckReport) -> Result<Structu
             parity: status,
         });
     }
-    let mut unindexed: Vec<&PackId> = stored.keys().filter(|p| !packs.contains_key(p)).collect();
+    // A pack marked for deletion while in no index is known; a prune deletes it in time.
+    let mut unindexed: Vec<&PackId> = stored
+        .keys()
+        .filter(|p| !packs.contains_key(p) && !marked.contains_key(p))
+        .collect();
     unindexed.sort();
     for p in unindexed {
         report.push(finding(
@@ -210,7 +229,7 @@ fn walk_trees(repo: &Repository, s: &mut Structure, report: &mut CheckReport) ->
             let tree = match t {
                 Ok(t) => t,
                 Err(err) => {
-                    let kind = if s.index.contains(id) {
+                    let kind = if s.index.get(id).is_some() {
                         K::TreeUnreadable
                     } else {
                         K::TreeMissing
@@ -230,7 +249,7 @@ fn walk_trees(repo: &Repository, s: &mut Structure, report: &mut CheckReport) ->
                     continue;
                 }
                 for b in node.blobs() {
-                    if blobs.insert(*b) && !s.index.contains(b) {
+                    if blobs.insert(*b) && s.index.get(b).is_none() {
                         s.missing_blobs.insert(*b);
                         report.push(finding(
                             K::BlobMissing,

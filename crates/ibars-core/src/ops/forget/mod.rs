@@ -51,7 +51,8 @@ pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
 }
 
 fn run_forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
-    let _lock = repo.lock(LockMode::Exclusive)?;
+    // Removing snapshots takes nothing a backup relies on: backups run beside forget.
+    let _lock = repo.lock(LockMode::Prune)?;
     let mut all = repo.snapshots()?;
     // The last clean snapshot before a standing anomaly is kept like a protected one.
     crate::snapshot::protect_clean_points(&mut all);
@@ -98,7 +99,7 @@ fn run_forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
 }
 
 /// Remove snapshot objects on purpose, telling the scrub state first so that `check` does not
-/// report them lost. Call under an exclusive lock.
+/// report them lost. Call under a prune or exclusive lock.
 pub fn remove_snapshots(repo: &Repository, ids: &[SnapshotId]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());

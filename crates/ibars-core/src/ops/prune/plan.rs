@@ -1,5 +1,11 @@
 //! Prune's plan: which blobs are used, and what to do with each pack.
 //!
+//! What prune reads comes in an order that the safety of deletion rests on (docs/locking.md):
+//! parity files, then packs, then locks, then index files, then snapshots. A pack listed before
+//! the locks was uploaded by a process whose lock is among them or which has indexed it by the
+//! time the index is read; a snapshot saved by a process whose lock is not among the locks was
+//! saved before the snapshots are listed.
+//!
 //! Memory per blob: its index entry (48 bytes), one entry in the map of used blobs (about
 //! 40 bytes) and a keep flag (1 byte). Tree blobs are also indexed in memory for the walk.
 
@@ -8,12 +14,13 @@ use std::collections::{HashMap, HashSet};
 use super::PruneOptions;
 use crate::error::{Error, Result};
 use crate::id::{BlobId, PackId};
-use crate::index::Index;
+use crate::index::{marks, Index};
 use crate::pack::{BlobKind, PackEntry};
 use crate::repo::{parallel_map, Repository, TreeCache};
 use crate::tree::{NodeType, Tree};
 
-/// What happens to a pack.
+/// What happens to a pack. With a grace period (the default), "deleted" below means marked for
+/// deletion, and a later prune deletes it; with none, it is deleted in this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PackAction {
@@ -23,8 +30,14 @@ pub enum PackAction {
     Delete,
     /// Its used blobs move to new packs; then it is deleted.
     Repack,
-    /// Stored but in no index: left by an interrupted backup or prune.
+    /// Stored but in no index: left by an interrupted backup or prune, or being uploaded by a
+    /// backup that has not indexed it yet.
     DeleteUnindexed,
+    /// Marked by an earlier prune, still unused, and safe to delete now: deleted in this run.
+    Expire,
+    /// Marked by an earlier prune and unused, but not yet safe to delete (the grace period
+    /// runs, or a process that started before the mark is still at work): stays marked.
+    Wait,
     /// Indexed but not stored, and nothing in it is used: dropped from the index.
     DropMissing,
 }
@@ -38,6 +51,8 @@ pub struct PackPlan {
     pub entries: Vec<PackEntry>,
     /// Parallel to `entries`: whether the blob is used (and this copy is the one kept).
     pub keep: Vec<bool>,
+    /// When an earlier prune marked it for deletion (milliseconds since the epoch).
+    pub marked: Option<i64>,
 }
 
 impl PackPlan {
@@ -73,10 +88,21 @@ pub struct PrunePlan {
     pub packs_repack: usize,
     pub packs_unindexed: usize,
     pub packs_missing_dropped: usize,
+    /// Marked by earlier prunes and deleted now.
+    pub packs_expired: usize,
+    /// Marked by earlier prunes and kept marked for now.
+    pub packs_waiting: usize,
+    /// Marked by earlier prunes but in use again (a backup that started before the mark
+    /// referenced them): back in use.
+    pub packs_recovered: usize,
     pub bytes_total: u64,
     pub bytes_used: u64,
-    /// Freed by deleting unused and unindexed packs.
+    /// Size of the unused and unindexed packs (marked, or deleted without a grace period).
     pub bytes_delete: u64,
+    /// Size of the packs marked earlier that are deleted now.
+    pub bytes_expired: u64,
+    /// Size of the packs marked earlier that stay marked for now.
+    pub bytes_waiting: u64,
     /// Size of the packs to repack.
     pub bytes_repack: u64,
     /// Of those, the used bytes copied into new packs.
@@ -86,48 +112,114 @@ pub struct PrunePlan {
     pub index_files: usize,
 }
 
-/// The full plan: the summary, each pack's plan, and the index files it replaces.
+/// The full plan: the summary, each pack's plan, the index files it replaces, and the parity
+/// files whose pack is gone.
 pub struct Planned {
     pub summary: PrunePlan,
     pub packs: Vec<PackPlan>,
     pub index_files: Vec<String>,
+    pub orphan_parity: Vec<PackId>,
 }
 
-pub(super) fn plan(repo: &Repository, opts: &PruneOptions) -> Result<Planned> {
+/// When a pack marked at `marked` may be deleted: the grace period has passed, and no process
+/// that may have loaded the index before the mark became visible still holds a lock. The mark
+/// is visible within the grace period of its time (execute.rs makes sure of that), so every
+/// such process took its lock before `marked + grace`.
+pub(super) struct Deadline {
+    pub now: i64,
+    pub grace: i64,
+    /// The earliest `time` of the locks that may belong to a process reading or adding data.
+    pub oldest_lock: Option<i64>,
+    /// Delete unused packs at once (the exclusive lock keeps every other process out).
+    pub immediate: bool,
+}
+
+impl Deadline {
+    fn expired(&self, marked: i64) -> bool {
+        let horizon = marked.saturating_add(self.grace);
+        self.immediate || (self.now >= horizon && self.oldest_lock.is_none_or(|l| l >= horizon))
+    }
+}
+
+/// The earliest `time` of the locks that may stand for a process using data: every lock that
+/// is not stale, not waiting for its turn and not a prune lock (this prune's own, or one
+/// waiting for it). An unreadable lock counts as older than any mark.
+pub(super) fn oldest_lock(repo: &Repository) -> Result<Option<i64>> {
+    let mut oldest = None;
+    for (_, info) in repo.locks()? {
+        let t = match info {
+            Some(l) if l.is_stale() || l.waiting || l.pruning => continue,
+            Some(l) => l.time.as_millisecond(),
+            None => i64::MIN,
+        };
+        oldest = Some(oldest.map_or(t, |o: i64| o.min(t)));
+    }
+    Ok(oldest)
+}
+
+pub(super) fn plan(repo: &Repository, opts: &PruneOptions, deadline: &Deadline) -> Result<Planned> {
     let mut summary = PrunePlan::default();
+    // The order of these listings matters; see the module doc.
+    let parity = repo.parity_packs()?;
+    let stored = repo.stored_packs()?;
+    let deadline = Deadline {
+        oldest_lock: if deadline.immediate {
+            None
+        } else {
+            oldest_lock(repo)?
+        },
+        ..*deadline
+    };
     // Every index file must be readable: an entry missed here would look unused.
-    let mut indexed: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
+    let mut files = Vec::new();
     let mut index_files = Vec::new();
     for (name, file) in repo.index_files()? {
-        let file = file.map_err(|e| {
+        files.push(file.map_err(|e| {
             Error::Invalid(format!(
                 "{e}; prune needs every index file (run `ibars repair index` first)"
             ))
-        })?;
-        for (pack, entries) in file {
-            indexed.entry(pack).or_insert(entries);
-        }
+        })?);
         index_files.push(name);
     }
     summary.index_files = index_files.len();
-    let stored = repo.stored_packs()?;
+    let marked = marks(&files);
+    let mut indexed: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
+    for file in files {
+        let with_entries = file.marked.into_iter().filter(|m| !m.entries.is_empty());
+        for (pack, entries) in file
+            .packs
+            .into_iter()
+            .chain(with_entries.map(|m| (m.id, m.entries)))
+        {
+            match indexed.entry(pack) {
+                std::collections::hash_map::Entry::Occupied(mut o) if o.get().is_empty() => {
+                    o.insert(entries);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(entries);
+                }
+            }
+        }
+    }
     let snapshots = repo.snapshots()?;
     summary.snapshots = snapshots.len();
     let roots: Vec<BlobId> = snapshots.iter().map(|(_, s)| s.tree).collect();
     let mut used = used_blobs(repo, &indexed, &roots)?;
 
-    // Claim each used blob once, in the packs most used first, so that duplicates are dropped
-    // from the emptier packs.
-    let mut order: Vec<(PackId, usize)> = indexed
+    // Claim each used blob once, in packs in use before marked ones (so that a marked pack
+    // holds nothing that is needed if a copy is in use), the packs most used first, so that
+    // duplicates are dropped from the emptier packs.
+    let mut order: Vec<(bool, PackId, usize)> = indexed
         .iter()
         .map(|(id, es)| {
             let n = es.iter().filter(|e| used.contains_key(&e.id)).count();
-            (*id, n * 1000 / es.len().max(1))
+            (marked.contains_key(id), *id, n * 1000 / es.len().max(1))
         })
         .collect();
-    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    order.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)).then(a.1.cmp(&b.1)));
     let mut packs = Vec::with_capacity(order.len() + 8);
-    for (id, _) in order {
+    for (_, id, _) in order {
         let entries = indexed.remove(&id).expect("listed");
         summary.blobs_total += entries.len();
         let keep: Vec<bool> = entries
@@ -151,22 +243,29 @@ pub(super) fn plan(repo: &Repository, opts: &PruneOptions) -> Result<Planned> {
             size: size.unwrap_or(0),
             entries,
             keep,
+            marked: marked.get(&id).copied(),
         };
         let n_used = p.keep.iter().filter(|k| **k).count();
         summary.blobs_used += n_used;
-        p.action = match (size, n_used) {
-            (None, 0) => PackAction::DropMissing,
-            (None, _) => {
+        p.action = match (size, n_used, p.marked) {
+            (None, 0, _) => PackAction::DropMissing,
+            (None, _, _) => {
                 return Err(Error::corrupt(
                     format!("pack {id}"),
                     "is indexed and holds data in use, but is missing; \
                      run `ibars check` and `ibars repair packs` first",
                 ))
             }
-            (Some(_), 0) => PackAction::Delete,
-            (Some(_), n) if n == p.entries.len() => PackAction::Keep,
+            (Some(_), 0, Some(t)) if deadline.expired(t) => PackAction::Expire,
+            (Some(_), 0, Some(_)) => PackAction::Wait,
+            (Some(_), 0, None) => PackAction::Delete,
+            (Some(_), n, _) if n == p.entries.len() => PackAction::Keep,
             _ => PackAction::Repack,
         };
+        if p.marked.is_some() && n_used > 0 {
+            // A process that started before the mark made a snapshot that needs it.
+            summary.packs_recovered += 1;
+        }
         packs.push(p);
     }
     let mut missing = used.iter().filter(|(_, c)| !**c).map(|(b, _)| b);
@@ -181,15 +280,35 @@ pub(super) fn plan(repo: &Repository, opts: &PruneOptions) -> Result<Planned> {
         ));
     }
     drop(used);
+    // Stored packs no index names with entries: marked earlier while unindexed, or new.
     let indexed_ids: HashSet<PackId> = packs.iter().map(|p| p.id).collect();
     for (id, size) in &stored {
         if !indexed_ids.contains(id) {
+            let earlier = marked.get(id).copied();
             packs.push(PackPlan {
                 id: *id,
-                action: PackAction::DeleteUnindexed,
+                action: match earlier {
+                    Some(t) if deadline.expired(t) => PackAction::Expire,
+                    Some(_) => PackAction::Wait,
+                    None => PackAction::DeleteUnindexed,
+                },
                 size: *size,
                 entries: vec![],
                 keep: vec![],
+                marked: earlier,
+            });
+        }
+    }
+    // Marks of unindexed packs that are gone (their backup dropped them at its commit).
+    for id in marked.keys() {
+        if !indexed_ids.contains(id) && !stored.contains_key(id) {
+            packs.push(PackPlan {
+                id: *id,
+                action: PackAction::DropMissing,
+                size: 0,
+                entries: vec![],
+                keep: vec![],
+                marked: marked.get(id).copied(),
             });
         }
     }
@@ -217,13 +336,29 @@ pub(super) fn plan(repo: &Repository, opts: &PruneOptions) -> Result<Planned> {
                 summary.bytes_repack += p.size;
                 summary.bytes_rewritten += used;
             }
+            PackAction::Expire => {
+                summary.packs_expired += 1;
+                summary.bytes_expired += p.size;
+            }
+            PackAction::Wait => {
+                summary.packs_waiting += 1;
+                summary.bytes_waiting += p.size;
+            }
             PackAction::DropMissing => summary.packs_missing_dropped += 1,
         }
     }
+    // Parity was listed before the packs: a pack is written before its parity, so parity whose
+    // pack was not listed belongs to a pack that was removed.
+    let mut orphan_parity: Vec<PackId> = parity
+        .into_iter()
+        .filter(|p| !stored.contains_key(p))
+        .collect();
+    orphan_parity.sort();
     Ok(Planned {
         summary,
         packs,
         index_files,
+        orphan_parity,
     })
 }
 

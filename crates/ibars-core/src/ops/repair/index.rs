@@ -39,10 +39,17 @@ pub fn repair_index(
     let mut known: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
     let mut listed: HashSet<PackId> = HashSet::new();
     let mut names = Vec::with_capacity(files.len());
+    // Marks for deletion are kept: the packs were unused when marked, and a prune decides.
+    let marked = crate::index::marks(files.iter().filter_map(|(_, f)| f.as_ref().ok()));
     for (name, file) in files {
         match file {
             Ok(file) => {
-                for (pack, entries) in file {
+                let with_entries = file.marked.into_iter().filter(|m| !m.entries.is_empty());
+                for (pack, entries) in file
+                    .packs
+                    .into_iter()
+                    .chain(with_entries.map(|m| (m.id, m.entries)))
+                {
                     listed.insert(pack);
                     if !read_all && stored.get(&pack).copied() == pack::expected_size(&entries) {
                         known.entry(pack).or_insert(entries);
@@ -86,10 +93,32 @@ pub fn repair_index(
             Err(e) => report.unreadable.push((*id, e.to_string())),
         }
     }
-    let mut packs: Vec<(PackId, Vec<PackEntry>)> = known.into_iter().collect();
+    let mut packs: Vec<(PackId, Vec<PackEntry>)> = Vec::new();
+    let mut marks = Vec::new();
+    for (id, entries) in known {
+        match marked.get(&id) {
+            Some(t) => marks.push(crate::repo::MarkedPack {
+                id,
+                marked: *t,
+                entries,
+            }),
+            None => packs.push((id, entries)),
+        }
+    }
+    // Unindexed packs marked while unindexed whose header cannot be read keep their mark.
+    for (id, _) in &report.unreadable {
+        if let Some(t) = marked.get(id) {
+            marks.push(crate::repo::MarkedPack {
+                id: *id,
+                marked: *t,
+                entries: vec![],
+            });
+        }
+    }
     packs.sort_by_key(|(p, _)| *p);
-    report.packs_indexed = packs.len();
-    report.files_written = repo.replace_index(&packs, &names)?;
+    marks.sort_by_key(|m| m.id);
+    report.packs_indexed = packs.len() + marks.len();
+    report.files_written = repo.replace_index(&packs, &marks, &names)?.len();
     report.files_removed = names.len();
     Ok(report)
 }

@@ -67,7 +67,13 @@ pub fn repair_packs(
     }
     let indexed: HashMap<PackId, &Vec<PackEntry>> = files
         .iter()
-        .flat_map(|(_, f)| f.iter().map(|(p, e)| (*p, e)))
+        .flat_map(|(_, f)| {
+            let marked = f.marked.iter().filter(|m| !m.entries.is_empty());
+            f.packs
+                .iter()
+                .map(|(p, e)| (*p, e))
+                .chain(marked.map(|m| (m.id, &m.entries)))
+        })
         .collect();
     let parity = repo.parity_packs()?;
     let mut todo: Vec<PackId> = match only {
@@ -149,16 +155,22 @@ pub fn repair_packs(
     let gone: HashSet<PackId> = lost.iter().map(|(p, _, _)| *p).collect();
     let touched: Vec<String> = files
         .iter()
-        .filter(|(_, f)| f.iter().any(|(p, _)| gone.contains(p)))
+        .filter(|(_, f)| {
+            f.packs.iter().any(|(p, _)| gone.contains(p))
+                || f.marked.iter().any(|m| gone.contains(&m.id))
+        })
         .map(|(n, _)| n.clone())
         .collect();
-    let mut keep: Vec<(PackId, Vec<PackEntry>)> = files
-        .iter()
-        .filter(|(n, _)| touched.contains(n))
-        .flat_map(|(_, f)| f.iter().filter(|(p, _)| !gone.contains(p)).cloned())
+    let rest = files.iter().filter(|(n, _)| touched.contains(n));
+    let mut keep: Vec<(PackId, Vec<PackEntry>)> = rest
+        .clone()
+        .flat_map(|(_, f)| f.packs.iter().filter(|(p, _)| !gone.contains(p)).cloned())
+        .collect();
+    let marks: Vec<_> = rest
+        .flat_map(|(_, f)| f.marked.iter().filter(|m| !gone.contains(&m.id)).cloned())
         .collect();
     keep.extend(new_packs);
-    repo.replace_index(&keep, &touched)?;
+    repo.replace_index(&keep, &marks, &touched)?;
     for p in &gone {
         backend.remove(FileKind::Pack, &p.to_hex())?;
         backend.remove(FileKind::Parity, &p.to_hex())?;
@@ -259,7 +271,12 @@ pub fn add_parity(repo: &Repository, progress: &dyn Progress) -> Result<usize> {
     progress.set_total(todo.len() as u64, todo.iter().map(|(_, size)| size).sum());
     let written = parallel_map(&todo, 2, |(id, size)| {
         let name = id.to_hex();
-        let read = read_named(repo.backend().as_ref(), FileKind::Pack, &name)?;
+        let read = match read_named(repo.backend().as_ref(), FileKind::Pack, &name) {
+            Ok(r) => r,
+            // Deleted by a prune since it was listed (prune runs beside this).
+            Err(e) if e.is_not_found() => return Ok(false),
+            Err(e) => return Err(e),
+        };
         progress.bytes_done(*size);
         progress.file_done(std::path::Path::new(""), *size);
         if !read.intact {
