@@ -176,8 +176,8 @@ fn operation_args(action: &Action) -> Vec<OsString> {
             if b.one_file_system {
                 a.push("--one-file-system".into());
             }
-            if b.stdin_command.is_some() {
-                a.push("--stdin".into());
+            if let Some(cmd) = &b.stdin_command {
+                a.extend(["--stdin-from-command".into(), cmd.into()]);
                 a.extend([
                     "--stdin-filename".into(),
                     b.stdin_filename.as_deref().unwrap_or("stdin").into(),
@@ -281,7 +281,9 @@ mod tests {
         let j =
             job("kind = \"backup\"\nstdin_command = \"pg_dumpall\"\nstdin_filename = \"pg.sql\"");
         let c = for_job(Path::new("ibars"), Path::new("c"), &j);
-        assert!(line(&c).ends_with("backup --type incremental --stdin --stdin-filename pg.sql"));
+        assert!(line(&c).ends_with(
+            "backup --type incremental --stdin-from-command pg_dumpall --stdin-filename pg.sql"
+        ));
 
         let j = job("kind = \"check\"\nread_data_subset = \"auto/30d\"");
         let c = for_job(Path::new("ibars"), Path::new("c"), &j);

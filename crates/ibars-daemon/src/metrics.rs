@@ -89,10 +89,12 @@ impl Metrics {
             });
             gauge!("ibars_job_missed", "job_name" => name.clone()).set(js.missed_total as f64);
             if let Some(t) = next_run {
-                gauge!("ibars_job_next_run_timestamp_seconds", "job_name" => name.clone()).set(secs(t));
+                gauge!("ibars_job_next_run_timestamp_seconds", "job_name" => name.clone())
+                    .set(secs(t));
             }
             if let Some(m) = job.max_age {
-                gauge!("ibars_job_max_age_seconds", "job_name" => name.clone()).set(m.as_secs_f64());
+                gauge!("ibars_job_max_age_seconds", "job_name" => name.clone())
+                    .set(m.as_secs_f64());
                 gauge!("ibars_job_overdue", "job_name" => name.clone()).set(
                     if crate::jobs::overdue(job, js, now) {
                         1.0

@@ -1,6 +1,6 @@
 //! One run of a job: the `before` hook, the operation as a child `ibars` process (with its
-//! timeout, and stopped cleanly when the daemon shuts down), then the `after` or `on_failure`
-//! hook. The outcome comes from the child's exit code and its final JSON summary.
+//! timeout, and stopped cleanly when the daemon shuts down; a backup's dump command is the
+//! child's own, `backup --stdin-from-command`), then the `after` or `on_failure` hook. The outcome comes from the child's exit code and its final JSON summary.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -15,7 +15,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
 use crate::command::{self, ChildCommand};
-use crate::config::{Action, Job};
+use crate::config::Job;
 use crate::hooks;
 
 /// How long a child stopped with SIGTERM (timeout, shutdown) gets to leave the repository
@@ -193,18 +193,8 @@ pub async fn execute(
     }
     if report.outcome == JobOutcome::Ok {
         let cmd = command::for_job(&r.exe, &r.config_file, &r.job);
-        let stdin_command = match &r.job.action {
-            Action::Backup(b) => b.stdin_command.clone(),
-            _ => None,
-        };
         tracing::info!(job = %r.job.name, "running {}", cmd.display());
-        let child = run_child(
-            &cmd,
-            stdin_command.as_deref(),
-            r.job.timeout,
-            on_spawn,
-            &mut stop,
-        );
+        let child = run_child(&cmd, r.job.timeout, on_spawn, &mut stop);
         let c = child.await;
         report.exit_code = c.code;
         report.summary = c.summary;
@@ -248,45 +238,22 @@ struct ChildEnd {
 
 async fn run_child(
     cmd: &ChildCommand,
-    stdin_command: Option<&str>,
     timeout: Option<Duration>,
     on_spawn: impl FnOnce(u32),
     stop: &mut watch::Receiver<bool>,
 ) -> ChildEnd {
-    let fail = |m: String| ChildEnd {
-        message: Some(m),
-        ..ChildEnd::default()
-    };
-    // A dump command's output is the backup's standard input.
-    let mut dump = None;
-    let stdin = match stdin_command {
-        Some(sc) => {
-            let (reader, writer) = match std::io::pipe() {
-                Ok(p) => p,
-                Err(e) => return fail(format!("stdin_command {sc:?}: no pipe: {e}")),
-            };
-            let spawned = tokio::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(sc)
-                .stdin(Stdio::null())
-                .stdout(writer)
-                .stderr(Stdio::piped())
-                .spawn();
-            match spawned {
-                Ok(d) => {
-                    dump = Some(d);
-                    Stdio::from(reader)
-                }
-                Err(e) => return fail(format!("stdin_command {sc:?} could not start: {e}")),
-            }
-        }
-        None => Stdio::null(),
-    };
     let mut c = cmd.to_tokio();
-    c.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = match c.spawn() {
         Ok(ch) => ch,
-        Err(e) => return fail(format!("could not start {}: {e}", cmd.program.display())),
+        Err(e) => {
+            return ChildEnd {
+                message: Some(format!("could not start {}: {e}", cmd.program.display())),
+                ..ChildEnd::default()
+            }
+        }
     };
     let pid = child.id();
     if let Some(p) = pid {
@@ -294,9 +261,6 @@ async fn run_child(
     }
     let out = tokio::spawn(read_tail(child.stdout.take(), STDOUT_KEPT));
     let err = tokio::spawn(read_tail(child.stderr.take(), STDERR_KEPT));
-    let dump_err = dump
-        .as_mut()
-        .map(|d| tokio::spawn(read_tail(d.stderr.take(), STDERR_KEPT)));
 
     let mut end = ChildEnd::default();
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
@@ -307,17 +271,7 @@ async fn run_child(
     };
     let status = match status {
         Some(s) => s,
-        None => terminate(&mut child, pid, dump.as_mut()).await,
-    };
-    if let Some(d) = dump.as_mut() {
-        // The backup has ended; a dump still writing has nowhere to write.
-        if matches!(d.try_wait(), Ok(None)) {
-            let _ = d.start_kill();
-        }
-    }
-    let dump_status = match dump.as_mut() {
-        Some(d) => d.wait().await.ok(),
-        None => None,
+        None => terminate(&mut child, pid).await,
     };
     let stdout = out.await.unwrap_or_default();
     let stderr = err.await.unwrap_or_default();
@@ -342,19 +296,6 @@ async fn run_child(
     } else if end.code != Some(0) && !errors.is_empty() {
         end.message = Some(errors);
     }
-    if let (Some(st), Some(sc)) = (dump_status, stdin_command) {
-        if !st.success() && !end.timed_out && !end.stopped {
-            let dump_stderr = match dump_err {
-                Some(h) => h.await.unwrap_or_default(),
-                None => String::new(),
-            };
-            end.code = end.code.filter(|&c| c != 0).or(Some(1));
-            end.message = Some(format!(
-                "stdin_command {sc:?} failed ({st}){}",
-                tail_line(&dump_stderr)
-            ));
-        }
-    }
     end
 }
 
@@ -365,22 +306,14 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// SIGTERM (ibars stops cleanly, exit 130), then SIGKILL after [`STOP_GRACE`]. A backup
-/// blocked reading its dump sees the stop only when the dump ends, so the dump is killed once
-/// the backup had a moment to take the signal in (its EOF then never passes for a whole dump).
+/// SIGTERM (ibars stops cleanly, exit 130, stopping a dump command it reads too), then
+/// SIGKILL after [`STOP_GRACE`].
 async fn terminate(
     child: &mut tokio::process::Child,
     pid: Option<u32>,
-    dump: Option<&mut tokio::process::Child>,
 ) -> std::io::Result<std::process::ExitStatus> {
     if let Some(p) = pid {
         let _ = kill(Pid::from_raw(p as i32), Signal::SIGTERM);
-    }
-    if let Some(d) = dump {
-        if let Ok(s) = tokio::time::timeout(Duration::from_secs(1), child.wait()).await {
-            return s;
-        }
-        let _ = d.start_kill();
     }
     match tokio::time::timeout(STOP_GRACE, child.wait()).await {
         Ok(s) => s,

@@ -270,3 +270,68 @@ fn killed_backup_leaves_stale_lock_that_is_ignored() {
         .assert()
         .success();
 }
+
+/// A dump command that fails, or is cut short by a signal, fails the backup: the error names
+/// the command and quotes its standard error, and no snapshot is saved. A good one is kept
+/// whole.
+#[test]
+fn a_failing_dump_command_saves_no_snapshot() {
+    let e = Env::new();
+    for cmd in [
+        "seq 1 50000; echo 'pg_dump: connection to server lost' >&2; exit 2",
+        "seq 1 50000; kill -9 $$",
+    ] {
+        let out = e
+            .cmd()
+            .args([
+                "backup",
+                "--stdin-from-command",
+                cmd,
+                "--stdin-filename",
+                "db.sql",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("failed (") && err.contains(&format!("{cmd:?}")),
+            "{err}"
+        );
+        if cmd.contains("exit 2") {
+            assert!(err.contains("pg_dump: connection to server lost"), "{err}");
+            assert_eq!(
+                err.matches("failed (exit status: 2)").count(),
+                1,
+                "said once: {err}"
+            );
+        }
+        assert!(
+            e.snapshot_ids().is_empty(),
+            "a cut-short dump is never a good backup"
+        );
+    }
+    e.cmd()
+        .args([
+            "backup",
+            "--stdin-from-command",
+            "seq 1 50000",
+            "--stdin-filename",
+            "db.sql",
+        ])
+        .assert()
+        .success();
+    let t = e.restore_latest("r");
+    let want: String = (1..=50000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(std::fs::read_to_string(t.join("db.sql")).unwrap(), want);
+    let both = e
+        .cmd()
+        .args(["backup", "/tmp", "--stdin-from-command", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        both.status.code(),
+        Some(2),
+        "paths and a command are refused together"
+    );
+}

@@ -20,7 +20,7 @@ use super::{code, GlobalArgs};
 #[derive(Args, Debug)]
 pub struct BackupArgs {
     /// Files and directories to back up.
-    #[arg(value_name = "PATH", required_unless_present = "stdin")]
+    #[arg(value_name = "PATH", required_unless_present_any = ["stdin", "stdin_from_command"])]
     pub paths: Vec<PathBuf>,
     /// Add a tag to the snapshot (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
@@ -52,7 +52,13 @@ pub struct BackupArgs {
     /// Back up standard input as one file.
     #[arg(long, conflicts_with = "paths")]
     pub stdin: bool,
-    /// File name for --stdin.
+    /// Back up the standard output of this shell command as one file (named by
+    /// --stdin-filename), such as a database dump. A command that exits non-zero fails the
+    /// backup, quoting its standard error, and no snapshot is saved: a dump cut short is never
+    /// kept as a good backup.
+    #[arg(long, value_name = "COMMAND", conflicts_with_all = ["paths", "stdin"])]
+    pub stdin_from_command: Option<String>,
+    /// File name for --stdin and --stdin-from-command.
     #[arg(long, default_value = "stdin", value_name = "NAME")]
     pub stdin_filename: String,
     /// The snapshot's time instead of now, e.g. "2026-11-03 02:00:00" (local time) or
@@ -67,7 +73,8 @@ pub struct BackupArgs {
 }
 
 pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
-    if a.stdin && (a.stdin_filename.is_empty() || a.stdin_filename.contains('/')) {
+    let from_stdin = a.stdin || a.stdin_from_command.is_some();
+    if from_stdin && (a.stdin_filename.is_empty() || a.stdin_filename.contains('/')) {
         anyhow::bail!("--stdin-filename must be a plain file name");
     }
     let mut excludes = a.excludes.clone();
@@ -81,10 +88,7 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
     install_interrupt(&cancel);
     let mut opts = BackupOptions {
         paths: a.paths.clone(),
-        stdin: a.stdin.then(|| StdinSource {
-            name: a.stdin_filename.clone(),
-            reader: Box::new(std::io::stdin()),
-        }),
+        stdin: None,
         tags: a.tags.clone(),
         host: a.host.clone(),
         compression: a.compression,
@@ -102,15 +106,36 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
     };
     // List the sources while the password's key is derived; a bad path is reported by the
     // backup itself, after the repository opened, as without the early scan.
-    if !a.stdin {
+    if !from_stdin {
         opts.scan = Scan::start(&opts).ok();
     }
     let repo = g.open()?;
+    // The command starts once the repository is open: a wrong password runs no dump.
+    if let Some(cmd) = &a.stdin_from_command {
+        let reader = super::stdin_command::CommandReader::spawn(cmd, &cancel)
+            .with_context(|| format!("starting {cmd:?}"))?;
+        opts.stdin = Some(StdinSource {
+            name: a.stdin_filename.clone(),
+            reader: Box::new(reader),
+        });
+    } else if a.stdin {
+        opts.stdin = Some(StdinSource {
+            name: a.stdin_filename.clone(),
+            reader: Box::new(std::io::stdin()),
+        });
+    }
     opts.upload_threads = repo.backend().parallelism();
     let progress = CliProgress::new("backup", g.json, g.quiet);
     let report = backup(&repo, opts, &progress);
     progress.finish();
-    let report = report?;
+    let report = match report {
+        // A stop asked for ends whatever the backup was doing (a dump command it stopped
+        // reports its own failure): it was interrupted.
+        Err(_) if cancel.load(Ordering::SeqCst) => {
+            return Err(ibars_core::Error::Interrupted.into())
+        }
+        r => r?,
+    };
     let s = &report.snapshot.summary;
     if g.json {
         outln!(

@@ -28,6 +28,7 @@ mod repair;
 mod restore;
 mod rewrite;
 mod snapshots;
+mod stdin_command;
 
 use std::path::PathBuf;
 
@@ -249,7 +250,16 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 
 /// A one-line description of an error, with a hint where one helps.
 pub fn describe(e: &anyhow::Error) -> String {
-    let mut s = format!("{e:#}");
+    // The chain of causes, each said once: many errors already quote their source.
+    let mut s = String::new();
+    for c in e.chain() {
+        let t = c.to_string();
+        if s.is_empty() {
+            s = t;
+        } else if !s.contains(&t) {
+            s = format!("{s}: {t}");
+        }
+    }
     match core_error(e) {
         Some(Error::NoRepository(_)) => {
             s += " (create one with `ibars init`, or set -r / IBARS_REPOSITORY)"
