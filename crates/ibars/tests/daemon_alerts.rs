@@ -321,7 +321,9 @@ fn prometheus_scrapes_the_daemon_and_reads_back_job_metrics() {
     };
     let t = Instant::now();
     let last_success = loop {
-        if let Some(v) = query("ibars_job_last_success_timestamp_seconds%7Bjob_name%3D%22home%22%7D") {
+        if let Some(v) =
+            query("ibars_job_last_success_timestamp_seconds%7Bjob_name%3D%22home%22%7D")
+        {
             break v;
         }
         assert!(
@@ -339,7 +341,10 @@ fn prometheus_scrapes_the_daemon_and_reads_back_job_metrics() {
         query("ibars_job_last_run_ok%7Bjob_name%3D%22home%22%7D"),
         Some(1.0)
     );
-    assert_eq!(query("ibars_job_overdue%7Bjob_name%3D%22home%22%7D"), Some(0.0));
+    assert_eq!(
+        query("ibars_job_overdue%7Bjob_name%3D%22home%22%7D"),
+        Some(0.0)
+    );
     assert_eq!(
         query("ibars_job_max_age_seconds%7Bjob_name%3D%22home%22%7D"),
         Some(3600.0)
