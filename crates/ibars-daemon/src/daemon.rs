@@ -103,6 +103,11 @@ pub(crate) enum Event {
         job: String,
         reply: oneshot::Sender<RunNow>,
     },
+    /// `ibars stats` of a repository, for its metrics.
+    Stats {
+        repository: String,
+        stats: serde_json::Value,
+    },
 }
 
 /// The answer to a request to run a job now.
@@ -178,6 +183,15 @@ async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
         tx,
         stop_rx,
     };
+    let repositories: Vec<String> = lock(&shared)
+        .config
+        .repositories
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    for r in repositories {
+        ctx.refresh_stats(&r, &mut records);
+    }
     loop {
         let now = Timestamp::now();
         let wake = ctx.tick(now, &mut records);
@@ -290,6 +304,31 @@ impl Ctx {
         wake
     }
 
+    /// Measure a repository (`ibars stats`, in the background) for its metrics.
+    fn refresh_stats(&self, repository: &str, tasks: &mut JoinSet<()>) {
+        let cmd = crate::command::ibars(
+            &self.opts.exe,
+            &self.opts.config_file,
+            repository,
+            vec!["--json".into(), "stats".into()],
+        );
+        let tx = self.tx.clone();
+        let name = repository.to_string();
+        tasks.spawn(async move {
+            match run::call(&cmd, None).await {
+                Ok(out) => {
+                    if let Some(stats) = run::last_json(&out) {
+                        let _ = tx.send(Event::Stats {
+                            repository: name,
+                            stats,
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!("repository {name}: stats: {e}"),
+            }
+        });
+    }
+
     fn start(&self, inner: &Inner, s: Start) {
         let Some(job) = inner.config.jobs.iter().find(|j| j.name == s.job) else {
             return;
@@ -376,8 +415,15 @@ impl Ctx {
                 }
                 inner.save();
                 dispatch(&inner.config, sent, records);
+                self.refresh_stats(&request.job.repository, records);
+                if let crate::config::Action::Copy { target } = &request.job.action {
+                    self.refresh_stats(target, records);
+                }
                 inner.update_metrics(now);
                 records.spawn(record(self.opts.clone(), request, report));
+            }
+            Event::Stats { repository, stats } => {
+                g.metrics.update_repository(&repository, &stats);
             }
             Event::RunNow { job, reply } => {
                 let answer = if g.stopping {

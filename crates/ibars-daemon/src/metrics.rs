@@ -52,6 +52,12 @@ impl Metrics {
             describe_gauge!("ibars_job_files", "Files in the snapshot of the job's last backup");
             describe_gauge!("ibars_job_anomaly_score", "Anomaly score of the job's last backup (at least 1 is suspect)");
             describe_gauge!("ibars_job_runs", "Runs of the job by outcome, over the kept recent runs");
+            describe_gauge!("ibars_repository_size_bytes", Unit::Bytes, "Bytes the repository stores (packs, parity, index, snapshots, history)");
+            describe_gauge!("ibars_repository_snapshots", "Snapshots in the repository");
+            describe_gauge!("ibars_repository_packs", "Pack files in the repository");
+            describe_gauge!("ibars_repository_scrub_coverage_ratio", "Share of pack bytes read back and verified in the last 30 days");
+            describe_gauge!("ibars_repository_last_check_timestamp_seconds", Unit::Seconds, "When the repository was last checked");
+            describe_gauge!("ibars_repository_last_check_ok", "1 when the last check found nothing wrong");
             describe_gauge!("ibars_job_missed", "Due times the job missed (the daemon was down, or a run was still going)");
         });
         m
@@ -64,6 +70,42 @@ impl Metrics {
     /// The Prometheus text exposition of every value.
     pub fn render(&self) -> String {
         self.handle.render()
+    }
+
+    /// Set the series of one repository from its `ibars stats --json`.
+    pub fn update_repository(&self, name: &str, s: &serde_json::Value) {
+        let n = |k: &str| s.get(k).and_then(|v| v.as_f64());
+        self.with(|| {
+            let label = || ("repository", name.to_string());
+            if let Some(v) = n("total_bytes") {
+                gauge!("ibars_repository_size_bytes", &[label()]).set(v);
+            }
+            if let Some(v) = n("snapshots") {
+                gauge!("ibars_repository_snapshots", &[label()]).set(v);
+            }
+            if let Some(v) = n("packs") {
+                gauge!("ibars_repository_packs", &[label()]).set(v);
+            }
+            if let Some(v) = n("scrub_coverage") {
+                gauge!("ibars_repository_scrub_coverage_ratio", &[label()]).set(v);
+            }
+            if let Some(c) = s.get("last_check") {
+                if let Some(t) = c
+                    .get("time")
+                    .and_then(|t| t.as_str())
+                    .and_then(|t| t.parse::<Timestamp>().ok())
+                {
+                    gauge!("ibars_repository_last_check_timestamp_seconds", &[label()])
+                        .set(secs(t));
+                }
+                let ok = c.get("ok").and_then(|v| v.as_bool()) == Some(true);
+                gauge!("ibars_repository_last_check_ok", &[label()]).set(if ok {
+                    1.0
+                } else {
+                    0.0
+                });
+            }
+        });
     }
 
     /// Set the series of one job from its state at `now`.

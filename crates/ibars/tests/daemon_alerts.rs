@@ -271,7 +271,8 @@ fn prometheus_scrapes_the_daemon_and_reads_back_job_metrics() {
         &env,
         &format!(
             "[[job]]\nname = \"home\"\nrepository = \"main\"\nkind = \"backup\"\nschedule = \"*/2 * * * * *\"\n\
-             paths = [{src:?}]\nmax_age = \"1h\"\n"
+             paths = [{src:?}]\nmax_age = \"1h\"\n\n\
+             [[job]]\nname = \"verify\"\nrepository = \"main\"\nkind = \"check\"\nschedule = \"*/3 * * * * *\"\nread_data = true\n"
         ),
     )
     .replace("[daemon]\n", &format!("[daemon]\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n"));
@@ -350,4 +351,17 @@ fn prometheus_scrapes_the_daemon_and_reads_back_job_metrics() {
         Some(3600.0)
     );
     assert_eq!(query("up%7Bjob%3D%22ibars%22%7D"), Some(1.0));
+    // Per repository, from `ibars stats` after the jobs: snapshots, size, a clean check that
+    // read the data.
+    d.wait_for("the repository series", MINUTE, |_| {
+        query("ibars_repository_last_check_ok%7Brepository%3D%22main%22%7D") == Some(1.0)
+            && query("ibars_repository_scrub_coverage_ratio%7Brepository%3D%22main%22%7D")
+                .is_some_and(|v| v > 0.0)
+    });
+    let snaps = query("ibars_repository_snapshots%7Brepository%3D%22main%22%7D").unwrap();
+    assert!(
+        snaps >= 1.0 && snaps as usize <= env.snapshot_ids().len(),
+        "{snaps}"
+    );
+    assert!(query("ibars_repository_size_bytes%7Brepository%3D%22main%22%7D").unwrap() > 1000.0);
 }

@@ -10,5 +10,6 @@ pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod rewrite;
+pub mod stats;
 pub mod tag;
 pub mod walk;

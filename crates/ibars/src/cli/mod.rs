@@ -28,6 +28,7 @@ mod repair;
 mod restore;
 mod rewrite;
 mod snapshots;
+mod stats;
 mod stdin_command;
 
 use std::path::PathBuf;
@@ -133,6 +134,9 @@ pub enum Command {
     Rewrite(rewrite::RewriteArgs),
     /// Add or remove snapshot tags, and protect snapshots from forget.
     Tag(forget::TagArgs),
+    /// Show what the repository holds: snapshots, packs, bytes stored, how much was verified
+    /// in the last 30 days, and the last check.
+    Stats,
     /// Show the run history: every backup, restore, check, copy, forget and prune.
     History(history::HistoryArgs),
     /// List anomaly findings (suspected ransomware, mass deletion), or dismiss one.
@@ -202,6 +206,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Restore(a) => restore::run(g, &a),
         Command::Check(a) => check::run(g, &a),
         Command::History(a) => history::run(g, &a),
+        Command::Stats => stats::run(g),
         Command::Anomalies(a) => anomalies::run(g, &a),
         Command::Forget(a) => forget::run(g, &a),
         Command::Prune(a) => prune::run_cmd(g, &a),
