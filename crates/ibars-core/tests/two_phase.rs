@@ -220,6 +220,30 @@ fn new_backups_store_marked_data_again_and_marked_packs_go_after_the_grace_perio
 }
 
 #[test]
+fn a_snapshot_forgotten_while_a_check_runs_is_not_reported_lost() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let store = common::test_store();
+    let repo = Repository::init(Arc::clone(&store), b"pw", &common::cheap_init()).unwrap();
+    write_files(&src, &[("a.bin", 50_000, 1)]);
+    let s1 = backup_dir(&repo, &src);
+    write_files(&src, &[("a.bin", 50_000, 2)]);
+    backup_dir(&repo, &src);
+    assert_clean(&full_check(&repo));
+    // A check that listed both snapshots, held before it saves what it saw.
+    let (client, gate) = gated(Arc::clone(&store), FileKind::Scrub);
+    let run = std::thread::spawn(move || {
+        let repo = Repository::open(client, b"pw").unwrap();
+        check(&repo, &CheckOptions::default(), &NoProgress).unwrap()
+    });
+    gate.arrived.recv_timeout(Duration::from_secs(60)).unwrap();
+    forget_ids(&repo, &[s1]);
+    gate.go.send(()).unwrap();
+    assert!(run.join().unwrap().ok());
+    assert_clean(&full_check(&repo));
+}
+
+#[test]
 fn prune_locks_exclude_each_other_and_exclusive_locks_but_not_shared_ones() {
     let mut repo = common::test_repo(64 << 10);
     let shared = repo.lock(LockMode::Shared).unwrap();

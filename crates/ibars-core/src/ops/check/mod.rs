@@ -235,7 +235,7 @@ pub fn check(
             ));
         }
         // Lost snapshots stay known, and reported, until `repair snapshots` acknowledges them.
-        l.state.snapshots.extend(s.snapshot_names.iter().copied());
+        l.state.note_snapshots(s.snapshot_names.iter().copied());
     }
     if opts.read_data {
         let mut candidates: Vec<(PackId, u64)> = s
@@ -264,7 +264,7 @@ pub fn check(
         report.affected = affected::trace(repo, &s, &bad_blobs)?;
     }
     report.duration_ms = clock.elapsed().as_millis() as u64;
-    if let Some(l) = &loaded {
+    if let Some(l) = &mut loaded {
         // A check that cannot write (a read-only mount) still reports what it found.
         if let Err(e) = scrub::save_state(repo, l) {
             tracing::warn!("could not save the scrub state: {e}");

@@ -25,10 +25,17 @@ pub struct ScrubState {
     /// Snapshots that existed at the last check. One missing now, and not removed through
     /// [`note_removed_snapshots`], was lost.
     pub snapshots: HashSet<SnapshotId>,
+    /// Snapshots removed on purpose, with when (seconds since the epoch): a check that listed
+    /// one before `forget` (which runs beside checks) removed it must not bring it back into
+    /// `snapshots`, where the next check would call it lost. Kept for [`REMOVED_KEPT_FOR`].
+    pub removed: HashMap<SnapshotId, i64>,
 }
 
 const NONE: i64 = i64::MIN;
 const RECORD: usize = 32 + 8 + 8;
+/// How long a removal is remembered: far longer than any check runs, and short enough that a
+/// snapshot whose removal was interrupted is tracked again within a week.
+const REMOVED_KEPT_FOR: i64 = 7 * 24 * 3600;
 
 impl ScrubState {
     /// The time a pack's next verification counts from.
@@ -69,6 +76,18 @@ impl ScrubState {
         }
         self.last_auto = self.last_auto.max(other.last_auto);
         self.snapshots.extend(other.snapshots);
+        for (id, t) in other.removed {
+            let e = self.removed.entry(id).or_insert(t);
+            *e = (*e).max(t);
+        }
+        self.snapshots.retain(|id| !self.removed.contains_key(id));
+    }
+
+    /// Note snapshots that exist now, except those removed on purpose meanwhile.
+    pub fn note_snapshots(&mut self, ids: impl IntoIterator<Item = SnapshotId>) {
+        let removed = &self.removed;
+        self.snapshots
+            .extend(ids.into_iter().filter(|id| !removed.contains_key(id)));
     }
 
     /// Serialize; see docs/format.md.
@@ -89,6 +108,15 @@ impl ScrubState {
         for id in snaps {
             out.extend_from_slice(id.as_bytes());
         }
+        if !self.removed.is_empty() {
+            let mut removed: Vec<_> = self.removed.iter().collect();
+            removed.sort();
+            out.extend_from_slice(&(removed.len() as u32).to_le_bytes());
+            for (id, t) in removed {
+                out.extend_from_slice(id.as_bytes());
+                out.extend_from_slice(&t.to_le_bytes());
+            }
+        }
         out
     }
 
@@ -108,13 +136,34 @@ impl ScrubState {
             .ok_or_else(|| bad("size does not match the count"))?;
         let ns =
             u32::from_le_bytes(b[packs_end..packs_end + 4].try_into().expect("4 bytes")) as usize;
-        if (b.len() - packs_end - 4) / 32 != ns || !(b.len() - packs_end - 4).is_multiple_of(32) {
-            return Err(bad("size does not match the count"));
-        }
-        let snapshots = b[packs_end + 4..]
+        let snaps_end = ns
+            .checked_mul(32)
+            .and_then(|x| x.checked_add(packs_end + 4))
+            .filter(|&end| end <= b.len())
+            .ok_or_else(|| bad("size does not match the count"))?;
+        let snapshots = b[packs_end + 4..snaps_end]
             .chunks_exact(32)
             .map(|c| SnapshotId::from_slice(c).expect("32 bytes"))
             .collect();
+        // Removals follow in newer states; older ones end here.
+        let mut removed = HashMap::new();
+        if snaps_end < b.len() {
+            let rest = &b[snaps_end..];
+            if rest.len() < 4 {
+                return Err(bad("size does not match the count"));
+            }
+            let nr = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+            if Some(rest.len() - 4) != nr.checked_mul(40) {
+                return Err(bad("size does not match the count"));
+            }
+            for rec in rest[4..].chunks_exact(40) {
+                let id = SnapshotId::from_slice(&rec[..32]).expect("32 bytes");
+                removed.insert(
+                    id,
+                    i64::from_le_bytes(rec[32..].try_into().expect("8 bytes")),
+                );
+            }
+        }
         let mut packs = HashMap::with_capacity(n);
         for rec in b[12..packs_end].chunks_exact(RECORD) {
             let id = PackId::from_slice(&rec[..32]).expect("32 bytes");
@@ -126,6 +175,7 @@ impl ScrubState {
             packs,
             last_auto: opt(i64_at(0)),
             snapshots,
+            removed,
         })
     }
 }
@@ -154,8 +204,14 @@ pub fn load_state(repo: &Repository) -> Result<LoadedState> {
     Ok(LoadedState { state, names })
 }
 
-/// Write the state as one new object, then remove the ones it was loaded from.
-pub fn save_state(repo: &Repository, loaded: &LoadedState) -> Result<()> {
+/// Write the state as one new object, then remove the ones it was loaded from. Removals
+/// older than [`REMOVED_KEPT_FOR`] are forgotten.
+pub fn save_state(repo: &Repository, loaded: &mut LoadedState) -> Result<()> {
+    let now = jiff::Timestamp::now().as_second();
+    loaded
+        .state
+        .removed
+        .retain(|_, t| now.saturating_sub(*t) < REMOVED_KEPT_FOR);
     let id = repo.save_sealed(
         FileKind::Scrub,
         ObjectKind::ScrubState,
@@ -174,18 +230,21 @@ pub fn save_state(repo: &Repository, loaded: &LoadedState) -> Result<()> {
 }
 
 /// Tell the scrub state (as loaded by [`load_state`]) that snapshots were removed on purpose
-/// (forget, repair), so that the next check does not report them as lost. Call under an
-/// exclusive lock.
+/// (forget, repair), so that no check reports them as lost, including one running now that
+/// listed them before they were removed: the removal is remembered, and a state object even
+/// written where there was none.
 pub fn note_removed_snapshots(
     repo: &Repository,
     loaded: &mut LoadedState,
     ids: &[SnapshotId],
 ) -> Result<()> {
-    if loaded.names.is_empty() || ids.is_empty() {
+    if ids.is_empty() {
         return Ok(());
     }
+    let now = jiff::Timestamp::now().as_second();
     for id in ids {
         loaded.state.snapshots.remove(id);
+        loaded.state.removed.insert(*id, now);
     }
     save_state(repo, loaded)
 }
@@ -251,6 +310,20 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(ScrubState::decode(&bytes[..cut], "s").is_err());
         }
+        // With removals (a newer state): read back, and every truncation refused.
+        let mut r = a.clone();
+        r.removed.insert(SnapshotId([8; 32]), 1234);
+        let more = r.encode();
+        assert_eq!(ScrubState::decode(&more, "s").unwrap(), r);
+        for cut in bytes.len() + 1..more.len() {
+            assert!(ScrubState::decode(&more[..cut], "s").is_err());
+        }
+        // A check that listed a snapshot before it was removed does not bring it back.
+        let mut listed = a.clone();
+        listed.note_snapshots([SnapshotId([8; 32])]);
+        listed.merge(r.clone());
+        assert!(!listed.snapshots.contains(&SnapshotId([8; 32])));
+        assert!(listed.snapshots.contains(&SnapshotId([9; 32])));
         let mut b = ScrubState::default();
         b.observe([q], 50);
         b.mark_verified([q], 300);
