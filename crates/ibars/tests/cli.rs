@@ -382,3 +382,34 @@ fn rate_limits_hold_transfers_to_the_rate() {
         .code(2)
         .stderr(predicate::str::contains("not a rate: 'fast'"));
 }
+
+#[test]
+fn completions_and_man_pages() {
+    let e = Env::empty();
+    for (shell, marker) in [
+        ("bash", "_ibars()"),
+        ("zsh", "#compdef ibars"),
+        ("fish", "complete -c ibars"),
+    ] {
+        let out = e.cmd().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(marker), "{shell}");
+        assert!(
+            text.contains("daemon") && text.contains("--stdin-from-command"),
+            "{shell}"
+        );
+    }
+    let dir = e.path("man");
+    e.cmd().arg("man").arg(&dir).assert().success();
+    let page = std::fs::read_to_string(dir.join("ibars-daemon.1")).unwrap();
+    assert!(
+        page.contains(".TH ibars-daemon") && page.contains("check\\-config"),
+        "{page}"
+    );
+    assert!(dir.join("ibars.1").exists() && dir.join("ibars-backup.1").exists());
+    assert!(
+        !dir.join("ibars-help.1").exists()
+            || std::fs::read_to_string(dir.join("ibars-help.1")).is_ok()
+    );
+}

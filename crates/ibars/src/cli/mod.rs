@@ -16,6 +16,7 @@ mod backup;
 mod check;
 mod copy;
 mod daemon;
+mod docs;
 mod forget;
 mod history;
 mod keys;
@@ -156,6 +157,10 @@ pub enum Command {
     Daemon(daemon::DaemonArgs),
     /// List, inspect and start the running daemon's jobs.
     Jobs(daemon::JobsArgs),
+    /// Print shell completions (bash, zsh, fish...).
+    Completions(docs::CompletionsArgs),
+    /// Write the man pages into a directory.
+    Man(docs::ManArgs),
     /// Remove stale locks left by processes that died.
     Unlock {
         /// Remove all locks, not only stale ones. Only when no other ibars process runs!
@@ -189,7 +194,10 @@ fn destructive(command: &Command) -> Option<&'static str> {
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
     // The daemon's commands read the daemon's config file (--config), not the CLI's.
-    let daemon_command = matches!(cli.command, Command::Daemon(_) | Command::Jobs(_));
+    let daemon_command = matches!(
+        cli.command,
+        Command::Daemon(_) | Command::Jobs(_) | Command::Completions(_) | Command::Man(_)
+    );
     if !daemon_command && g.append_only()? {
         if let Some(what) = destructive(&cli.command) {
             return Err(
@@ -214,6 +222,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Rewrite(a) => rewrite::run(g, &a),
         Command::Copy(a) => copy::run(g, &a),
         Command::Daemon(a) => daemon::run(g, &a),
+        Command::Completions(a) => docs::completions(&a),
+        Command::Man(a) => docs::man(&a),
         Command::Jobs(a) => daemon::jobs(g, &a),
         Command::Repair(c) => repair::run(g, c),
         Command::Config(c) => repair::config(g, c),
