@@ -409,7 +409,7 @@ fn completions_and_man_pages() {
     );
     assert!(dir.join("ibars.1").exists() && dir.join("ibars-backup.1").exists());
     assert!(
-        !dir.join("ibars-help.1").exists()
-            || std::fs::read_to_string(dir.join("ibars-help.1")).is_ok()
+        !dir.join("ibars-help.1").exists(),
+        "no page for the help pseudo-command"
     );
 }
