@@ -413,3 +413,51 @@ fn completions_and_man_pages() {
         "no page for the help pseudo-command"
     );
 }
+
+/// `--metrics-textfile`: node_exporter's textfile format, with the last success kept across a
+/// failed run.
+#[test]
+fn metrics_textfile_for_cron() {
+    let e = Env::new();
+    let src = e.path("src");
+    write(&src.join("f"), vec![7u8; 100_000]);
+    let prom = e.path("ibars.prom");
+    e.cmd()
+        .arg("--metrics-textfile")
+        .arg(&prom)
+        .arg("backup")
+        .arg(&src)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let value = |text: &str, name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{")))
+            .unwrap_or_else(|| panic!("{name} missing: {text}"));
+        assert!(line.contains("command=\"backup\""), "{line}");
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value(&text, "ibars_last_run_ok"), 1.0);
+    assert_eq!(value(&text, "ibars_last_exit_code"), 0.0);
+    assert_eq!(value(&text, "ibars_backup_files"), 1.0);
+    assert!(value(&text, "ibars_backup_bytes_added") >= 100_000.0);
+    assert!(text.contains("# TYPE ibars_last_success_timestamp_seconds gauge"));
+    let success = value(&text, "ibars_last_success_timestamp_seconds");
+    let now = jiff::Timestamp::now().as_second() as f64;
+    assert!((now - success).abs() < 60.0);
+    // A failed run: not ok, its exit code, and the last success kept.
+    e.cmd()
+        .arg("--metrics-textfile")
+        .arg(&prom)
+        .args(["backup", "/nonexistent/path"])
+        .assert()
+        .failure();
+    let text = std::fs::read_to_string(&prom).unwrap();
+    assert_eq!(value(&text, "ibars_last_run_ok"), 0.0);
+    assert_eq!(value(&text, "ibars_last_exit_code"), 1.0);
+    assert_eq!(
+        value(&text, "ibars_last_success_timestamp_seconds"),
+        success
+    );
+}

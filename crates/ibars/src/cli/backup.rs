@@ -137,6 +137,19 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
         r => r?,
     };
     let s = &report.snapshot.summary;
+    super::textfile::note("ibars_backup_bytes_added", s.bytes_added as f64);
+    super::textfile::note("ibars_backup_bytes_stored", s.bytes_stored as f64);
+    super::textfile::note(
+        "ibars_backup_files",
+        (s.files_new + s.files_changed + s.files_unchanged) as f64,
+    );
+    super::textfile::note(
+        "ibars_backup_files_changed",
+        (s.files_new + s.files_changed) as f64,
+    );
+    if let Some(v) = &report.verdict {
+        super::textfile::note("ibars_backup_anomaly_score", v.score);
+    }
     if g.json {
         outln!(
             "{}",

@@ -31,6 +31,7 @@ mod rewrite;
 mod snapshots;
 mod stats;
 mod stdin_command;
+mod textfile;
 
 use std::path::PathBuf;
 
@@ -190,8 +191,56 @@ fn destructive(command: &Command) -> Option<&'static str> {
     }
 }
 
-/// Run a parsed command line; returns the exit code.
+/// The name a run gets in `--metrics-textfile`, for the commands that write one.
+fn textfile_name(command: &Command) -> Option<&'static str> {
+    Some(match command {
+        Command::Backup(_) => "backup",
+        Command::Check(_) => "check",
+        Command::Forget(_) => "forget",
+        Command::Prune(_) => "prune",
+        Command::Copy(_) => "copy",
+        Command::Restore(_) => "restore",
+        _ => return None,
+    })
+}
+
+/// Run a parsed command line; returns the exit code. With `--metrics-textfile`, the outcome
+/// is written there too.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let textfile = cli
+        .global
+        .metrics_textfile
+        .clone()
+        .zip(textfile_name(&cli.command));
+    let Some((path, name)) = textfile else {
+        return dispatch(cli);
+    };
+    let repository = cli
+        .global
+        .location()
+        .map(|l| l.to_string())
+        .unwrap_or_default();
+    let started = jiff::Timestamp::now();
+    let clock = std::time::Instant::now();
+    let result = dispatch(cli);
+    let code = match &result {
+        Ok(c) => *c,
+        Err(e) => exit_code(e),
+    };
+    if let Err(e) = textfile::write(
+        &path,
+        name,
+        &repository,
+        code,
+        started,
+        clock.elapsed().as_secs_f64(),
+    ) {
+        eprintln!("warning: --metrics-textfile {}: {e}", path.display());
+    }
+    result
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
     // The daemon's commands read the daemon's config file (--config), not the CLI's.
     let daemon_command = matches!(

@@ -89,6 +89,16 @@ pub struct GlobalArgs {
     /// store credentials that cannot delete; see the README.
     #[arg(long, env = "IBARS_APPEND_ONLY", global = true)]
     pub append_only: bool,
+    /// After a backup, check, forget, prune, copy or restore, write its outcome (time,
+    /// duration, exit code, last success; a backup's bytes added and files) to this file in
+    /// Prometheus's text format, for node_exporter's textfile collector under cron.
+    #[arg(
+        long,
+        env = "IBARS_METRICS_TEXTFILE",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub metrics_textfile: Option<PathBuf>,
     /// Take the repository (location, password source, S3 settings) from this
     /// `[[repository]]` of the daemon's config file: how the daemon runs its jobs.
     #[arg(long, env = "IBARS_DAEMON_REPOSITORY", global = true, hide = true)]
