@@ -598,9 +598,15 @@ fn reload(shared: &Shared, opts: &Options) {
 /// systemd's watchdog, when the unit asks for one (`WatchdogSec=`): a ping at half the
 /// interval. Nothing runs without it.
 fn watchdog() {
-    let mut usec = 0u64;
-    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
-        return;
+    // As libsystemd reads them: WATCHDOG_PID, when set, must be this process.
+    let usec: u64 = match std::env::var("WATCHDOG_USEC").ok().and_then(|s| s.parse().ok()) {
+        Some(u) if u > 0 => u,
+        _ => return,
+    };
+    if let Ok(p) = std::env::var("WATCHDOG_PID") {
+        if p.parse::<u32>().ok() != Some(std::process::id()) {
+            return;
+        }
     }
     let every = Duration::from_micros(usec / 2);
     tokio::spawn(async move {

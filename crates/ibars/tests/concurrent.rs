@@ -1,6 +1,7 @@
 //! Many writers: four processes back up different trees into one repository at once, while a
-//! fifth runs `forget --prune` in a loop. Afterwards every snapshot that was not forgotten
-//! restores identical, and `check --read-data` passes.
+//! fifth runs `forget --prune` in a loop with a short grace period, so that packs it marked are
+//! deleted while backups run. No backup waits for a lock or fails, and afterwards every
+//! snapshot that was not forgotten restores identical, and `check --read-data` passes.
 
 mod common;
 
@@ -12,6 +13,8 @@ use common::{restored, same_tree, write, Env};
 
 const WRITERS: usize = 4;
 const ROUNDS: usize = 12;
+/// Short, so that marked packs are deleted during the run (the default is an hour).
+const GRACE: &str = "2s";
 
 fn bytes_for(seed: &str, len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
@@ -74,12 +77,12 @@ fn four_writers_and_a_pruner_lose_nothing() {
         let e = Arc::clone(&e);
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
-            let (mut runs, mut removed) = (0, 0u64);
+            let (mut runs, mut removed, mut waited, mut recovered) = (0, 0u64, 0u64, 0u64);
             while !done.load(Ordering::SeqCst) {
                 let out = e
                     .cmd()
                     .args(["--json", "--retry-lock", "2m", "forget", "--keep-last", "2"])
-                    .args(["--prune", "--max-unused", "0%"])
+                    .args(["--prune", "--max-unused", "0%", "--grace", GRACE])
                     .output()
                     .unwrap();
                 assert!(
@@ -94,10 +97,12 @@ fn four_writers_and_a_pruner_lose_nothing() {
                     .map(Result::unwrap)
                     .collect();
                 let prune = docs.last().unwrap();
-                removed += prune["packs_removed"].as_u64().unwrap_or(0);
+                removed += prune["packs_removed"].as_u64().unwrap();
+                waited += prune["plan"]["packs_waiting"].as_u64().unwrap();
+                recovered += prune["plan"]["packs_recovered"].as_u64().unwrap();
                 runs += 1;
             }
-            (runs, removed)
+            (runs, removed, waited, recovered)
         })
     };
 
@@ -109,13 +114,22 @@ fn four_writers_and_a_pruner_lose_nothing() {
                 let src = e.path(&format!("src{w}"));
                 for r in 0..ROUNDS {
                     mutate(&src, w, r);
+                    // No --retry-lock: a backup never waits for prune. Uploads are slowed so
+                    // that a backup spans several prunes: one that deleted what an older backup
+                    // deduplicated against, or had uploaded and not yet indexed, would lose data.
                     let out = e
                         .cmd()
-                        .args(["--json", "--retry-lock", "2m", "backup", "--host"])
+                        .args(["--json", "--limit-upload", "1MiB", "backup", "--host"])
                         .arg(format!("host{w}"))
                         .arg(&src)
                         .output()
                         .unwrap();
+                    assert_ne!(
+                        out.status.code(),
+                        Some(11),
+                        "writer {w} round {r} found the repository locked: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                     assert!(
                         out.status.success(),
                         "writer {w} round {r}: {}",
@@ -137,16 +151,38 @@ fn four_writers_and_a_pruner_lose_nothing() {
         w.join().unwrap();
     }
     done.store(true, Ordering::SeqCst);
-    let (runs, removed) = pruner.join().unwrap();
-    eprintln!("the pruner ran {runs} times and removed {removed} packs");
+    let (runs, removed, waited, recovered) = pruner.join().unwrap();
+    eprintln!(
+        "the pruner ran {runs} times and removed {removed} packs; packs waited {waited} times \
+         and {recovered} marked packs were needed again"
+    );
     assert!(runs >= 2, "the pruner ran only {runs} time(s)");
     assert!(removed > 0, "the pruner never removed a pack");
+    assert!(
+        waited > 0,
+        "no deletion ever waited for a backup or the grace period"
+    );
 
-    // One last forget + prune with nothing running, then everything kept must restore.
+    // One last forget + prune with nothing running, and one more once the marks made there
+    // are due: then everything kept must restore.
+    let last = ["--prune", "--max-unused", "0%", "--grace", GRACE];
     e.cmd()
-        .args(["forget", "--keep-last", "2", "--prune"])
+        .args(["forget", "--keep-last", "2"])
+        .args(last)
         .assert()
         .success();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    e.cmd().arg("prune").args(&last[1..]).assert().success();
+    // Everything marked was deleted, and nothing is left over.
+    let plan = &e.json(&["prune", "--dry-run"])["plan"];
+    for k in [
+        "packs_waiting",
+        "packs_delete",
+        "packs_unindexed",
+        "packs_repack",
+    ] {
+        assert_eq!(plan[k], 0, "{k}: {plan}");
+    }
     let kept = e.snapshot_ids();
     assert_eq!(kept.len(), 2 * WRITERS, "{kept:?}");
     let expected = expected.lock().unwrap();

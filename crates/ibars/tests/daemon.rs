@@ -38,7 +38,7 @@ fn scheduled_backup_check_forget_and_copy_run_and_their_snapshots_restore() {
         &format!(
             "[[repository]]\nname = \"offsite\"\nlocation = {:?}\npassword_file = {offsite_pw:?}\n\n\
              [[job]]\nname = \"home\"\nrepository = \"main\"\nkind = \"backup\"\nschedule = \"*/2 * * * * *\"\n\
-             paths = [{src:?}]\nmax_age = \"1h\"\n\n\
+             paths = [{src:?}]\nmax_age = \"1h\"\nnice = 5\nionice = \"best-effort:7\"\n\n\
              [[job]]\nname = \"verify\"\nrepository = \"main\"\nkind = \"check\"\nschedule = \"*/3 * * * * *\"\nread_data = true\n\n\
              [[job]]\nname = \"retention\"\nrepository = \"main\"\nkind = \"forget\"\nschedule = \"*/5 * * * * *\"\nkeep_last = 3\nprune = true\n\n\
              [[job]]\nname = \"replicate\"\nrepository = \"main\"\nkind = \"copy\"\nschedule = \"*/4 * * * * *\"\ntarget = \"offsite\"\n",
@@ -350,4 +350,71 @@ fn a_bad_config_never_starts_and_a_bad_reload_keeps_the_old_one() {
     assert_eq!(second.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&second.stderr).contains("another ibars daemon"));
     assert!(d.stop().success());
+}
+
+/// systemd's protocol, on a real notify socket: READY=1 at start, WATCHDOG=1 at half the
+/// interval, STOPPING=1 on SIGTERM. A job still running at SIGTERM gets `stop_grace`, then
+/// is stopped cleanly and recorded as interrupted. The socket is the owner's only.
+#[test]
+fn systemd_notify_watchdog_and_a_graceful_stop() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixDatagram;
+    let env = Env::new();
+    let notify = env.path("notify.sock");
+    let sock = UnixDatagram::bind(&notify).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let text = config_text(
+        &env,
+        "[[job]]\nname = \"long\"\nrepository = \"main\"\nkind = \"backup\"\nschedule = \"0 0 1 1 *\"\n\
+         stdin_command = \"echo start; exec sleep 60\"\n",
+    )
+    .replace("stop_grace = \"20s\"", "stop_grace = \"1s\"");
+    std::fs::write(env.path("ibars.toml"), &text).unwrap();
+    let mut d = Daemon::start_with_env(
+        &env,
+        &text,
+        &[
+            ("NOTIFY_SOCKET", notify.to_str().unwrap()),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    );
+    let mut seen = String::new();
+    let mut buf = [0u8; 512];
+    while !(seen.contains("READY=1") && seen.contains("WATCHDOG=1")) {
+        let n = sock.recv(&mut buf).expect("a notification");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        seen.push('\n');
+    }
+    let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the control socket is the owner's");
+
+    assert!(d.jobs(&["run", "long"]).status().unwrap().success());
+    d.wait_for("the run", MINUTE, |d| {
+        d.json(&["status", "long"])["running"]["pid"].is_u64()
+    });
+    let t = std::time::Instant::now();
+    assert!(d.stop().success(), "SIGTERM ends the daemon with 0");
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "the grace period is 1 s, not the job's 60"
+    );
+    let mut stopping = false;
+    while let Ok(n) = sock.recv(&mut buf) {
+        if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") {
+            stopping = true;
+            break;
+        }
+    }
+    assert!(stopping, "STOPPING=1 was sent");
+    let r = &d.runs_after_stop("long")[0];
+    assert_eq!(r["outcome"], "interrupted", "{r}");
+    assert_eq!(r["exit_code"], 130, "stopped cleanly: {r}");
+    assert_eq!(locks(&env.repo), 0);
+    assert!(
+        env.snapshot_ids().is_empty(),
+        "the cut dump is not a snapshot"
+    );
+    let hist = env.json(&["history", "--job", "long"]);
+    assert_eq!(hist[0]["job"]["outcome"], "interrupted");
 }

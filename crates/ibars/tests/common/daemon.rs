@@ -34,14 +34,21 @@ pub fn config_text(env: &Env, rest: &str) -> String {
 impl Daemon {
     /// Write `text` as the config and start the daemon on it; waits until it answers.
     pub fn start(env: &Env, text: &str) -> Self {
+        Self::start_with_env(env, text, &[])
+    }
+
+    /// [`Daemon::start`] with more environment for the daemon.
+    pub fn start_with_env(env: &Env, text: &str, extra: &[(&str, &str)]) -> Self {
         let config = env.path("ibars.toml");
         std::fs::write(&config, text).unwrap();
+        let mut vars = env.vars.clone();
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut d = Self {
             child: None,
             config,
             socket: env.path("run/ibars.sock"),
             log: env.path("daemon.log"),
-            vars: env.vars.clone(),
+            vars,
         };
         d.spawn();
         d
