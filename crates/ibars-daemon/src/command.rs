@@ -241,16 +241,9 @@ fn subset_arg(s: &Subset) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
     fn job(toml: &str) -> Job {
-        let text = format!(
-            "[[repository]]\nname = \"r\"\nlocation = \"/tmp/r\"\npassword_file = \"/p\"\n\
-             [[repository]]\nname = \"t\"\nlocation = \"/tmp/t\"\npassword_file = \"/p\"\n\
-             [[job]]\nname = \"j\"\nrepository = \"r\"\nschedule = \"@daily\"\n{toml}"
-        );
-        Config::parse(&text, Path::new("t.toml"))
-            .unwrap()
+        crate::config::test_config(&format!("schedule = \"@daily\"\n{toml}"))
             .jobs
             .remove(0)
     }

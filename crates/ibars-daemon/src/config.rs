@@ -426,6 +426,18 @@ impl Config {
     }
 }
 
+/// For tests: repositories `r` and `t` and one `[[job]]` named `j` on `r`, with the keys in
+/// `body` (its kind, schedule...).
+#[cfg(test)]
+pub(crate) fn test_config(body: &str) -> Config {
+    let text = format!(
+        "[[repository]]\nname = \"r\"\nlocation = \"/tmp/r\"\npassword_file = \"/p\"\n\
+         [[repository]]\nname = \"t\"\nlocation = \"/tmp/t\"\npassword_file = \"/p\"\n\
+         [[job]]\nname = \"j\"\nrepository = \"r\"\n{body}"
+    );
+    Config::parse(&text, Path::new("t.toml")).expect("the test config parses")
+}
+
 /// The file being checked, for errors that name a line.
 struct Doc<'a> {
     text: &'a str,

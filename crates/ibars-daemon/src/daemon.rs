@@ -599,7 +599,10 @@ fn reload(shared: &Shared, opts: &Options) {
 /// interval. Nothing runs without it.
 fn watchdog() {
     // As libsystemd reads them: WATCHDOG_PID, when set, must be this process.
-    let usec: u64 = match std::env::var("WATCHDOG_USEC").ok().and_then(|s| s.parse().ok()) {
+    let usec: u64 = match std::env::var("WATCHDOG_USEC")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         Some(u) if u > 0 => u,
         _ => return,
     };

@@ -5,14 +5,11 @@ use super::*;
 use crate::config::Config;
 
 fn job(kind: &str, extra: &str) -> Job {
-    let text = format!(
-        "[[repository]]\nname = \"r\"\nlocation = \"/tmp/r\"\npassword_file = \"/p\"\n\
-         [[job]]\nname = \"j\"\nrepository = \"r\"\nkind = \"{kind}\"\nschedule = \"@daily\"\n{extra}"
-    );
-    Config::parse(&text, Path::new("t.toml"))
-        .unwrap()
-        .jobs
-        .remove(0)
+    crate::config::test_config(&format!(
+        "kind = \"{kind}\"\nschedule = \"@daily\"\n{extra}"
+    ))
+    .jobs
+    .remove(0)
 }
 
 fn at(s: &str) -> Timestamp {

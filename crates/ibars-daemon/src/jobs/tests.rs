@@ -1,4 +1,3 @@
-use std::path::Path;
 
 use super::*;
 use crate::config::Config;
@@ -8,12 +7,9 @@ fn config(extra: &str) -> Config {
 }
 
 fn config_of(kind: &str, extra: &str) -> Config {
-    let text = format!(
-        "[[repository]]\nname = \"r\"\nlocation = \"/tmp/r\"\npassword_file = \"/p\"\n\
-         [[job]]\nname = \"j\"\nrepository = \"r\"\nkind = \"{kind}\"\n\
-         schedule = \"0 * * * *\"\ntime_zone = \"UTC\"\nretries = 2\nretry_delay = \"5m\"\n{extra}"
-    );
-    Config::parse(&text, Path::new("t.toml")).unwrap()
+    crate::config::test_config(&format!(
+        "kind = \"{kind}\"\nschedule = \"0 * * * *\"\ntime_zone = \"UTC\"\nretries = 2\nretry_delay = \"5m\"\n{extra}"
+    ))
 }
 
 fn at(s: &str) -> Timestamp {
