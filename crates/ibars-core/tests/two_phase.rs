@@ -86,6 +86,11 @@ fn stored(repo: &Repository) -> HashSet<PackId> {
 /// A client of `store` that stops before its first write of `kind` until the test lets it go
 /// on; `arrived` tells when it got there.
 fn gated(store: Arc<dyn Backend>, kind: FileKind) -> (Arc<dyn Backend>, Gate) {
+    gated_at(store, common::Call::Write, kind)
+}
+
+/// As [`gated`], before the first `call` of `kind`.
+fn gated_at(store: Arc<dyn Backend>, at: common::Call, kind: FileKind) -> (Arc<dyn Backend>, Gate) {
     let (arrived_tx, arrived) = mpsc::channel();
     let (go, go_rx) = mpsc::channel::<()>();
     let arrived_tx = Mutex::new(Some(arrived_tx));
@@ -93,7 +98,7 @@ fn gated(store: Arc<dyn Backend>, kind: FileKind) -> (Arc<dyn Backend>, Gate) {
     let client = Arc::new(common::Hooked {
         inner: store,
         hook: move |call, k, _: &str| {
-            if (call, k) == (common::Call::Write, kind) {
+            if (call, k) == (at, kind) {
                 if let Some(tx) = arrived_tx.lock().unwrap().take() {
                     tx.send(()).unwrap();
                     let _ = go_rx.lock().unwrap().recv_timeout(Duration::from_secs(120));
@@ -217,6 +222,50 @@ fn new_backups_store_marked_data_again_and_marked_packs_go_after_the_grace_perio
         p4.packs_removed + p4.plan.packs_delete + p4.plan.packs_waiting,
         0
     );
+}
+
+#[test]
+fn a_pack_uploaded_and_indexed_while_prune_plans_is_not_taken_for_missing() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let store = common::test_store();
+    let repo = Repository::init(Arc::clone(&store), b"pw", &common::cheap_init()).unwrap();
+    // A prune that has listed the packs, held before it reads the index.
+    let (pruner, prune_gate) = gated_at(Arc::clone(&store), common::Call::List, FileKind::Index);
+    let pruning = std::thread::spawn(move || {
+        let repo = Repository::open(pruner, b"pw").unwrap();
+        prune_with(&repo, SHORT)
+    });
+    prune_gate
+        .arrived
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap();
+    // Meanwhile a backup uploads and indexes its packs, and is held before its snapshot.
+    let want = write_files(&src, &[("a.bin", 200_000, 7)]);
+    let (client, gate) = gated(Arc::clone(&store), FileKind::Snapshot);
+    let run = {
+        let src = src.clone();
+        std::thread::spawn(move || {
+            let repo = Repository::open(client, b"pw").unwrap();
+            let opts = BackupOptions {
+                paths: vec![src],
+                ..Default::default()
+            };
+            backup(&repo, opts, &NoProgress).unwrap()
+        })
+    };
+    gate.arrived.recv_timeout(Duration::from_secs(60)).unwrap();
+    prune_gate.go.send(()).unwrap();
+    let p1 = pruning.join().unwrap();
+    assert_eq!(p1.plan.packs_missing_dropped, 0, "{:?}", p1.plan);
+    gate.go.send(()).unwrap();
+    let b = run.join().unwrap();
+    std::thread::sleep(SHORT + Duration::from_millis(50));
+    prune_with(&repo, SHORT);
+    std::thread::sleep(SHORT + Duration::from_millis(50));
+    prune_with(&repo, SHORT);
+    assert_restores(&repo, &b.id, &src, &want);
+    assert_clean(&full_check(&repo));
 }
 
 #[test]

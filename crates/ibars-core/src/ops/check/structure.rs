@@ -95,6 +95,23 @@ pub(super) fn run(repo: &Repository, report: &mut CheckReport) -> Result<Structu
         }
     }
 
+    // A pack indexed after the listing (a backup running beside this check) is not missing.
+    let mut stored = stored;
+    for id in packs
+        .keys()
+        .filter(|p| !stored.contains_key(*p))
+        .copied()
+        .collect::<Vec<_>>()
+    {
+        match repo.backend().size(FileKind::Pack, &id.to_hex()) {
+            Ok(size) => {
+                stored.insert(id, size);
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+
     let mut damaged = Vec::new();
     let mut ids: Vec<&PackId> = packs.keys().collect();
     ids.sort();

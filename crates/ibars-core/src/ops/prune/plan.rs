@@ -236,7 +236,10 @@ pub(super) fn plan(repo: &Repository, opts: &PruneOptions, deadline: &Deadline) 
                 None => false,
             })
             .collect();
-        let size = stored.get(&id).copied();
+        let size = match stored.get(&id) {
+            Some(size) => Some(*size),
+            None => size_now(repo, &id)?,
+        };
         let mut p = PackPlan {
             id,
             action: PackAction::Keep,
@@ -360,6 +363,20 @@ pub(super) fn plan(repo: &Repository, opts: &PruneOptions, deadline: &Deadline) 
         index_files,
         orphan_parity,
     })
+}
+
+/// The size of a pack that an index names and the listing lacked: a backup may have uploaded
+/// and indexed it after the packs were listed, so only a pack the storage does not have now is
+/// missing.
+fn size_now(repo: &Repository, id: &PackId) -> Result<Option<u64>> {
+    match repo
+        .backend()
+        .size(crate::backend::FileKind::Pack, &id.to_hex())
+    {
+        Ok(size) => Ok(Some(size)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Turn partly used packs back into kept ones while the unused space stays within the
