@@ -119,8 +119,10 @@ fn run_copy(
             continue;
         }
         let root = c.tree(&snap.tree)?;
-        c.checkpoint(true)?;
+        // Checked before indexing too: with a lock gone stale, a prune may have deleted the
+        // packs written so far, and an index naming them would mislead later backups.
         dst_lock.check()?;
+        c.checkpoint(true)?;
         let mut new = snap.clone();
         new.tree = root;
         new.parent = None;
