@@ -11,12 +11,14 @@ use super::{code, GlobalArgs, SnapshotFilterArgs};
 #[command(after_help = "\
 Matching files and directories are cut from the snapshots; each changed snapshot is saved under a
 new id (its `original` field names the first of its line) and the old one is removed. The data
-stays in the repository until `ibars prune`, after which no byte of the removed files remains:
-use this to honour an erasure request in the backup history too.
+stays in the repository until prune deletes it: `ibars prune --grace 0 --max-unused 0%` does so
+at once (under an exclusive lock), after which no byte of the removed files remains; use this
+to honour an erasure request in the backup history too. A plain `ibars prune` only marks it for
+deletion, and a later prune deletes it.
 
 Examples:
   ibars rewrite --exclude '/home/*/.cache' --dry-run
-  ibars rewrite --exclude '**/customer-4711*' && ibars prune --max-unused 0%")]
+  ibars rewrite --exclude '**/customer-4711*' && ibars prune --grace 0 --max-unused 0%")]
 pub struct RewriteArgs {
     /// Snapshots: `latest`, ids or id prefixes. Default: every snapshot matching the filters.
     pub snapshots: Vec<String>,
