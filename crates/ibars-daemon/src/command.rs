@@ -198,7 +198,11 @@ fn operation_args(action: &Action) -> Vec<OsString> {
                 }
             }
         }
-        Action::Forget { policy, prune } => {
+        Action::Forget {
+            policy,
+            prune,
+            grace,
+        } => {
             a.push("forget".into());
             let keep = [
                 ("--keep-last", policy.last),
@@ -221,12 +225,24 @@ fn operation_args(action: &Action) -> Vec<OsString> {
             }
             if *prune {
                 a.push("--prune".into());
+                a.extend(grace_arg(*grace));
             }
         }
-        Action::Prune => a.push("prune".into()),
+        Action::Prune { grace } => {
+            a.push("prune".into());
+            a.extend(grace_arg(*grace));
+        }
         Action::Copy { .. } => a.push("copy".into()),
     }
     a
+}
+
+/// `--grace` for a prune, when the job sets one.
+fn grace_arg(grace: Option<std::time::Duration>) -> Vec<OsString> {
+    match grace {
+        Some(g) => vec!["--grace".into(), format!("{}s", g.as_secs()).into()],
+        None => vec![],
+    }
 }
 
 /// A subset as `check --read-data-subset` reads it back exactly.
@@ -290,10 +306,10 @@ mod tests {
             "ibars --json --retry-lock 3600s check --read-data"
         );
 
-        let j = job("kind = \"forget\"\nkeep_daily = 7\nkeep_within = \"2d\"\nkeep_tags = [\"x\"]\nprune = true");
+        let j = job("kind = \"forget\"\nkeep_daily = 7\nkeep_within = \"2d\"\nkeep_tags = [\"x\"]\nprune = true\ngrace = \"0s\"");
         assert_eq!(
             line(&for_job(Path::new("ibars"), Path::new("c"), &j)),
-            "ibars --json --retry-lock 3600s forget --keep-daily 7 --keep-within 172800s --keep-tag x --prune"
+            "ibars --json --retry-lock 3600s forget --keep-daily 7 --keep-within 172800s --keep-tag x --prune --grace 0s"
         );
 
         let j = job("kind = \"copy\"\ntarget = \"t\"\nionice = \"idle\"");

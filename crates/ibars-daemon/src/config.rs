@@ -186,8 +186,13 @@ pub enum Action {
     Forget {
         policy: Policy,
         prune: bool,
+        /// How long packs stay marked before a prune deletes them (`prune --grace`); the
+        /// CLI's default (1 h) when unset. Zero deletes at once, under an exclusive lock.
+        grace: Option<Duration>,
     },
-    Prune,
+    Prune {
+        grace: Option<Duration>,
+    },
     /// Copy every snapshot to the repository named `target`.
     Copy {
         target: String,
@@ -201,7 +206,7 @@ impl Action {
             Action::Backup(_) => "backup",
             Action::Check { .. } => "check",
             Action::Forget { .. } => "forget",
-            Action::Prune => "prune",
+            Action::Prune { .. } => "prune",
             Action::Copy { .. } => "copy",
         }
     }
@@ -280,6 +285,7 @@ struct RawJob {
     keep_within: Option<String>,
     keep_tags: Option<Vec<String>>,
     prune: Option<bool>,
+    grace: Option<String>,
     // copy
     target: Option<String>,
 }
@@ -584,6 +590,22 @@ fn check_job(
             ));
         }
     }
+    // A grace of zero is allowed (delete at once), unlike the other durations.
+    let grace = match &j.grace {
+        Some(g) => Some(
+            parse_span(g)
+                .ok()
+                .filter(|d| !d.is_negative())
+                .map(|d| d.unsigned_abs())
+                .ok_or_else(|| {
+                    err(
+                        "grace",
+                        format!("{g:?} is not a duration such as \"1h\" or \"0s\""),
+                    )
+                })?,
+        ),
+        None => None,
+    };
     let action = match j.kind.as_str() {
         "backup" => {
             let paths = j.paths.clone().unwrap_or_default();
@@ -658,9 +680,10 @@ fn check_job(
             Action::Forget {
                 policy,
                 prune: j.prune.unwrap_or(false),
+                grace,
             }
         }
-        "prune" => Action::Prune,
+        "prune" => Action::Prune { grace },
         _ => {
             let target = j
                 .target
@@ -703,7 +726,7 @@ fn check_job(
 }
 
 /// The keys only some kinds take: whether each is set, and the kinds that take it.
-fn kind_keys(j: &RawJob) -> [(&'static str, bool, &'static [&'static str]); 22] {
+fn kind_keys(j: &RawJob) -> [(&'static str, bool, &'static [&'static str]); 23] {
     const B: &[&str] = &["backup"];
     const C: &[&str] = &["check"];
     const F: &[&str] = &["forget"];
@@ -729,6 +752,7 @@ fn kind_keys(j: &RawJob) -> [(&'static str, bool, &'static [&'static str]); 22] 
         ("keep_within", j.keep_within.is_some(), F),
         ("keep_tags", j.keep_tags.is_some(), F),
         ("prune", j.prune.is_some(), F),
+        ("grace", j.grace.is_some(), &["forget", "prune"]),
         ("target", j.target.is_some(), &["copy"]),
     ]
 }

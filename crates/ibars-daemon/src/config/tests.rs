@@ -53,7 +53,7 @@ fn the_shipped_example_loads_whole() {
             ..
         }
     ));
-    let Action::Forget { policy, prune } = &c.jobs[3].action else {
+    let Action::Forget { policy, prune, .. } = &c.jobs[3].action else {
         panic!("forget")
     };
     assert_eq!(
