@@ -275,7 +275,7 @@ async fn run_child(
     };
     let stdout = out.await.unwrap_or_default();
     let stderr = err.await.unwrap_or_default();
-    end.summary = last_json(&stdout);
+    end.summary = last_json(&stdout).map(trim_summary);
     match status {
         Ok(s) => {
             end.code = s.code();
@@ -364,6 +364,17 @@ pub fn last_json(out: &str) -> Option<serde_json::Value> {
     None
 }
 
+/// Paths that failed, kept with a run: the first few (the repository's history and the
+/// command's own output have them all); the state keeps 50 runs per job.
+const ERRORS_KEPT: usize = 20;
+
+fn trim_summary(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(errors) = v.get_mut("errors").and_then(|e| e.as_array_mut()) {
+        errors.truncate(ERRORS_KEPT);
+    }
+    v
+}
+
 /// The `error:` lines of an ibars child's standard error, else its last line.
 fn error_lines(stderr: &str) -> String {
     let errors: Vec<&str> = stderr
@@ -424,6 +435,9 @@ mod tests {
         let pretty = "{\"p\":1}\n{\n  \"message_type\": \"prune\",\n  \"packs\": 3\n}\n";
         assert_eq!(last_json(pretty).unwrap()["packs"], 3);
         assert_eq!(last_json("no json\n"), None);
+        let many: Vec<_> = (0..500).map(|i| serde_json::json!({"path": i})).collect();
+        let s = trim_summary(serde_json::json!({"snapshot_id": "ab", "errors": many}));
+        assert_eq!(s["errors"].as_array().unwrap().len(), ERRORS_KEPT);
     }
 
     #[test]

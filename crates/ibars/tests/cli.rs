@@ -461,3 +461,23 @@ fn metrics_textfile_for_cron() {
         success
     );
 }
+
+/// A replication job's first run, before any backup: copying everything of an empty
+/// repository copies nothing and succeeds; a named snapshot that does not exist still fails.
+#[test]
+fn copying_an_empty_repository_succeeds() {
+    let src = Env::new();
+    let dst = Env::new();
+    src.cmd()
+        .args(["copy", "--to"])
+        .arg(&dst.repo)
+        .env("IBARS_TO_PASSWORD", "pw")
+        .assert()
+        .success();
+    src.cmd()
+        .args(["copy", "latest", "--to"])
+        .arg(&dst.repo)
+        .env("IBARS_TO_PASSWORD", "pw")
+        .assert()
+        .failure();
+}

@@ -77,7 +77,18 @@ pub fn run(g: &GlobalArgs, a: &CopyArgs) -> Result<u8> {
         .backend(false, &g.transport())
         .and_then(|b| g.open_with(&to, b, &pw, true))
         .with_context(|| format!("opening destination {to}"))?;
-    let ids = super::snapshots::select(&src, &a.snapshots, &a.filter)?;
+    // Copying every snapshot of a repository that has none yet (a replication job's first
+    // run) copies nothing and succeeds; named snapshots must exist.
+    let ids = if a.snapshots.is_empty() {
+        let filter = a.filter.to_filter()?;
+        src.snapshots()?
+            .into_iter()
+            .filter(|(_, s)| filter.matches(s))
+            .map(|(id, _)| id)
+            .collect()
+    } else {
+        super::snapshots::select(&src, &a.snapshots, &a.filter)?
+    };
     let progress = CliProgress::new("copy", g.json, g.quiet);
     let r = copy(&src, &dst, &ids, &progress);
     progress.finish();
