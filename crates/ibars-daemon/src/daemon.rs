@@ -132,7 +132,11 @@ pub fn run(opts: Options) -> Result<(), DaemonError> {
 async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
     let state_dir = config.daemon.state_path();
     make_private_dir(&state_dir)?;
-    let state = State::load(&state_dir)?;
+    let lost = !State::file(&state_dir).exists();
+    let mut state = State::load(&state_dir)?;
+    if lost {
+        rebuild(&mut state, &config, &opts).await;
+    }
     let socket = config.daemon.socket_path();
     let listener = bind_socket(&socket, config.daemon.socket_group.as_deref())?;
     let metrics_listener = match &config.daemon.metrics_listen {
@@ -487,6 +491,95 @@ async fn record(opts: Options, request: Box<Request>, report: Box<Report>) {
             request.job.repository
         );
     }
+}
+
+/// A daemon without its state (a new machine, a deleted state directory) takes what it knows
+/// from the `job` records in its repositories' history: each job's last due time, last
+/// success and recent runs. A repository that cannot be read is skipped with a warning.
+async fn rebuild(state: &mut State, config: &Config, opts: &Options) {
+    let mut repos: Vec<&str> = config.jobs.iter().map(|j| j.repository.as_str()).collect();
+    repos.sort_unstable();
+    repos.dedup();
+    let mut runs: Vec<(String, Report)> = vec![];
+    for repo in repos {
+        let cmd = crate::command::ibars(
+            &opts.exe,
+            &opts.config_file,
+            repo,
+            vec![
+                "--json".into(),
+                "history".into(),
+                "--kind".into(),
+                "job".into(),
+            ],
+        );
+        match run::call(&cmd, None).await {
+            Ok(out) => {
+                match serde_json::from_str::<Vec<ibars_insight::record::Record>>(&strip_ids(&out)) {
+                    Ok(records) => runs.extend(records.into_iter().filter_map(report_of)),
+                    Err(e) => tracing::warn!("repository {repo}: job history unreadable: {e}"),
+                }
+            }
+            Err(e) => tracing::warn!("repository {repo}: job history: {e}"),
+        }
+    }
+    runs.sort_by_key(|(_, r)| r.started);
+    let n = runs.len();
+    for (job, r) in runs {
+        if !config.jobs.iter().any(|j| j.name == job) {
+            continue;
+        }
+        let js = state.job(&job);
+        js.first_seen = Some(js.first_seen.map_or(r.started, |f| f.min(r.started)));
+        if let Some(d) = r.due {
+            js.last_due = Some(js.last_due.map_or(d, |l| l.max(d)));
+        }
+        js.push(r);
+    }
+    tracing::info!("no daemon state: rebuilt from {n} job record(s) in the repositories");
+}
+
+/// `ibars history --json` adds an `id` to each record, which the record type refuses.
+fn strip_ids(out: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(out) {
+        Ok(serde_json::Value::Array(mut a)) => {
+            for v in &mut a {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("id");
+                }
+            }
+            serde_json::Value::Array(a).to_string()
+        }
+        _ => out.to_string(),
+    }
+}
+
+/// A job record as the run it tells of.
+fn report_of(rec: ibars_insight::record::Record) -> Option<(String, Report)> {
+    let j = rec.job?;
+    let ended = rec
+        .time
+        .checked_add(jiff::SignedDuration::from_millis(rec.duration_ms as i64))
+        .unwrap_or(rec.time);
+    let summary = rec
+        .snapshots
+        .first()
+        .map(|s| serde_json::json!({ "snapshot_id": s }));
+    Some((
+        j.name,
+        Report {
+            started: rec.time,
+            ended,
+            trigger: j.trigger,
+            due: j.due,
+            attempt: j.attempt,
+            missed: j.missed,
+            outcome: j.outcome,
+            exit_code: j.exit_code,
+            message: rec.error,
+            summary,
+        },
+    ))
 }
 
 /// Runs a crash of the daemon cut short: stop what is left of them, clear the stale lock they

@@ -418,3 +418,47 @@ fn systemd_notify_watchdog_and_a_graceful_stop() {
     let hist = env.json(&["history", "--job", "long"]);
     assert_eq!(hist[0]["job"]["outcome"], "interrupted");
 }
+
+/// The daemon's state is a cache: deleted, it is rebuilt from the job records in the
+/// repository's history (last success, recent runs), and the job does not count as overdue.
+#[test]
+fn a_lost_state_is_rebuilt_from_the_repository_history() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("f"), "x");
+    let text = config_text(
+        &env,
+        &format!(
+            "[[job]]\nname = \"home\"\nrepository = \"main\"\nkind = \"backup\"\nschedule = \"0 0 1 1 *\"\n\
+             paths = [{src:?}]\nmax_age = \"1h\"\n"
+        ),
+    );
+    let mut d = Daemon::start(&env, &text);
+    assert!(d
+        .jobs(&["run", "home", "--wait"])
+        .status()
+        .unwrap()
+        .success());
+    assert!(d
+        .jobs(&["run", "home", "--wait"])
+        .status()
+        .unwrap()
+        .success());
+    let before = d.json(&["status", "home"]);
+    assert!(d.stop().success());
+    std::fs::remove_dir_all(env.path("state")).unwrap();
+    d.spawn();
+    let after = d.json(&["status", "home"]);
+    assert_eq!(d.runs("home").len(), 2, "both runs come back");
+    let t = |v: &serde_json::Value| v.as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    let (b, a) = (t(&before["last_success"]), t(&after["last_success"]));
+    assert!(
+        (b.as_millisecond() - a.as_millisecond()).abs() < 5,
+        "{b} vs {a}"
+    );
+    assert_eq!(
+        after["last_run"]["summary"]["snapshot_id"],
+        before["last_run"]["summary"]["snapshot_id"]
+    );
+    assert!(d.stop().success());
+}
