@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{assert_clean, backup_dir, full_check, prune_all};
+use common::{assert_clean, assert_restores, backup_dir, full_check, prune_all, Contents};
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,14 +15,10 @@ use ibars_core::ops::check::{check, CheckOptions};
 use ibars_core::ops::forget::policy::Policy;
 use ibars_core::ops::forget::{forget, ForgetOptions};
 use ibars_core::ops::prune::{prune, PruneOptions};
-use ibars_core::ops::restore::{restore, RestoreOptions};
 use ibars_core::ops::tag::{tag, TagChanges};
 use ibars_core::progress::NoProgress;
 use ibars_core::repo::{LockMode, Repository};
 use rand::{Rng, SeedableRng};
-
-/// File contents of one generation, by path relative to the source root.
-type Contents = BTreeMap<String, Vec<u8>>;
 
 /// Rewrite the source for generation `g`: some files stay, some change, some go, some come.
 fn make_generation(root: &Path, g: u64) -> Contents {
@@ -49,26 +44,6 @@ fn make_generation(root: &Path, g: u64) -> Contents {
         std::fs::write(p, data).unwrap();
     }
     out
-}
-
-/// Restore snapshot `id` and compare it with `want`, file by file.
-fn assert_restores(repo: &Repository, id: &SnapshotId, src: &Path, want: &Contents) {
-    let snap = repo.load_snapshot(id).unwrap();
-    let target = tempfile::tempdir().unwrap();
-    let ro = RestoreOptions {
-        target: target.path().to_path_buf(),
-        ..Default::default()
-    };
-    let r = restore(repo, &snap, &ro, &NoProgress).unwrap();
-    assert!(r.errors.is_empty(), "{:?}", r.errors);
-    let root = target.path().join(src.strip_prefix("/").unwrap());
-    for (rel, data) in want {
-        assert_eq!(
-            &std::fs::read(root.join(rel)).unwrap(),
-            data,
-            "{rel} of {id}"
-        );
-    }
 }
 
 /// A repository with `n` generations; returns the snapshots with what each should restore.

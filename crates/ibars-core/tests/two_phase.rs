@@ -5,9 +5,11 @@
 
 mod common;
 
-use common::{assert_clean, backup_dir, backup_report, full_check, random};
+use common::{
+    assert_clean, assert_restores, backup_dir, backup_report, full_check, random, Contents,
+};
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -19,16 +21,12 @@ use ibars_core::ops::backup::{backup, BackupOptions};
 use ibars_core::ops::check::{check, CheckOptions};
 use ibars_core::ops::forget::{forget, ForgetOptions};
 use ibars_core::ops::prune::{prune, PruneOptions, PruneReport};
-use ibars_core::ops::restore::{restore, RestoreOptions};
 use ibars_core::progress::NoProgress;
 use ibars_core::repo::{LockMode, Repository};
 
 /// A grace period that passes within the test, and one that does not.
 const SHORT: Duration = Duration::from_millis(200);
 const LONG: Duration = Duration::from_secs(3600);
-
-/// File contents by path relative to the source.
-type Contents = BTreeMap<String, Vec<u8>>;
 
 fn prune_with(repo: &Repository, grace: Duration) -> PruneReport {
     let opts = PruneOptions {
@@ -57,26 +55,6 @@ fn write_files(root: &Path, files: &[(&str, usize, u64)]) -> Contents {
         out.insert(rel.to_string(), data);
     }
     out
-}
-
-/// Restore snapshot `id` and compare it with `want`.
-fn assert_restores(repo: &Repository, id: &SnapshotId, src: &Path, want: &Contents) {
-    let snap = repo.load_snapshot(id).unwrap();
-    let target = tempfile::tempdir().unwrap();
-    let ro = RestoreOptions {
-        target: target.path().to_path_buf(),
-        ..Default::default()
-    };
-    let r = restore(repo, &snap, &ro, &NoProgress).unwrap();
-    assert!(r.errors.is_empty(), "{:?}", r.errors);
-    let root = target.path().join(src.strip_prefix("/").unwrap());
-    for (rel, data) in want {
-        assert_eq!(
-            &std::fs::read(root.join(rel)).unwrap(),
-            data,
-            "{rel} of {id}"
-        );
-    }
 }
 
 fn stored(repo: &Repository) -> HashSet<PackId> {

@@ -280,3 +280,34 @@ pub fn subtree_of(
     .unwrap();
     found.expect("source directory in snapshot")
 }
+
+/// A tree's files by relative path, as written by a test.
+#[allow(dead_code)]
+pub type Contents = std::collections::BTreeMap<String, Vec<u8>>;
+
+/// Restore snapshot `id` and compare it with `want`.
+#[allow(dead_code)]
+pub fn assert_restores(
+    repo: &ibars_core::repo::Repository,
+    id: &ibars_core::id::SnapshotId,
+    src: &std::path::Path,
+    want: &Contents,
+) {
+    let snap = repo.load_snapshot(id).unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let ro = ibars_core::ops::restore::RestoreOptions {
+        target: target.path().to_path_buf(),
+        ..Default::default()
+    };
+    let r = ibars_core::ops::restore::restore(repo, &snap, &ro, &ibars_core::progress::NoProgress)
+        .unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let root = target.path().join(src.strip_prefix("/").unwrap());
+    for (rel, data) in want {
+        assert_eq!(
+            &std::fs::read(root.join(rel)).unwrap(),
+            data,
+            "{rel} of {id}"
+        );
+    }
+}
