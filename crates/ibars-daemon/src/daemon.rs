@@ -81,10 +81,11 @@ impl Inner {
     }
 
     fn update_metrics(&mut self, now: Timestamp) {
+        let empty = crate::state::JobState::default();
         for job in &self.config.jobs {
-            let js = self.state.job(&job.name).clone();
-            let next = jobs::next_run(job, &js, now);
-            self.metrics.update_job(job, &js, next, now);
+            let js = self.state.jobs.get(&job.name).unwrap_or(&empty);
+            let next = jobs::next_run(job, js, now);
+            self.metrics.update_job(job, js, next, now);
         }
     }
 }
@@ -284,11 +285,14 @@ impl Ctx {
         }
         let mut wake = t.wake;
         for j in &inner.config.jobs {
-            let js = inner.state.jobs.get(&j.name).cloned().unwrap_or_default();
-            if let Some(o) = alerts::overdue(j, &js, now) {
+            // tick() made every job's state.
+            let Some(js) = inner.state.jobs.get(&j.name) else {
+                continue;
+            };
+            if let Some(o) = alerts::overdue(j, js, now) {
                 sent.extend(inner.state.alerts.observe(j, o, now, &host));
             }
-            if let Some(at) = jobs::overdue_at(j, &js).filter(|&at| at > now) {
+            if let Some(at) = jobs::overdue_at(j, js).filter(|&at| at > now) {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
             }
         }

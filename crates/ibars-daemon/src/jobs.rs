@@ -175,10 +175,7 @@ pub fn record(job: &Job, report: &Report, host: &str) -> Record {
         rec.snapshots.push(s.to_string());
     }
     rec.bytes = report.summary_u64(&["summary", "bytes_added"]).unwrap_or(0);
-    rec.files = ["files_new", "files_changed", "files_unchanged"]
-        .iter()
-        .filter_map(|k| report.summary_u64(&["summary", k]))
-        .sum();
+    rec.files = report.files().unwrap_or(0);
     rec.errors = report.summary_u64(&["summary", "errors"]).unwrap_or(0);
     rec.job = Some(ibars_insight::record::JobRun {
         name: job.name.clone(),

@@ -170,10 +170,7 @@ impl Metrics {
                 .set(f64::from(last.exit_code.unwrap_or(-1)));
             if let Some(b) = last.summary_u64(&["summary", "bytes_added"]) {
                 gauge!("ibars_job_bytes_added", "job_name" => name.clone()).set(b as f64);
-                let files: u64 = ["files_new", "files_changed", "files_unchanged"]
-                    .iter()
-                    .filter_map(|k| last.summary_u64(&["summary", k]))
-                    .sum();
+                let files = last.files().unwrap_or(0);
                 gauge!("ibars_job_files", "job_name" => name.clone()).set(files as f64);
             }
             if let Some(s) = last.anomaly_score() {

@@ -84,6 +84,16 @@ impl Report {
         v.as_u64()
     }
 
+    /// Files in a backup's snapshot.
+    pub fn files(&self) -> Option<u64> {
+        let parts = ["files_new", "files_changed", "files_unchanged"]
+            .map(|k| self.summary_u64(&["summary", k]));
+        parts
+            .iter()
+            .any(Option::is_some)
+            .then(|| parts.iter().flatten().sum())
+    }
+
     /// A backup's anomaly score.
     pub fn anomaly_score(&self) -> Option<f64> {
         self.summary
