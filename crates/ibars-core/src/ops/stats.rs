@@ -95,3 +95,123 @@ pub fn stats(repo: &Repository, now: i64) -> Result<Stats> {
         last_check,
     })
 }
+
+/// What `stats --mode` measures over a set of snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The size the snapshots take when restored: every file of every snapshot counted.
+    RestoreSize,
+    /// The unique data they reference, before and after compression: what deduplication
+    /// and compression leave.
+    RawData,
+}
+
+/// The contents of a set of snapshots, as restic's `stats` reports them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ContentStats {
+    pub snapshots: u64,
+    /// Files (regular files; each hard link counts) over all the snapshots.
+    pub files: u64,
+    /// Their bytes, as restored.
+    pub restore_size: u64,
+    /// Raw data only: unique blobs (data and trees) the snapshots reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<u64>,
+    /// Raw data only: their bytes before compression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_bytes: Option<u64>,
+    /// Raw data only: their bytes as stored (compressed and encrypted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored_bytes: Option<u64>,
+    /// Raw data only: restore size over raw bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deduplication_ratio: Option<f64>,
+    /// Raw data only: raw bytes over stored bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression_ratio: Option<f64>,
+}
+
+/// Measure the snapshots with these root trees. Only trees are read; each distinct tree once.
+pub fn content(
+    repo: &Repository,
+    index: &crate::index::Index,
+    cache: &crate::repo::TreeCache,
+    roots: &[crate::id::BlobId],
+    mode: Mode,
+) -> Result<ContentStats> {
+    use crate::id::BlobId;
+    use std::collections::{HashMap, HashSet};
+    /// Files and bytes below a tree, by tree id; and with raw data, every blob met.
+    struct Walk<'a> {
+        repo: &'a Repository,
+        index: &'a crate::index::Index,
+        cache: &'a crate::repo::TreeCache,
+        sums: HashMap<BlobId, (u64, u64)>,
+        blobs: Option<HashSet<BlobId>>,
+    }
+    impl Walk<'_> {
+        fn tree(&mut self, id: &BlobId) -> Result<(u64, u64)> {
+            if let Some(s) = self.sums.get(id) {
+                return Ok(*s);
+            }
+            let tree = self.repo.load_tree(self.index, self.cache, id)?;
+            if let Some(b) = &mut self.blobs {
+                b.insert(*id);
+            }
+            let (mut files, mut size) = (0, 0);
+            for n in &tree.nodes {
+                match (n.kind, n.subtree) {
+                    (crate::tree::NodeType::Dir, Some(sub)) => {
+                        let (f, s) = self.tree(&sub)?;
+                        files += f;
+                        size += s;
+                    }
+                    (crate::tree::NodeType::File, _) => {
+                        files += 1;
+                        size += n.size;
+                        if let Some(b) = &mut self.blobs {
+                            b.extend(n.blobs().copied());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            self.sums.insert(*id, (files, size));
+            Ok((files, size))
+        }
+    }
+    let mut w = Walk {
+        repo,
+        index,
+        cache,
+        sums: HashMap::new(),
+        blobs: (mode == Mode::RawData).then(HashSet::new),
+    };
+    let mut out = ContentStats {
+        snapshots: roots.len() as u64,
+        ..ContentStats::default()
+    };
+    for r in roots {
+        let (f, s) = w.tree(r)?;
+        out.files += f;
+        out.restore_size += s;
+    }
+    if let Some(blobs) = w.blobs {
+        let (mut raw, mut stored) = (0u64, 0u64);
+        for b in &blobs {
+            let (_, e) = index.entry(b).ok_or_else(|| {
+                crate::error::Error::corrupt(format!("blob {b}"), "not in the index")
+            })?;
+            raw += u64::from(e.raw_length);
+            stored += u64::from(e.length);
+        }
+        let ratio = |a: u64, b: u64| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+        out.blobs = Some(blobs.len() as u64);
+        out.raw_bytes = Some(raw);
+        out.stored_bytes = Some(stored);
+        out.deduplication_ratio = Some(ratio(out.restore_size, raw));
+        out.compression_ratio = Some(ratio(raw, stored));
+    }
+    Ok(out)
+}

@@ -13,6 +13,7 @@ macro_rules! outln {
 
 mod anomalies;
 mod backup;
+mod browse;
 mod check;
 mod copy;
 mod daemon;
@@ -136,9 +137,14 @@ pub enum Command {
     Rewrite(rewrite::RewriteArgs),
     /// Add or remove snapshot tags, and protect snapshots from forget.
     Tag(forget::TagArgs),
-    /// Show what the repository holds: snapshots, packs, bytes stored, how much was verified
-    /// in the last 30 days, and the last check.
-    Stats,
+    /// Show what the repository holds (snapshots, packs, bytes stored, how much was verified
+    /// in the last 30 days, the last check), or with --mode or snapshots, how much their
+    /// contents take before and after deduplication and compression.
+    Stats(stats::StatsArgs),
+    /// Write a file of a snapshot to standard output, or a directory as a tar stream.
+    Dump(browse::DumpArgs),
+    /// Find which snapshots hold a path matching a pattern.
+    Find(browse::FindArgs),
     /// Show the run history: every backup, restore, check, copy, forget and prune.
     History(history::HistoryArgs),
     /// List anomaly findings (suspected ransomware, mass deletion), or dismiss one.
@@ -263,7 +269,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Restore(a) => restore::run(g, &a),
         Command::Check(a) => check::run(g, &a),
         Command::History(a) => history::run(g, &a),
-        Command::Stats => stats::run(g),
+        Command::Stats(a) => stats::run(g, &a),
+        Command::Dump(a) => browse::dump(g, &a),
+        Command::Find(a) => browse::find(g, &a),
         Command::Anomalies(a) => anomalies::run(g, &a),
         Command::Forget(a) => forget::run(g, &a),
         Command::Prune(a) => prune::run_cmd(g, &a),
