@@ -142,6 +142,15 @@ fn dump_of_a_damaged_blob_is_an_error_not_wrong_bytes() {
     )
     .unwrap_err();
     assert!(matches!(e, Error::Corrupt { .. }), "{e}");
+    // A directory's tar stream is cut short: no end-of-archive marker after the damage.
+    let mut out = Vec::new();
+    let e = dump(&repo, &index, &cache, &snap.tree, &src, &mut out, "t").unwrap_err();
+    assert!(matches!(e, Error::Corrupt { .. }), "{e}");
+    let tail = &out[out.len().saturating_sub(1024)..];
+    assert!(
+        tail.iter().any(|&b| b != 0),
+        "the stream ends like a whole archive"
+    );
 }
 
 #[test]

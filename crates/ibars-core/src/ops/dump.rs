@@ -92,11 +92,17 @@ pub fn dump(
             skipped: 0,
         });
     }
+    // tar's Builder writes the end-of-archive marker when dropped, even after an error:
+    // a cut stream must not end with one, so the writer refuses all writes once broken.
+    let broken = std::cell::Cell::new(false);
     let mut tar = TarWriter {
         repo,
         index,
         cache,
-        builder: tar::Builder::new(out),
+        builder: tar::Builder::new(Fused {
+            inner: out,
+            broken: &broken,
+        }),
         links: HashMap::new(),
         report: DumpReport {
             format: "tar",
@@ -108,10 +114,33 @@ pub fn dump(
     } else {
         PathBuf::from(node.name.as_os_str())
     };
-    tar.add(&prefix, &node)
-        .map_err(|e| unwrap_io(e, out_name))?;
-    tar.builder.finish().map_err(|e| unwrap_io(e, out_name))?;
+    let r = tar.add(&prefix, &node).and_then(|_| tar.builder.finish());
+    if let Err(e) = r {
+        broken.set(true);
+        return Err(unwrap_io(e, out_name));
+    }
     Ok(tar.report)
+}
+
+/// A writer that fails every write once `broken` is set.
+struct Fused<'a, W: Write + ?Sized> {
+    inner: &'a mut W,
+    broken: &'a std::cell::Cell<bool>,
+}
+
+impl<W: Write + ?Sized> Write for Fused<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.broken.get() {
+            return Err(std::io::Error::other("the stream was cut short"));
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.broken.get() {
+            return Ok(());
+        }
+        self.inner.flush()
+    }
 }
 
 /// A core error carried through `std::io` (from [`ContentReader`]), or an output error.
