@@ -486,7 +486,7 @@ async fn record(opts: Options, request: Box<Request>, report: Box<Report>) {
         &opts.exe,
         &opts.config_file,
         &request.job.repository,
-        vec!["--json".into(), "history".into(), "--record-job".into()],
+        vec!["--json".into(), "history".into(), "--record".into()],
     );
     if let Err(e) = run::call(&cmd, Some(rec.to_bytes())).await {
         tracing::error!(

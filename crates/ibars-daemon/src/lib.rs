@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod auth;
 pub mod client;
 pub mod command;
 pub mod config;

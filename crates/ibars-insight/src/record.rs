@@ -33,10 +33,12 @@ pub enum RunKind {
     Dismissal,
     /// A run of a daemon job: why it ran, how it ended (beside the operation's own record).
     Job,
+    /// Calls to the daemon's API that changed something, and logins (a batch of entries).
+    Audit,
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 9] = [
+    pub const ALL: [RunKind; 10] = [
         RunKind::Backup,
         RunKind::Restore,
         RunKind::Check,
@@ -46,6 +48,7 @@ impl RunKind {
         RunKind::Drill,
         RunKind::Dismissal,
         RunKind::Job,
+        RunKind::Audit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +62,7 @@ impl RunKind {
             RunKind::Drill => "drill",
             RunKind::Dismissal => "dismissal",
             RunKind::Job => "job",
+            RunKind::Audit => "audit",
         }
     }
 }
@@ -138,6 +142,8 @@ pub struct Record {
     pub dismissal: Option<Dismissal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<JobRun>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditRun>,
 }
 
 impl Record {
@@ -160,6 +166,7 @@ impl Record {
             check: None,
             dismissal: None,
             job: None,
+            audit: None,
         }
     }
 
@@ -207,6 +214,9 @@ impl Record {
                 Err("dismissal record without its dismissal part".into())
             }
             RunKind::Job if self.job.is_none() => Err("job record without its job part".into()),
+            RunKind::Audit if self.audit.as_ref().is_none_or(|a| a.entries.is_empty()) => {
+                Err("audit record without entries".into())
+            }
             _ => Ok(()),
         }
     }
@@ -627,6 +637,70 @@ mod tests {
         // Every cut of a good record fails cleanly.
         for cut in 0..good.len() {
             assert!(Record::parse(&good[..cut], "x").is_err());
+        }
+    }
+}
+
+/// A batch of audit entries, as the daemon flushes them from its journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRun {
+    pub entries: Vec<AuditEntry>,
+}
+
+/// One call to the daemon's API that changed something, or one login attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEntry {
+    pub time: jiff::Timestamp,
+    /// Who: `user:NAME`, `token:NAME`, `socket:UID` (the local control socket), or for a
+    /// refused call the name it claimed (`user:NAME?`) or `anonymous`.
+    pub actor: String,
+    /// What, as a verb on an object: `login`, `logout`, `job.run`, `restore.start`,
+    /// `anomaly.dismiss`... For a call no handler named, `METHOD PATH`.
+    pub action: String,
+    /// What it acted on: a job, a snapshot, an operation id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The `[[repository]]` it concerned, if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// From where: the client's IP address and port, or `socket`.
+    pub remote: String,
+    /// The HTTP status of the answer.
+    pub status: u16,
+    pub result: AuditResult,
+    /// Why it was refused or failed; never a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// How an audited call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditResult {
+    Ok,
+    /// Refused: not authenticated, not allowed, a bad CSRF token, rate-limited.
+    Denied,
+    /// Allowed, but it did not succeed.
+    Failed,
+}
+
+impl AuditResult {
+    /// The result an HTTP status stands for.
+    pub fn of_status(status: u16) -> Self {
+        match status {
+            401 | 403 | 429 => AuditResult::Denied,
+            s if s < 400 => AuditResult::Ok,
+            _ => AuditResult::Failed,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditResult::Ok => "ok",
+            AuditResult::Denied => "denied",
+            AuditResult::Failed => "failed",
         }
     }
 }

@@ -24,16 +24,16 @@ Examples:
 #[command(after_help = ABOUT)]
 pub struct HistoryArgs {
     /// Only runs of this kind: backup, restore, check, copy, forget, prune, drill, dismissal,
-    /// job (a daemon job's run: why it ran and how it ended).
+    /// job (a daemon job's run: why it ran and how it ended), audit (the daemon's API calls).
     #[arg(long)]
     pub kind: Option<RunKind>,
     /// Only the runs of this daemon job.
     #[arg(long, value_name = "NAME")]
     pub job: Option<String>,
-    /// Save the job record read from standard input (JSON) instead of listing; the daemon
-    /// records its job runs this way.
-    #[arg(long, hide = true)]
-    pub record_job: bool,
+    /// Save the job or audit record read from standard input (JSON) instead of listing; the
+    /// daemon records its job runs and its audit log this way.
+    #[arg(long, hide = true, alias = "record-job")]
+    pub record: bool,
     /// Only runs within this long before now (e.g. 30d, 12h, 1y).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub since: Option<jiff::SignedDuration>,
@@ -89,6 +89,20 @@ fn detail(r: &Record) -> String {
             ),
             None => String::new(),
         },
+        RunKind::Audit => match &r.audit {
+            Some(a) => {
+                let denied = a
+                    .entries
+                    .iter()
+                    .filter(|e| e.result != ibars_insight::record::AuditResult::Ok)
+                    .count();
+                format!(
+                    "{} API call(s) and logins, {denied} refused or failed (see `ibars audit`)",
+                    a.entries.len()
+                )
+            }
+            None => String::new(),
+        },
         RunKind::Job => match &r.job {
             Some(j) => format!(
                 "job {} ({}, {}, attempt {}): {}{}",
@@ -111,14 +125,14 @@ fn detail(r: &Record) -> String {
     }
 }
 
-/// Save a job record given as JSON on standard input; prints its id with --json.
-fn record_job(g: &GlobalArgs) -> Result<u8> {
+/// Save a job or audit record given as JSON on standard input; prints its id with --json.
+fn record(g: &GlobalArgs) -> Result<u8> {
     let mut text = Vec::new();
     std::io::Read::read_to_end(&mut std::io::stdin(), &mut text)?;
     let rec = Record::parse(&text, "standard input")?;
     anyhow::ensure!(
-        rec.kind == RunKind::Job,
-        "only job records are accepted, not {}",
+        matches!(rec.kind, RunKind::Job | RunKind::Audit),
+        "only job and audit records are accepted, not {}",
         rec.kind
     );
     let repo = g.open()?;
@@ -133,8 +147,8 @@ fn record_job(g: &GlobalArgs) -> Result<u8> {
 }
 
 pub fn run(g: &GlobalArgs, a: &HistoryArgs) -> Result<u8> {
-    if a.record_job {
-        return record_job(g);
+    if a.record {
+        return record(g);
     }
     let repo = g.open()?;
     let h = history::load_all(&repo)?;

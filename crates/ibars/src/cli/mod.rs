@@ -12,6 +12,7 @@ macro_rules! outln {
 }
 
 mod anomalies;
+mod audit;
 mod backup;
 mod browse;
 mod check;
@@ -147,6 +148,8 @@ pub enum Command {
     Find(browse::FindArgs),
     /// Show the run history: every backup, restore, check, copy, forget and prune.
     History(history::HistoryArgs),
+    /// Show the daemon's audit log: API calls that changed something, and logins.
+    Audit(audit::AuditArgs),
     /// List anomaly findings (suspected ransomware, mass deletion), or dismiss one.
     Anomalies(anomalies::AnomaliesArgs),
     /// Verify the repository: its structure, and with --read-data every byte.
@@ -273,6 +276,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Dump(a) => browse::dump(g, &a),
         Command::Find(a) => browse::find(g, &a),
         Command::Anomalies(a) => anomalies::run(g, &a),
+        Command::Audit(a) => audit::run(g, &a),
         Command::Forget(a) => forget::run(g, &a),
         Command::Prune(a) => prune::run_cmd(g, &a),
         Command::Tag(a) => forget::run_tag(g, &a),
