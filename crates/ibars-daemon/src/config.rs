@@ -60,6 +60,15 @@ pub struct DaemonSettings {
     /// How long a stopping daemon (SIGTERM) waits for running jobs before it stops them
     /// cleanly, such as "5m"; 60 s when unset.
     pub stop_grace: Option<String>,
+    /// Where the API and the dashboard listen, such as `127.0.0.1:8080` or `[::]:8443`; off
+    /// when unset. Anything but loopback needs `tls_cert` and `tls_key`.
+    pub listen: Option<String>,
+    /// The certificate chain (PEM) of the API's TLS, and its private key (PEM).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// The `[[repository]]` whose history keeps audit entries that concern no repository
+    /// (logins, tokens); the first one when unset.
+    pub audit_repository: Option<String>,
 }
 
 impl DaemonSettings {
@@ -419,6 +428,7 @@ impl Config {
             };
             alerts.push(crate::alerts::channel::check(a, &job_names, err)?);
         }
+        web::check(&doc, &raw.daemon, &names)?;
         Ok(Config {
             daemon: raw.daemon,
             repositories,
@@ -759,3 +769,4 @@ fn kind_keys(j: &RawJob) -> [(&'static str, bool, &'static [&'static str]); 23] 
 
 #[cfg(test)]
 mod tests;
+mod web;

@@ -139,7 +139,7 @@ async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
         rebuild(&mut state, &config, &opts).await;
     }
     let socket = config.daemon.socket_path();
-    let listener = bind_socket(&socket, config.daemon.socket_group.as_deref())?;
+    let listener = crate::listen::bind_socket(&socket, config.daemon.socket_group.as_deref())?;
     let metrics_listener = match &config.daemon.metrics_listen {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -725,51 +725,4 @@ fn make_private_dir(dir: &Path) -> Result<(), DaemonError> {
         .mode(0o700)
         .create(dir)
         .map_err(io(format!("state directory {}", dir.display())))
-}
-
-/// Listen on `path` (mode 0600, or 0660 for `group`), in a directory only its users reach.
-/// Another daemon listening there already is an error; a socket left by a dead one is
-/// replaced.
-fn bind_socket(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListener, DaemonError> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let what = || format!("control socket {}", path.display());
-    let gid = match group {
-        Some(name) => Some(
-            nix::unistd::Group::from_name(name)
-                .ok()
-                .flatten()
-                .ok_or_else(|| DaemonError::Other(format!("socket_group {name:?}: no such group")))?
-                .gid,
-        ),
-        None => None,
-    };
-    if let Some(dir) = path.parent() {
-        if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(if gid.is_some() { 0o750 } else { 0o700 })
-                .create(dir)
-                .map_err(io(what()))?;
-            if let Some(g) = gid {
-                nix::unistd::chown(dir, None, Some(g))
-                    .map_err(|e| io(what())(std::io::Error::from(e)))?;
-            }
-        }
-    }
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(DaemonError::Other(format!(
-                "{}: another ibars daemon is listening there",
-                what()
-            )));
-        }
-        std::fs::remove_file(path).map_err(io(what()))?;
-    }
-    let l = tokio::net::UnixListener::bind(path).map_err(io(what()))?;
-    let mode = if gid.is_some() { 0o660 } else { 0o600 };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(what()))?;
-    if let Some(g) = gid {
-        nix::unistd::chown(path, None, Some(g)).map_err(|e| io(what())(std::io::Error::from(e)))?;
-    }
-    Ok(l)
 }

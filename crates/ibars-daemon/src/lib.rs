@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod command;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod daemon;
 pub mod hooks;
 pub mod jobs;
+pub mod listen;
 pub mod metrics;
 pub mod run;
 pub mod schedule;

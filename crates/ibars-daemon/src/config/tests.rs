@@ -195,3 +195,29 @@ fn a_syntax_error_is_named_with_its_line_and_a_missing_file_with_its_path() {
     assert_eq!(e.line, 0);
     assert!(e.to_string().contains("/nonexistent/ibars.toml"), "{e}");
 }
+
+#[test]
+fn the_api_listens_in_plain_http_only_on_loopback() {
+    let ok = parse(&format!("[daemon]\nlisten = \"127.0.0.1:8080\"\n{REPO}")).unwrap();
+    assert_eq!(
+        ok.daemon.listen_addr(),
+        Some("127.0.0.1:8080".parse().unwrap())
+    );
+    assert_eq!(ok.daemon.audit_repository(&ok), Some("local"));
+    parse(&format!("[daemon]\nlisten = \"[::1]:8080\"\n{REPO}")).unwrap();
+    let e = fails(&format!(
+        "[daemon]\nsocket = \"/tmp/s\"\nlisten = \"0.0.0.0:8080\"\n{REPO}"
+    ));
+    assert_eq!((e.line, e.key.as_deref()), (3, Some("listen")));
+    assert!(e.message.contains("tls_cert"), "{e}");
+    let tls = "tls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n";
+    parse(&format!("[daemon]\nlisten = \"0.0.0.0:8443\"\n{tls}{REPO}")).unwrap();
+    let e = fails(&format!(
+        "[daemon]\nlisten = \"0.0.0.0:8443\"\ntls_cert = \"/c.pem\"\n{REPO}"
+    ));
+    assert_eq!(e.key.as_deref(), Some("tls_cert"));
+    let e = fails(&format!("[daemon]\nlisten = \"localhost\"\n{REPO}"));
+    assert_eq!((e.line, e.key.as_deref()), (2, Some("listen")));
+    let e = fails(&format!("{REPO}\n[daemon]\naudit_repository = \"nope\"\n"));
+    assert_eq!((e.line, e.key.as_deref()), (7, Some("audit_repository")));
+}
