@@ -174,7 +174,7 @@ impl Journal {
                 p.entries.into_iter().map(move |e| (r.clone(), e))
             })
             .collect();
-        all.sort_by(|a, b| b.1.time.cmp(&a.1.time));
+        all.sort_by_key(|e| std::cmp::Reverse(e.1.time));
         all.truncate(n);
         all
     }
