@@ -180,6 +180,40 @@ impl Journal {
     }
 }
 
+/// Move what the journal holds into the repositories' history, one `audit` record per
+/// repository, each by a child `ibars history --record` that opens the repository as the
+/// jobs do. A repository that cannot take it keeps its entries for the next flush.
+pub async fn flush(journal: &Journal, exe: &Path, config_file: &Path, host: &str) {
+    for p in journal.pending() {
+        let mut rec = ibars_insight::record::Record::new(
+            ibars_insight::record::RunKind::Audit,
+            p.entries[0].time,
+            host,
+        );
+        rec.audit = Some(ibars_insight::record::AuditRun {
+            entries: p.entries.clone(),
+        });
+        let cmd = crate::command::ibars(
+            exe,
+            config_file,
+            &p.repository,
+            vec!["--json".into(), "history".into(), "--record".into()],
+        );
+        match crate::run::call(&cmd, Some(rec.to_bytes())).await {
+            Ok(_) => {
+                if let Err(e) = journal.moved(&p) {
+                    tracing::error!("audit journal of {}: {e}", p.repository);
+                }
+            }
+            Err(e) => tracing::warn!(
+                "audit: {} entries wait for repository {}: {e}",
+                p.entries.len(),
+                p.repository
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

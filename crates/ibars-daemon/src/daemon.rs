@@ -26,6 +26,9 @@ use crate::state::{State, StateError};
 /// by hand) is noticed within this.
 const MAX_SLEEP: Duration = Duration::from_secs(15 * 60);
 
+/// How often the audit journal is moved into the repositories' history.
+const AUDIT_FLUSH: Duration = Duration::from_secs(30);
+
 /// Why the daemon could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -148,6 +151,7 @@ async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
         ),
         None => None,
     };
+    let api_listener = api_listener(&config).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared: Shared = Arc::new(Mutex::new(Inner {
@@ -161,12 +165,17 @@ async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
     let mut records = JoinSet::new();
     recover(&shared, &opts, &mut records).await;
 
-    let api = crate::api::router(shared.clone(), tx.clone());
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, api).await {
-            tracing::error!("control socket: {e}");
-        }
+    let journal = Arc::new(crate::audit::Journal::new(&lock(&shared).state_dir));
+    let api = crate::api::router(crate::api::Api {
+        shared: shared.clone(),
+        tx: tx.clone(),
+        auth: Arc::new(crate::auth::Auth::new(&lock(&shared).state_dir)),
+        journal: journal.clone(),
     });
+    tokio::spawn(crate::listen::serve_socket(listener, api.clone()));
+    if let Some((l, tls)) = api_listener {
+        tokio::spawn(crate::listen::serve_tcp(l, tls, api));
+    }
     if let Some(l) = metrics_listener {
         let m = crate::api::metrics_router(shared.clone());
         tokio::spawn(async move {
@@ -175,6 +184,16 @@ async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
             }
         });
     }
+    let flusher = {
+        let (journal, opts) = (journal.clone(), opts.clone());
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(AUDIT_FLUSH);
+            loop {
+                t.tick().await;
+                crate::audit::flush(&journal, &opts.exe, &opts.config_file, &hostname()).await;
+            }
+        })
+    };
     let mut hup = signal(SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
     let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
@@ -234,9 +253,38 @@ async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
         }
     }
     while records.join_next().await.is_some() {}
+    flusher.abort();
+    crate::audit::flush(&journal, &opts.exe, &opts.config_file, &hostname()).await;
     let _ = std::fs::remove_file(&socket);
     tracing::info!("ibars daemon stopped");
     Ok(())
+}
+
+type ApiListener = (tokio::net::TcpListener, Option<Arc<rustls::ServerConfig>>);
+
+/// The API's TCP listener, when `listen` is set: TLS with `tls_cert`, else plain HTTP (which
+/// the config allows on loopback only).
+async fn api_listener(config: &Config) -> Result<Option<ApiListener>, DaemonError> {
+    let d = &config.daemon;
+    let Some(addr) = d.listen_addr() else {
+        return Ok(None);
+    };
+    let tls = match (&d.tls_cert, &d.tls_key) {
+        (Some(c), Some(k)) => Some(crate::listen::tls_config(c, k)?),
+        _ => None,
+    };
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(io(format!("listen {addr}")))?;
+    if tls.is_some() {
+        tracing::info!("API and dashboard on https://{addr}/");
+    } else {
+        tracing::warn!(
+            "API and dashboard on http://{addr}/ in plain HTTP (loopback only); \
+             set tls_cert and tls_key to serve HTTPS"
+        );
+    }
+    Ok(Some((l, tls)))
 }
 
 fn running(shared: &Shared) -> usize {
@@ -678,9 +726,12 @@ fn reload(shared: &Shared, opts: &Options) {
             if c.daemon.socket_path() != g.config.daemon.socket_path()
                 || c.daemon.metrics_listen != g.config.daemon.metrics_listen
                 || c.daemon.state_path() != g.config.daemon.state_path()
+                || c.daemon.listen != g.config.daemon.listen
+                || c.daemon.tls_cert != g.config.daemon.tls_cert
+                || c.daemon.tls_key != g.config.daemon.tls_key
             {
                 tracing::warn!(
-                    "socket, metrics_listen and state_dir take effect at the next start"
+                    "socket, metrics_listen, state_dir, listen and TLS take effect at the next start"
                 );
             }
             tracing::info!("config reloaded: {} job(s)", c.jobs.len());

@@ -44,16 +44,20 @@ pub struct Request {
 }
 
 /// How a run went: what the API shows, the metrics export and the history record keeps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     pub started: Timestamp,
     pub ended: Timestamp,
+    /// schedule, catch_up, retry or manual.
+    #[schema(value_type = String)]
     pub trigger: Trigger,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due: Option<Timestamp>,
     pub attempt: u32,
     #[serde(default)]
     pub missed: u32,
+    /// ok, partial, anomaly, failed, skipped, timed_out or interrupted.
+    #[schema(value_type = String)]
     pub outcome: JobOutcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
@@ -62,6 +66,7 @@ pub struct Report {
     pub message: Option<String>,
     /// The operation's JSON summary (the last JSON value it printed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub summary: Option<serde_json::Value>,
 }
 

@@ -55,9 +55,11 @@ pub struct JobState {
 }
 
 /// A run in progress.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Running {
     pub started: Timestamp,
+    /// schedule, catch_up, retry or manual.
+    #[schema(value_type = String)]
     pub trigger: Trigger,
     pub due: Option<Timestamp>,
     pub attempt: u32,

@@ -29,8 +29,14 @@ stopping, and pings the watchdog when WatchdogSec= is set.
 Exit codes: 0 stopped by a signal; 1 could not start (the socket is taken, a directory cannot
 be made); 2 the config file has a mistake (the message names its line and key).
 
+API and dashboard: `listen = \"127.0.0.1:8080\"` in [daemon] serves them in plain HTTP on
+loopback; any other address needs `tls_cert` and `tls_key` (PEM files). --generate-cert makes
+a self-signed pair to try it out. Make a login with `ibars user add`, tokens with
+`ibars token create`.
+
 Examples:
   ibars daemon --check-config               # check the file, show each job's next five runs
+  ibars daemon --generate-cert              # STATE_DIR/tls/cert.pem and key.pem
   ibars daemon --config /etc/ibars/ibars.toml";
 
 /// Options of `ibars daemon`.
@@ -41,6 +47,14 @@ pub struct DaemonArgs {
     /// good; 2: it has a mistake).
     #[arg(long)]
     pub check_config: bool,
+    /// Write a self-signed certificate and its key for the API's TLS (cert.pem and key.pem
+    /// in --cert-dir, by default STATE_DIR/tls), print the lines to add to [daemon], and
+    /// exit. Existing files are never overwritten.
+    #[arg(long)]
+    pub generate_cert: bool,
+    /// Where --generate-cert writes.
+    #[arg(long, value_name = "DIR", requires = "generate_cert")]
+    pub cert_dir: Option<PathBuf>,
 }
 
 /// The config file of the daemon: --config, or the default.
@@ -62,6 +76,9 @@ pub fn run(g: &GlobalArgs, a: &DaemonArgs) -> Result<u8> {
         print_check(g, &path, &c);
         return Ok(code::OK);
     }
+    if a.generate_cert {
+        return generate_cert(g, &path, a.cert_dir.as_deref());
+    }
     let exe = std::env::current_exe()?;
     let opts = ibars_daemon::daemon::Options {
         config_file: path,
@@ -72,6 +89,47 @@ pub fn run(g: &GlobalArgs, a: &DaemonArgs) -> Result<u8> {
         Err(ibars_daemon::daemon::DaemonError::Config(e)) => Err(BadConfig(e).into()),
         Err(e) => Err(e.into()),
     }
+}
+
+fn generate_cert(
+    g: &GlobalArgs,
+    config: &std::path::Path,
+    dir: Option<&std::path::Path>,
+) -> Result<u8> {
+    let dir = match dir {
+        Some(d) => d.to_path_buf(),
+        None => match Config::load(config) {
+            Ok(c) => c.daemon.state_path().join("tls"),
+            Err(_) => ibars_daemon::config::DaemonSettings::default()
+                .state_path()
+                .join("tls"),
+        },
+    };
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let c = ibars_daemon::listen::generate_cert(&dir, &host)?;
+    if g.json {
+        outln!(
+            "{}",
+            serde_json::json!({"message_type": "certificate", "cert": c.cert, "key": c.key,
+                "sha256_fingerprint": c.fingerprint})
+        );
+        return Ok(code::OK);
+    }
+    outln!(
+        "wrote {} and {} (self-signed, for localhost and {host})",
+        c.cert.display(),
+        c.key.display()
+    );
+    outln!("SHA-256 fingerprint: {}", c.fingerprint);
+    outln!("\nAdd to [daemon] in {}:", config.display());
+    outln!("  listen = \"0.0.0.0:8443\"");
+    outln!("  tls_cert = {:?}", c.cert.display().to_string());
+    outln!("  tls_key = {:?}", c.key.display().to_string());
+    outln!("\nBrowsers warn about a self-signed certificate: compare the fingerprint, or use one from your CA.");
+    Ok(code::OK)
 }
 
 fn print_check(g: &GlobalArgs, path: &std::path::Path, c: &Config) {

@@ -11,6 +11,7 @@ macro_rules! outln {
     }};
 }
 
+mod access;
 mod anomalies;
 mod audit;
 mod backup;
@@ -167,6 +168,12 @@ pub enum Command {
     Daemon(daemon::DaemonArgs),
     /// List, inspect and start the running daemon's jobs.
     Jobs(daemon::JobsArgs),
+    /// Make, list and revoke the tokens programs use the daemon's API with.
+    #[command(subcommand)]
+    Token(access::TokenCommand),
+    /// Add, list and remove the users of the daemon's dashboard.
+    #[command(subcommand)]
+    User(access::UserCommand),
     /// Print shell completions (bash, zsh, fish...).
     Completions(docs::CompletionsArgs),
     /// Write the man pages into a directory.
@@ -254,7 +261,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     // The daemon's commands read the daemon's config file (--config), not the CLI's.
     let daemon_command = matches!(
         cli.command,
-        Command::Daemon(_) | Command::Jobs(_) | Command::Completions(_) | Command::Man(_)
+        Command::Daemon(_)
+            | Command::Jobs(_)
+            | Command::Token(_)
+            | Command::User(_)
+            | Command::Completions(_)
+            | Command::Man(_)
     );
     if !daemon_command && g.append_only()? {
         if let Some(what) = destructive(&cli.command) {
@@ -286,6 +298,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Completions(a) => docs::completions(&a),
         Command::Man(a) => docs::man(&a),
         Command::Jobs(a) => daemon::jobs(g, &a),
+        Command::Token(c) => access::token(g, &c),
+        Command::User(c) => access::user(g, &c),
         Command::Repair(c) => repair::run(g, c),
         Command::Config(c) => repair::config(g, c),
         Command::Key(k) => keys::run(g, k),

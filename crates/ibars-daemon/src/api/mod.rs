@@ -1,0 +1,210 @@
+//! The API, HTTP with JSON bodies under `/api/v1/`, served on the Unix control socket (where
+//! `ibars jobs` is its client) and on the `listen` address, with access control
+//! ([`crate::auth`]) and an audit entry for every mutating call ([`guard`]). The OpenAPI
+//! document is generated from the handlers (utoipa) and served at `/api/v1/openapi.json`.
+//!
+//! Errors are `{"error": "..."}` with a 4xx or 5xx status: 401 without valid credentials,
+//! 403 for a role or repository not allowed or a missing CSRF token, 404 for an unknown
+//! name, 409 for a conflict, 429 when logins are throttled, 503 while the daemon stops.
+
+mod guard;
+mod jobs;
+mod session;
+
+use std::sync::Arc;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::audit::Journal;
+use crate::auth::Auth;
+use crate::daemon::{lock, Event, Shared};
+
+pub use jobs::JobView;
+
+/// What every handler reaches.
+#[derive(Clone)]
+pub(crate) struct Api {
+    pub shared: Shared,
+    pub tx: mpsc::UnboundedSender<Event>,
+    pub auth: Arc<Auth>,
+    pub journal: Arc<Journal>,
+}
+
+/// An error answer: `{"error": message}` with its status.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: u16,
+    pub error: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status: status.as_u16(),
+            error: message.into(),
+        }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl From<crate::auth::Denied> for ApiError {
+    fn from(d: crate::auth::Denied) -> Self {
+        ApiError {
+            status: d.status(),
+            error: d.message(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = (status, Json(&self)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"ibars\""),
+            );
+        }
+        r
+    }
+}
+
+/// What a handler tells the audit log about a mutating call, in the response's extensions.
+#[derive(Debug, Clone, Default)]
+pub struct AuditNote {
+    /// `job.run`, `login`...
+    pub action: String,
+    pub target: Option<String>,
+    pub repository: Option<String>,
+    /// Who, when the request's credentials do not say (a login names the user it tried).
+    pub actor: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// `r` with `note` for the audit log.
+pub fn noted(mut r: Response, note: AuditNote) -> Response {
+    r.extensions_mut().insert(note);
+    r
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let c = api.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ibt_... (ibars token create)")
+                    .build(),
+            ),
+        );
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::session::COOKIE,
+            ))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ibars daemon API",
+        description = "Jobs, snapshots, restores, checks, anomalies and history of the ibars daemon. \
+            Authenticate with a token (`Authorization: Bearer ibt_...`, made by `ibars token create`) \
+            or a dashboard session (`POST /api/v1/login`); a session's mutating requests also carry \
+            `X-CSRF-Token`. Roles: viewer reads, operator also runs jobs, restores and dismisses \
+            anomalies, admin does everything."
+    ),
+    modifiers(&Security),
+    security(("token" = []), ("session" = [])),
+    tags(
+        (name = "jobs", description = "The daemon's scheduled jobs"),
+        (name = "session", description = "Dashboard logins"),
+        (name = "tokens", description = "API tokens (admin)"),
+        (name = "daemon", description = "Health and metrics"),
+    )
+)]
+struct ApiDoc;
+
+/// The routes of `/api/v1`, with their OpenAPI description.
+fn v1() -> OpenApiRouter<Api> {
+    OpenApiRouter::new()
+        .routes(routes!(jobs::health))
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::one))
+        .routes(routes!(jobs::run_now))
+        .routes(routes!(jobs::history))
+        .routes(routes!(session::login))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::current))
+        .routes(routes!(session::tokens, session::create_token))
+        .routes(routes!(session::revoke_token))
+}
+
+/// The OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    OpenApiRouter::<Api>::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1())
+        .into_openapi()
+}
+
+/// The whole API with `/metrics`, behind access control and the audit log.
+pub(crate) fn router(api: Api) -> Router {
+    let (r, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1())
+        .split_for_parts();
+    let json = axum::body::Bytes::from(
+        doc.to_pretty_json()
+            .expect("the OpenAPI document serializes"),
+    );
+    r.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let j = json.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], j) }
+        }),
+    )
+    .route("/metrics", get(jobs::metrics))
+    .fallback(not_found)
+    .layer(axum::middleware::from_fn_with_state(
+        api.clone(),
+        guard::guard,
+    ))
+    .with_state(api)
+}
+
+/// `/metrics` alone, for the `metrics_listen` address (no credentials: Prometheus scrapes it;
+/// bind it to an address only it reaches).
+pub(crate) fn metrics_router(shared: Shared) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let text = lock(&shared).metrics.render();
+                async move { jobs::metrics_text(text) }
+            }),
+        )
+        .fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such resource")
+}
