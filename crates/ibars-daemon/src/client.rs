@@ -18,10 +18,16 @@ pub enum ClientError {
     },
     #[error("talking to the ibars daemon: {0}")]
     Http(String),
+    /// It took the connection but did not answer in time.
+    #[error("the ibars daemon at {} did not answer within {} s", socket.display(), TIMEOUT.as_secs())]
+    Timeout { socket: PathBuf },
     /// The daemon answered with an error status.
     #[error("{message} (HTTP {status})")]
     Status { status: u16, message: String },
 }
+
+/// How long a call may take: the API answers at once (long work runs in the background).
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `method path` on the daemon at `socket`; the JSON it answered with.
 pub fn call(socket: &Path, method: &str, path: &str) -> Result<serde_json::Value, ClientError> {
@@ -29,7 +35,15 @@ pub fn call(socket: &Path, method: &str, path: &str) -> Result<serde_json::Value
         .enable_all()
         .build()
         .map_err(|e| ClientError::Http(e.to_string()))?;
-    rt.block_on(call_async(socket, method, path))
+    rt.block_on(async {
+        tokio::time::timeout(TIMEOUT, call_async(socket, method, path))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ClientError::Timeout {
+                    socket: socket.to_path_buf(),
+                })
+            })
+    })
 }
 
 async fn call_async(

@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     pub state_dir: PathBuf,
     pub started: Timestamp,
     pub stopping: bool,
+    /// The last `ibars stats` of each repository, by name.
+    pub repo_stats: std::collections::HashMap<String, serde_json::Value>,
 }
 
 pub(crate) type Shared = Arc<Mutex<Inner>>;
@@ -161,16 +163,19 @@ async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
         state_dir,
         started: Timestamp::now(),
         stopping: false,
+        repo_stats: Default::default(),
     }));
     let mut records = JoinSet::new();
     recover(&shared, &opts, &mut records).await;
 
-    let journal = Arc::new(crate::audit::Journal::new(&lock(&shared).state_dir));
+    let state_dir = lock(&shared).state_dir.clone();
+    let journal = Arc::new(crate::audit::Journal::new(&state_dir));
     let api = crate::api::router(crate::api::Api {
         shared: shared.clone(),
         tx: tx.clone(),
-        auth: Arc::new(crate::auth::Auth::new(&lock(&shared).state_dir)),
+        auth: Arc::new(crate::auth::Auth::new(&state_dir)),
         journal: journal.clone(),
+        repos: Arc::new(crate::repos::Repos::new(state_dir.join("cache"))),
     });
     tokio::spawn(crate::listen::serve_socket(listener, api.clone()));
     if let Some((l, tls)) = api_listener {
@@ -480,6 +485,7 @@ impl Ctx {
             }
             Event::Stats { repository, stats } => {
                 g.metrics.update_repository(&repository, &stats);
+                g.repo_stats.insert(repository, stats);
             }
             Event::RunNow { job, reply } => {
                 let answer = if g.stopping {

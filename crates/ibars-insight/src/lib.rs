@@ -4,5 +4,6 @@
 
 pub mod anomaly;
 pub mod record;
+pub mod series;
 
 pub use record::{Record, RecordError};

@@ -6,94 +6,9 @@ mod common;
 
 use std::path::Path;
 
+use common::scenario::*;
 use common::*;
 use predicates::prelude::*;
-
-/// Lines of plain prose, different per seed.
-fn prose(seed: u64, lines: usize) -> String {
-    let words = [
-        "backup",
-        "restore",
-        "the",
-        "quick",
-        "brown",
-        "fox",
-        "repository",
-        "snapshot",
-        "jumps",
-        "over",
-        "lazy",
-        "dog",
-        "and",
-        "verify",
-        "every",
-        "byte",
-    ];
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut out = String::new();
-    for _ in 0..lines {
-        for _ in 0..10 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            out.push_str(words[(x % words.len() as u64) as usize]);
-            out.push(' ');
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// A tree of 60 text files and 12 PDF-like files in four directories.
-fn make_tree(src: &Path) {
-    for (d, dir) in ["docs", "notes", "mail", "misc"].iter().enumerate() {
-        for i in 0..15 {
-            let seed = (d * 100 + i) as u64;
-            write(
-                &src.join(dir).join(format!("f{i}.txt")),
-                prose(seed, 20 + i),
-            );
-        }
-        for i in 0..3 {
-            let body = format!("%PDF-1.4\n{}", prose(1000 + (d * 10 + i) as u64, 40));
-            write(&src.join(dir).join(format!("r{i}.pdf")), body);
-        }
-    }
-}
-
-/// Encrypt a file in place with a keystream (BLAKE3 in XOF mode keyed per file: a stream
-/// cipher), as ransomware does.
-fn encrypt(path: &Path) {
-    let mut data = std::fs::read(path).unwrap();
-    let mut ks = vec![0u8; data.len()];
-    blake3::Hasher::new_keyed(&[7; 32])
-        .update(path.as_os_str().as_encoded_bytes())
-        .finalize_xof()
-        .fill(&mut ks);
-    data.iter_mut().zip(&ks).for_each(|(b, k)| *b ^= k);
-    std::fs::write(path, data).unwrap();
-}
-
-fn day(d: u32) -> String {
-    format!("2026-01-{d:02} 02:00:00")
-}
-
-/// `backup SRC --time DAY --json`: the exit code and the summary line.
-fn backup_on(e: &Env, src: &Path, d: u32) -> (i32, serde_json::Value) {
-    let out = e
-        .cmd()
-        .args(["--json", "backup"])
-        .arg(src)
-        .args(["--time", &day(d)])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    let last = text.lines().rfind(|l| !l.is_empty()).unwrap_or("null");
-    (
-        out.status.code().unwrap(),
-        serde_json::from_str(last).unwrap(),
-    )
-}
 
 #[test]
 fn encryption_is_flagged_protected_restorable_and_dismissable() {

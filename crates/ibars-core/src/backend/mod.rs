@@ -8,6 +8,7 @@
 pub mod append_only;
 pub mod cache;
 pub mod faulty;
+pub mod location;
 mod opendal_backend;
 mod retry;
 pub mod s3;

@@ -9,7 +9,9 @@
 
 mod guard;
 mod jobs;
+mod repos;
 mod session;
+mod snapshots;
 
 use std::sync::Arc;
 
@@ -37,6 +39,7 @@ pub(crate) struct Api {
     pub tx: mpsc::UnboundedSender<Event>,
     pub auth: Arc<Auth>,
     pub journal: Arc<Journal>,
+    pub repos: Arc<crate::repos::Repos>,
 }
 
 /// An error answer: `{"error": message}` with its status.
@@ -80,6 +83,61 @@ impl IntoResponse for ApiError {
         }
         r
     }
+}
+
+impl From<crate::repos::RepoError> for ApiError {
+    fn from(e: crate::repos::RepoError) -> Self {
+        use crate::repos::RepoError;
+        use ibars_core::Error;
+        let status = match &e {
+            RepoError::Unknown(_) => StatusCode::NOT_FOUND,
+            RepoError::Password { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            RepoError::Core { source, .. } => match source {
+                Error::NoSuchPath(_) | Error::Snapshot(_) => StatusCode::NOT_FOUND,
+                Error::Invalid(_) => StatusCode::BAD_REQUEST,
+                Error::Locked(_) => StatusCode::CONFLICT,
+                Error::Backend { .. } | Error::NoRepository(_) | Error::WrongPassword(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<ibars_core::Error> for ApiError {
+    fn from(e: ibars_core::Error) -> Self {
+        crate::repos::RepoError::Core {
+            name: String::new(),
+            source: e,
+        }
+        .into()
+    }
+}
+
+/// Run `f` on the handle of repository `name`, off the async thread, once `p` is allowed
+/// `role` on it.
+pub(crate) async fn with_repo<T: Send + 'static>(
+    api: &Api,
+    p: &crate::auth::Principal,
+    name: &str,
+    role: crate::auth::Role,
+    f: impl FnOnce(&crate::repos::Handle) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let config = lock(&api.shared)
+        .config
+        .repository(name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no repository named {name:?}")))?;
+    crate::auth::require(p, role, Some(name))?;
+    let repos = api.repos.clone();
+    tokio::task::spawn_blocking(move || {
+        let h = repos.get(&config)?;
+        f(&h)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
 /// What a handler tells the audit log about a mutating call, in the response's extensions.
@@ -137,6 +195,9 @@ impl Modify for Security {
     security(("token" = []), ("session" = [])),
     tags(
         (name = "jobs", description = "The daemon's scheduled jobs"),
+        (name = "repositories", description = "Repositories, their history and charts"),
+        (name = "snapshots", description = "Snapshots: list, browse, download, diff"),
+        (name = "anomalies", description = "Suspected ransomware and mass deletion"),
         (name = "session", description = "Dashboard logins"),
         (name = "tokens", description = "API tokens (admin)"),
         (name = "daemon", description = "Health and metrics"),
@@ -157,6 +218,16 @@ fn v1() -> OpenApiRouter<Api> {
         .routes(routes!(session::current))
         .routes(routes!(session::tokens, session::create_token))
         .routes(routes!(session::revoke_token))
+        .routes(routes!(repos::list))
+        .routes(routes!(repos::history))
+        .routes(routes!(repos::chart_series))
+        .routes(routes!(repos::anomalies))
+        .routes(routes!(repos::dismiss))
+        .routes(routes!(snapshots::list))
+        .routes(routes!(snapshots::one))
+        .routes(routes!(snapshots::tree))
+        .routes(routes!(snapshots::download))
+        .routes(routes!(snapshots::diff))
 }
 
 /// The OpenAPI document.

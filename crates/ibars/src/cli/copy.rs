@@ -53,7 +53,8 @@ pub fn run(g: &GlobalArgs, a: &CopyArgs) -> Result<u8> {
         (Some(name), _) => {
             let r = super::open::daemon_repository(g.daemon_config.as_deref(), name)?;
             let settings = super::location::Settings::of_daemon_repository(&r);
-            let to = super::location::Location::parse(&r.location, &settings, &Default::default())?;
+            let to =
+                super::location::Location::parse(&r.location, &settings.s3, &Default::default())?;
             let pw = password_from(
                 r.password_file.as_ref(),
                 r.password_command.as_deref(),
@@ -75,6 +76,7 @@ pub fn run(g: &GlobalArgs, a: &CopyArgs) -> Result<u8> {
     };
     let dst = to
         .backend(false, &g.transport())
+        .map_err(anyhow::Error::from)
         .and_then(|b| g.open_with(&to, b, &pw, true))
         .with_context(|| format!("opening destination {to}"))?;
     // Copying every snapshot of a repository that has none yet (a replication job's first

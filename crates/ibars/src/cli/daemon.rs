@@ -247,7 +247,7 @@ fn socket(g: &GlobalArgs, a: &JobsArgs) -> PathBuf {
 
 fn call(sock: &std::path::Path, method: &str, path: &str) -> Result<Value> {
     client::call(sock, method, path).map_err(|e| match e {
-        ClientError::Connect { .. } => Unreachable(e).into(),
+        ClientError::Connect { .. } | ClientError::Timeout { .. } => Unreachable(e).into(),
         other => anyhow::Error::from(other),
     })
 }

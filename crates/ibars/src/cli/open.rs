@@ -192,7 +192,7 @@ impl GlobalArgs {
             timeout_secs: self.timeout.map(|d| d.as_secs().max(1).unsigned_abs()),
             ..S3Config::default()
         };
-        Location::parse(s, self.settings()?, &overrides)
+        Ok(Location::parse(s, &self.settings()?.s3, &overrides)?)
     }
 
     /// The repository: -r, IBARS_REPOSITORY, the config file, or the default under
@@ -305,22 +305,9 @@ pub fn password_from(
     env: &str,
     prompt: &str,
 ) -> Result<Vec<u8>> {
-    if let Some(f) = file {
-        let text =
-            std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?;
-        return Ok(first_line(&text));
-    }
-    if let Some(cmd) = command {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .with_context(|| format!("running password command '{cmd}'"))?;
-        if !out.status.success() {
-            bail!("password command '{cmd}' failed ({})", out.status);
-        }
-        return Ok(first_line(&out.stdout));
+    if file.is_some() || command.is_some() {
+        return ibars_daemon::repos::read_password(file.map(PathBuf::as_path), command)
+            .map_err(|e| anyhow!("password: {e}"));
     }
     if let Some(p) = std::env::var_os(env) {
         return Ok(std::os::unix::ffi::OsStringExt::into_vec(p));

@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod garage;
+pub mod scenario;
 pub mod slowlink;
 
 use std::path::{Path, PathBuf};
