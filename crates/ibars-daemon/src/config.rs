@@ -69,6 +69,8 @@ pub struct DaemonSettings {
     /// The `[[repository]]` whose history keeps audit entries that concern no repository
     /// (logins, tokens); the first one when unset.
     pub audit_repository: Option<String>,
+    /// Directories under which the API may restore; `STATE_DIR/restore` when empty.
+    pub restore_roots: Vec<PathBuf>,
 }
 
 impl DaemonSettings {

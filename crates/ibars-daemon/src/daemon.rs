@@ -169,6 +169,11 @@ async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
     recover(&shared, &opts, &mut records).await;
 
     let state_dir = lock(&shared).state_dir.clone();
+    // The default restore root exists, private, so that restores through the API work.
+    let default_root = state_dir.join("restore");
+    if lock(&shared).config.daemon.restore_roots() == [default_root.clone()] {
+        make_private_dir(&default_root)?;
+    }
     let journal = Arc::new(crate::audit::Journal::new(&state_dir));
     let api = crate::api::router(crate::api::Api {
         shared: shared.clone(),
@@ -176,6 +181,8 @@ async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
         auth: Arc::new(crate::auth::Auth::new(&state_dir)),
         journal: journal.clone(),
         repos: Arc::new(crate::repos::Repos::new(state_dir.join("cache"))),
+        ops: Default::default(),
+        opts: opts.clone(),
     });
     tokio::spawn(crate::listen::serve_socket(listener, api.clone()));
     if let Some((l, tls)) = api_listener {

@@ -15,6 +15,7 @@ pub mod hooks;
 pub mod jobs;
 pub mod listen;
 pub mod metrics;
+pub mod operations;
 pub mod repos;
 pub mod run;
 pub mod schedule;

@@ -15,10 +15,13 @@ use crate::auth::{Denied, Principal, Role};
 use crate::daemon::lock;
 use crate::listen::Peer;
 
-/// Routes anybody may call: logging in, and the API's description.
+/// Routes anybody may call: logging in, the API's description, and the dashboard's files
+/// (which hold no data: the page logs in before it asks for any).
 fn public(method: &Method, path: &str) -> bool {
     (method == Method::POST && path == "/api/v1/login")
-        || (method == Method::GET && matches!(path, "/api/v1/openapi.json" | "/api/v1/docs"))
+        || (method == Method::GET
+            && (matches!(path, "/" | "/api/v1/openapi.json" | "/api/v1/docs")
+                || path.starts_with("/assets/")))
 }
 
 fn mutating(method: &Method) -> bool {
@@ -109,7 +112,8 @@ pub(super) async fn guard(State(api): State<Api>, mut req: Request, next: Next) 
             req.extensions_mut().insert(p.clone());
             (Some(p), next.run(req).await)
         }
-        Ok(None) if public(&method, &path) => (None, next.run(req).await),
+        // A public route is served whatever stale credentials come with it.
+        Ok(None) | Err(_) if public(&method, &path) => (None, next.run(req).await),
         Ok(None) => (
             None,
             ApiError::from(Denied::Unauthenticated(

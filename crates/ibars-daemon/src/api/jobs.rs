@@ -160,6 +160,8 @@ pub async fn history(State(api): State<Api>, Path(name): Path<String>) -> Respon
 pub struct Started {
     pub job: String,
     pub started: bool,
+    /// Follow the run at `/operations/{id}`.
+    pub operation: String,
 }
 
 /// Start a job now (operator, on the job's repository).
@@ -190,13 +192,52 @@ pub async fn run_now(
         None => ApiError::not_found(format!("no job named {name:?}")).into_response(),
         Some(repo) => match require(&p, Role::Operator, Some(&repo)) {
             Err(d) => ApiError::from(d).into_response(),
-            Ok(()) => start(&api, &name).await,
+            Ok(()) => start(&api, &name, &p.name, &repo).await,
         },
     };
     noted(r, note)
 }
 
-async fn start(api: &Api, name: &str) -> Response {
+/// Follow a job's run for its operation: its process while it runs, its outcome once it
+/// ended. Polls the daemon's state twice a second, only while the run lasts.
+async fn follow(api: Api, op: crate::operations::Shared, job: String) {
+    let since = op.lock().unwrap_or_else(|e| e.into_inner()).started;
+    let early = since - jiff::SignedDuration::from_secs(2);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let g = lock(&api.shared);
+        let Some(js) = g.state.jobs.get(&job) else {
+            continue;
+        };
+        if let Some(r) = &js.running {
+            op.lock().unwrap_or_else(|e| e.into_inner()).pid = r.pid;
+            continue;
+        }
+        let Some(rep) = js.recent.iter().rev().find(|r| r.started >= early) else {
+            continue;
+        };
+        let mut o = op.lock().unwrap_or_else(|e| e.into_inner());
+        o.pid = None;
+        o.ended = Some(rep.ended);
+        o.state = match rep.outcome {
+            ibars_insight::record::JobOutcome::Interrupted if o.cancel_requested => "cancelled",
+            x if x.succeeded() => "succeeded",
+            _ => "failed",
+        };
+        if o.state == "succeeded" {
+            o.progress.percent = 1.0;
+        } else {
+            o.error = rep
+                .message
+                .clone()
+                .or(Some(rep.outcome.as_str().to_string()));
+        }
+        o.result = rep.summary.clone();
+        return;
+    }
+}
+
+async fn start(api: &Api, name: &str, by: &str, repo: &str) -> Response {
     let stopping = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping");
     let (reply, answer) = oneshot::channel();
     let event = Event::RunNow {
@@ -207,14 +248,22 @@ async fn start(api: &Api, name: &str) -> Response {
         return stopping().into_response();
     }
     match answer.await {
-        Ok(RunNow::Started) => (
-            StatusCode::ACCEPTED,
-            Json(Started {
-                job: name.to_string(),
-                started: true,
-            }),
-        )
-            .into_response(),
+        Ok(RunNow::Started) => {
+            let mut op = crate::operations::Operation::new("job", repo, by);
+            op.job = Some(name.to_string());
+            let op = api.ops.add(op);
+            let id = op.lock().unwrap_or_else(|e| e.into_inner()).id.clone();
+            tokio::spawn(follow(api.clone(), op, name.to_string()));
+            (
+                StatusCode::ACCEPTED,
+                Json(Started {
+                    job: name.to_string(),
+                    started: true,
+                    operation: id,
+                }),
+            )
+                .into_response()
+        }
         Ok(RunNow::AlreadyRunning) => ApiError::new(
             StatusCode::CONFLICT,
             format!("job {name:?} is running already"),

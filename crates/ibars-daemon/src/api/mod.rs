@@ -7,8 +7,10 @@
 //! 403 for a role or repository not allowed or a missing CSRF token, 404 for an unknown
 //! name, 409 for a conflict, 429 when logins are throttled, 503 while the daemon stops.
 
+mod dashboard;
 mod guard;
 mod jobs;
+mod operations;
 mod repos;
 mod session;
 mod snapshots;
@@ -40,6 +42,8 @@ pub(crate) struct Api {
     pub auth: Arc<Auth>,
     pub journal: Arc<Journal>,
     pub repos: Arc<crate::repos::Repos>,
+    pub ops: Arc<crate::operations::Operations>,
+    pub opts: crate::daemon::Options,
 }
 
 /// An error answer: `{"error": message}` with its status.
@@ -198,6 +202,7 @@ impl Modify for Security {
         (name = "repositories", description = "Repositories, their history and charts"),
         (name = "snapshots", description = "Snapshots: list, browse, download, diff"),
         (name = "anomalies", description = "Suspected ransomware and mass deletion"),
+        (name = "operations", description = "Restores, checks and job runs in progress; the audit log"),
         (name = "session", description = "Dashboard logins"),
         (name = "tokens", description = "API tokens (admin)"),
         (name = "daemon", description = "Health and metrics"),
@@ -228,6 +233,12 @@ fn v1() -> OpenApiRouter<Api> {
         .routes(routes!(snapshots::tree))
         .routes(routes!(snapshots::download))
         .routes(routes!(snapshots::diff))
+        .routes(routes!(operations::restore))
+        .routes(routes!(operations::check))
+        .routes(routes!(operations::list))
+        .routes(routes!(operations::one, operations::cancel))
+        .routes(routes!(operations::restore_roots))
+        .routes(routes!(operations::audit))
 }
 
 /// The OpenAPI document.
@@ -254,6 +265,9 @@ pub(crate) fn router(api: Api) -> Router {
         }),
     )
     .route("/metrics", get(jobs::metrics))
+    .route("/", get(dashboard::index))
+    .route("/api/v1/docs", get(dashboard::docs))
+    .route("/assets/{*name}", get(dashboard::asset))
     .fallback(not_found)
     .layer(axum::middleware::from_fn_with_state(
         api.clone(),

@@ -12,6 +12,15 @@ impl DaemonSettings {
         self.listen.as_deref().and_then(|l| l.parse().ok())
     }
 
+    /// Where the API may restore: `restore_roots`, else `STATE_DIR/restore`.
+    pub fn restore_roots(&self) -> Vec<std::path::PathBuf> {
+        if self.restore_roots.is_empty() {
+            vec![self.state_path().join("restore")]
+        } else {
+            self.restore_roots.clone()
+        }
+    }
+
     /// The `[[repository]]` that keeps audit entries concerning no repository.
     pub fn audit_repository<'a>(&'a self, config: &'a super::Config) -> Option<&'a str> {
         self.audit_repository
@@ -72,6 +81,14 @@ pub(super) fn check(
             "tls_cert",
             "set `listen` too: the address to serve TLS on".into(),
         ));
+    }
+    for r in &d.restore_roots {
+        if !r.is_absolute() {
+            return Err(err(
+                "restore_roots",
+                format!("{}: must be an absolute path", r.display()),
+            ));
+        }
     }
     if let Some(r) = &d.audit_repository {
         if !repositories.contains(r) {

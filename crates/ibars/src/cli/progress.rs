@@ -112,6 +112,8 @@ impl Progress for CliProgress {
         if let Some(b) = &self.bar {
             b.inc(bytes);
         }
+        // A large file takes long: its progress shows before it is done.
+        self.json_line(false);
     }
 
     fn warn(&self, message: &str) {
