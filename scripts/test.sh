@@ -18,11 +18,14 @@ command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi
-# aiosmtpd, the SMTP server of the alert tests, from PyPI.
-if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
-  python3 -m pip install -q aiosmtpd 2>/dev/null \
-    || python3 -m pip install -q --break-system-packages aiosmtpd
-fi
+# From PyPI: aiosmtpd, the SMTP server of the alert tests; schemathesis (`st`), which fuzzes
+# the API from its OpenAPI document.
+pip_install() {
+  python3 -m pip install -q "$@" 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages "$@"
+}
+python3 -c 'import aiosmtpd' 2>/dev/null || pip_install aiosmtpd
+command -v st >/dev/null || pip_install 'schemathesis==4.32.5'
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -118,20 +118,51 @@ export function fromNanos(ns) {
   return new Date(Math.floor(Number(ns) / 1e6));
 }
 
+// Icons as inline SVG (24×24 strokes): no font is assumed to have them, and nothing is fetched.
+const ICON_PATHS = {
+  check: 'M5 12l5 5 9-10',
+  x: 'M6 6l12 12M18 6L6 18',
+  alert: 'M12 3L2 20h20L12 3zM12 10v4M12 17v.5',
+  clock: 'M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18zM12 7v5l3 2',
+  lock: 'M6 11h12v9H6zM8 11V8a4 4 0 0 1 8 0v3',
+  folder: 'M3 6h6l2 2h10v11H3z',
+  file: 'M6 3h8l4 4v14H6zM14 3v4h4',
+  link: 'M10 14l4-4M8 12l-2 2a3 3 0 0 0 4 4l2-2M16 12l2-2a3 3 0 0 0-4-4l-2 2',
+  dot: 'M12 10a2 2 0 1 0 0 4a2 2 0 1 0 0-4z',
+  spin: 'M20 12a8 8 0 1 1-3-6.2M20 4v5h-5',
+  minus: 'M6 12h12',
+  stop: 'M7 7h10v10H7z',
+  ban: 'M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18zM6 6l12 12',
+  plus: 'M12 5v14M5 12h14',
+};
+
+/** An icon, hidden from screen readers (the text beside it says the same). */
+export function icon(name, cls = '') {
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('class', 'icon ' + cls);
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const path = document.createElementNS(NS, 'path');
+  path.setAttribute('d', ICON_PATHS[name] || ICON_PATHS.dot);
+  svg.append(path);
+  return svg;
+}
+
 // Outcomes and results, each with an icon and a word: the meaning never rests on color alone.
 const BADGES = {
-  ok: ['ok', '✓', 'ok'], succeeded: ['ok', '✓', 'succeeded'], partial: ['warn', '!', 'partial'],
-  anomaly: ['bad', '⚠', 'anomaly'], failed: ['bad', '✗', 'failed'], timed_out: ['bad', '✗', 'timed out'],
-  interrupted: ['bad', '✗', 'interrupted'], skipped: ['warn', '–', 'skipped'], denied: ['bad', '⛔', 'denied'],
-  cancelled: ['warn', '■', 'cancelled'], running: ['info', '↻', 'running'], retrying: ['warn', '↻', 'retrying'],
-  idle: ['neutral', '•', 'idle'], overdue: ['bad', '⏰', 'overdue'], flagged: ['bad', '⚠', 'flagged'],
-  protected: ['neutral', '🔒', 'protected'], dismissed: ['neutral', '✓', 'dismissed'],
+  ok: ['ok', 'check', 'ok'], succeeded: ['ok', 'check', 'succeeded'], partial: ['warn', 'alert', 'partial'],
+  anomaly: ['bad', 'alert', 'anomaly'], failed: ['bad', 'x', 'failed'], timed_out: ['bad', 'clock', 'timed out'],
+  interrupted: ['bad', 'x', 'interrupted'], skipped: ['warn', 'minus', 'skipped'], denied: ['bad', 'ban', 'denied'],
+  cancelled: ['warn', 'stop', 'cancelled'], running: ['info', 'spin', 'running'], retrying: ['warn', 'spin', 'retrying'],
+  idle: ['neutral', 'dot', 'idle'], overdue: ['bad', 'clock', 'overdue'], flagged: ['bad', 'alert', 'flagged'],
+  protected: ['neutral', 'lock', 'protected'], dismissed: ['neutral', 'check', 'dismissed'],
 };
 
 export function badge(kind, label) {
-  const [cls, icon, word] = BADGES[kind] || ['neutral', '•', kind];
-  return h('span', { class: 'badge ' + cls, dataset: { state: kind } },
-    h('span', { attrs: { 'aria-hidden': 'true' }, text: icon + ' ' }), label || word);
+  const [cls, ic, word] = BADGES[kind] || ['neutral', 'dot', kind];
+  return h('span', { class: 'badge ' + cls, dataset: { state: kind } }, icon(ic), label || word);
 }
 
 /** A horizontal bar for a share 0..1 (age against max age, scrub coverage, progress). */
@@ -148,7 +179,7 @@ export function showError(err, context) {
   const msg = typeof err === 'string' ? err : errorText(err);
   const box = document.getElementById('messages');
   const item = h('div', { class: 'message error' },
-    h('span', { class: 'icon', attrs: { 'aria-hidden': 'true' }, text: '✗' }),
+    icon('x'),
     h('span', { text: (context ? context + ': ' : '') + msg }),
     h('button', { type: 'button', class: 'btn small ghost', text: 'Dismiss', attrs: { 'aria-label': 'Dismiss message' },
       on: { click: () => item.remove() } }));
@@ -166,7 +197,7 @@ export function notify(text) {
   document.getElementById('status').textContent = text;
   const box = document.getElementById('messages');
   const item = h('div', { class: 'message notice' },
-    h('span', { class: 'icon', attrs: { 'aria-hidden': 'true' }, text: '✓' }), h('span', { text }));
+    icon('check'), h('span', { text }));
   box.append(item);
   setTimeout(() => item.remove(), 6000);
 }

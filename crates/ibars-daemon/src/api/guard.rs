@@ -132,10 +132,35 @@ pub(super) async fn guard(State(api): State<Api>, mut req: Request, next: Next) 
             (None, super::noted(r, note))
         }
     };
+    let response = jsonify(response).await;
     if mutating(&method) {
         record(&api, &peer, principal.as_ref(), &method, &path, &response);
     }
     response
+}
+
+/// Errors of axum's own extractors (a body that is not JSON, a bad query) come as plain
+/// text: give them the API's `{"error": ...}` shape, as every other error has.
+async fn jsonify(response: Response) -> Response {
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !plain || !response.status().is_client_error() {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .unwrap_or_default();
+    let body = serde_json::json!({ "error": String::from_utf8_lossy(&text) }).to_string();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Write the audit entry of a mutating call. If it cannot be written, the daemon says so in

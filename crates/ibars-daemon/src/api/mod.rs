@@ -164,6 +164,46 @@ pub fn noted(mut r: Response, note: AuditNote) -> Response {
 
 struct Security;
 
+/// The answers any operation may give besides its own: a malformed request (400, or 422
+/// for a body of the wrong shape), missing credentials (401), and for one with a body, a
+/// body that is not JSON (415). All are `{"error": ...}`.
+fn common_responses(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |what: &str| {
+        ResponseBuilder::new()
+            .description(what)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ApiError")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in api.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            let r = &mut op.responses.responses;
+            let mut add = |code: &str, what: &str| {
+                r.entry(code.to_string())
+                    .or_insert_with(|| error(what).into());
+            };
+            add("400", "A malformed request: a bad path, query or body");
+            add("401", "No valid credentials");
+            if op.request_body.is_some() {
+                add("415", "The body is not JSON");
+                add("422", "The JSON body does not have the documented shape");
+            }
+        }
+    }
+}
+
 impl Modify for Security {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
         let c = api.components.get_or_insert_with(Default::default);
@@ -243,16 +283,19 @@ fn v1() -> OpenApiRouter<Api> {
 
 /// The OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    OpenApiRouter::<Api>::with_openapi(ApiDoc::openapi())
+    let mut doc = OpenApiRouter::<Api>::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1())
-        .into_openapi()
+        .into_openapi();
+    common_responses(&mut doc);
+    doc
 }
 
 /// The whole API with `/metrics`, behind access control and the audit log.
 pub(crate) fn router(api: Api) -> Router {
-    let (r, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (r, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1())
         .split_for_parts();
+    common_responses(&mut doc);
     let json = axum::body::Bytes::from(
         doc.to_pretty_json()
             .expect("the OpenAPI document serializes"),
