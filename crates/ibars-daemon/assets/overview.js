@@ -4,7 +4,7 @@
 import { api, can, optional, repoPath } from './api.js';
 import {
   badge, bytes, duration, fill, h, meter, notify, pageTitle, pct, relative, renderOperation,
-  showError, watchOperation, when, cancelOperation, link,
+  showError, watchOperation, when, cancelOperation, link, icon,
 } from './ui.js';
 
 const FAILED = new Set(['failed', 'timed_out', 'interrupted']);
@@ -84,7 +84,7 @@ function statusBanner(jobs, findings) {
   }
   if (!problems.length) {
     return h('div', { class: 'banner ok', dataset: { testid: 'status-banner' } },
-      h('strong', {}, h('span', { attrs: { 'aria-hidden': 'true' }, text: '✓ ' }), 'All backups healthy'),
+      h('strong', {}, icon('check'), 'All backups healthy'),
       h('span', { class: 'muted', text: ` · ${jobs.length} jobs · no standing anomalies` }));
   }
   return h('div', { class: 'banner bad', dataset: { testid: 'status-banner' } },
@@ -156,7 +156,7 @@ function ageLine(job) {
   const cls = share >= 1 ? 'bad' : share >= 0.75 ? 'warn' : 'ok';
   const text = `age ${duration(age)} of ${duration(max)}`;
   return h('div', { class: 'age', dataset: { testid: 'age' } },
-    h('span', { class: 'age-text' }, share >= 1 ? h('span', { attrs: { 'aria-hidden': 'true' }, text: '⏰ ' }) : null, text),
+    h('span', { class: 'age-text' }, share >= 1 ? icon('clock') : null, text),
     meter(share, { cls, label: text }));
 }
 
@@ -215,7 +215,7 @@ function repoCard(repo, standing) {
   return h('article', { class: 'card repo' + (standing ? ' is-bad' : ''), dataset: { testid: 'repo-' + repo.name } },
     h('header', { class: 'card-head' }, h('h3', { text: repo.name }),
       repo.append_only ? h('span', { class: 'tag', text: 'append-only' }) : null,
-      standing ? h('a', { href: '#/anomalies', class: 'badge bad' }, h('span', { attrs: { 'aria-hidden': 'true' }, text: '⚠ ' }), `${standing} anomal${standing > 1 ? 'ies' : 'y'}`) : null),
+      standing ? h('a', { href: '#/anomalies', class: 'badge bad' }, icon('alert'), `${standing} anomal${standing > 1 ? 'ies' : 'y'}`) : null),
     h('p', { class: 'muted small mono wrap', text: repo.location }),
     s ? h('dl', { class: 'facts' },
       fact('Size', bytes(s.total_bytes)),

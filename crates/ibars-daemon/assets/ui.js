@@ -75,7 +75,8 @@ export function duration(sec) {
   sec = Math.abs(sec);
   if (sec < 1) return Math.round(sec * 1000) + ' ms';
   if (sec < 60) return (sec < 10 ? sec.toFixed(1) : Math.round(sec)) + ' s';
-  const parts = [[86400, 'd'], [3600, 'h'], [60, 'min']];
+  // Under two days, hours read better than days ("26 h" rather than "1 d 2 h").
+  const parts = sec >= 172800 ? [[86400, 'd'], [3600, 'h'], [60, 'min']] : [[3600, 'h'], [60, 'min']];
   const out = [];
   for (const [size, unit] of parts) {
     const n = Math.floor(sec / size);

@@ -85,6 +85,8 @@ fn snapshots_are_listed_browsed_downloaded_and_compared() {
     env.cmd().arg("backup").arg(&src).assert().success();
     let (_d, api) = Api::start(&env);
 
+    let o = api.json("/overview");
+    assert_eq!((o["repositories"][0]["snapshots"].as_u64(), o["anomalies"].as_u64()), (Some(2), Some(0)), "{o}");
     let repos = api.json("/repositories");
     assert_eq!(repos[0]["name"], "main");
     assert!(!repos.to_string().contains("password"), "{repos}");
@@ -204,6 +206,7 @@ fn anomaly_findings_are_listed_and_dismissed_by_an_operator_with_an_audit_entry(
     let src = env.path("src");
     let flagged = common::scenario::ransomware_history(&env, &src);
     let (mut d, api) = Api::start(&env);
+    assert_eq!(api.json("/overview")["anomalies"], 1);
     let f = api.json("/repositories/main/anomalies");
     assert_eq!(f.as_array().unwrap().len(), 1, "{f}");
     assert_eq!(f[0]["snapshot"]["id"], flagged.as_str());

@@ -114,23 +114,38 @@ pub async fn health(State(api): State<Api>) -> Json<Health> {
 /// Every job with its state, last run and next run.
 #[utoipa::path(get, path = "/jobs", tag = "jobs",
     responses((status = 200, body = [JobView]), (status = 401, body = ApiError)))]
-pub async fn list(State(api): State<Api>) -> Response {
+pub async fn list(State(api): State<Api>, Extension(p): Extension<Principal>) -> Response {
+    Json(views(&api, &p)).into_response()
+}
+
+/// The jobs `p` may see (those of its repositories).
+pub(super) fn views(api: &Api, p: &Principal) -> Vec<JobView> {
     let g = lock(&api.shared);
     let now = Timestamp::now();
     let empty = JobState::default();
-    let v: Vec<JobView> = g
+    g.config
+        .jobs
+        .iter()
+        .filter(|j| p.may_use(&j.repository))
+        .map(|j| view(j, g.state.jobs.get(&j.name).unwrap_or(&empty), now))
+        .collect()
+}
+
+/// `f` of the job called `name`, or a 404 response (also for a job of a repository `p` may
+/// not use).
+fn with_job<T: Serialize>(
+    api: &Api,
+    p: &Principal,
+    name: &str,
+    f: impl FnOnce(&Job, &JobState) -> T,
+) -> Response {
+    let g = lock(&api.shared);
+    let found = g
         .config
         .jobs
         .iter()
-        .map(|j| view(j, g.state.jobs.get(&j.name).unwrap_or(&empty), now))
-        .collect();
-    Json(v).into_response()
-}
-
-/// `f` of the job called `name`, or a 404 response.
-fn with_job<T: Serialize>(api: &Api, name: &str, f: impl FnOnce(&Job, &JobState) -> T) -> Response {
-    let g = lock(&api.shared);
-    let Some(job) = g.config.jobs.iter().find(|j| j.name == name) else {
+        .find(|j| j.name == name && p.may_use(&j.repository));
+    let Some(job) = found else {
         return ApiError::not_found(format!("no job named {name:?}")).into_response();
     };
     let empty = JobState::default();
@@ -141,16 +156,24 @@ fn with_job<T: Serialize>(api: &Api, name: &str, f: impl FnOnce(&Job, &JobState)
 #[utoipa::path(get, path = "/jobs/{name}", tag = "jobs",
     params(("name" = String, Path, description = "The job's name")),
     responses((status = 200, body = JobView), (status = 404, body = ApiError)))]
-pub async fn one(State(api): State<Api>, Path(name): Path<String>) -> Response {
-    with_job(&api, &name, |j, s| view(j, s, Timestamp::now()))
+pub async fn one(
+    State(api): State<Api>,
+    Extension(p): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Response {
+    with_job(&api, &p, &name, |j, s| view(j, s, Timestamp::now()))
 }
 
 /// A job's recent runs (up to 50), newest first.
 #[utoipa::path(get, path = "/jobs/{name}/history", tag = "jobs",
     params(("name" = String, Path, description = "The job's name")),
     responses((status = 200, body = [Report]), (status = 404, body = ApiError)))]
-pub async fn history(State(api): State<Api>, Path(name): Path<String>) -> Response {
-    with_job(&api, &name, |_, s| {
+pub async fn history(
+    State(api): State<Api>,
+    Extension(p): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Response {
+    with_job(&api, &p, &name, |_, s| {
         s.recent.iter().rev().cloned().collect::<Vec<_>>()
     })
 }

@@ -263,6 +263,7 @@ fn v1() -> OpenApiRouter<Api> {
         .routes(routes!(session::current))
         .routes(routes!(session::tokens, session::create_token))
         .routes(routes!(session::revoke_token))
+        .routes(routes!(repos::overview))
         .routes(routes!(repos::list))
         .routes(routes!(repos::history))
         .routes(routes!(repos::chart_series))

@@ -265,3 +265,89 @@ pub async fn dismiss(
         note,
     )
 }
+
+/// A repository on the overview.
+#[derive(Serialize, ToSchema)]
+pub struct RepositorySummary {
+    pub name: String,
+    pub location: String,
+    /// Its last `ibars stats`, once measured.
+    #[schema(value_type = Option<Object>)]
+    pub stats: Option<serde_json::Value>,
+    pub snapshots: usize,
+    /// The newest snapshot's time.
+    pub latest: Option<jiff::Timestamp>,
+    /// Standing anomaly findings.
+    pub anomalies: usize,
+    /// Why it could not be read, if it could not.
+    pub error: Option<String>,
+}
+
+/// What the dashboard's first page shows, in one answer.
+#[derive(Serialize, ToSchema)]
+pub struct Overview {
+    pub jobs: Vec<super::JobView>,
+    pub repositories: Vec<RepositorySummary>,
+    /// Standing findings over all repositories.
+    pub anomalies: usize,
+    /// Jobs whose last success is older than their max_age.
+    pub overdue: usize,
+    /// Jobs whose last run did not succeed.
+    pub failing: usize,
+}
+
+/// Every job and repository at a glance: states, last and next runs, overdue and failing
+/// jobs, snapshot counts and standing anomalies.
+#[utoipa::path(get, path = "/overview", tag = "repositories",
+    responses((status = 200, body = Overview), (status = 401, body = ApiError)))]
+pub async fn overview(
+    State(api): State<Api>,
+    Extension(p): Extension<Principal>,
+) -> Json<Overview> {
+    let jobs = super::jobs::views(&api, &p);
+    let repos: Vec<(crate::config::RepositoryConfig, Option<serde_json::Value>)> = {
+        let g = lock(&api.shared);
+        g.config
+            .repositories
+            .iter()
+            .filter(|r| p.may_use(&r.name))
+            .map(|r| (r.clone(), g.repo_stats.get(&r.name).cloned()))
+            .collect()
+    };
+    let mut repositories = Vec::new();
+    for (r, stats) in repos {
+        let counted = with_repo(&api, &p, &r.name, Role::Viewer, |h| {
+            let snaps = h.snapshots()?;
+            Ok((
+                snaps.len(),
+                snaps.iter().map(|(_, s)| s.time).max(),
+                snaps.iter().filter(|(_, s)| s.flagged()).count(),
+            ))
+        })
+        .await;
+        let (snapshots, latest, anomalies, error) = match counted {
+            Ok((n, l, a)) => (n, l, a, None),
+            Err(e) => (0, None, 0, Some(e.error)),
+        };
+        repositories.push(RepositorySummary {
+            name: r.name,
+            location: r.location,
+            stats,
+            snapshots,
+            latest,
+            anomalies,
+            error,
+        });
+    }
+    let failing = jobs
+        .iter()
+        .filter(|j| j.last_run.as_ref().is_some_and(|r| !r.outcome.succeeded()))
+        .count();
+    Json(Overview {
+        anomalies: repositories.iter().map(|r| r.anomalies).sum(),
+        overdue: jobs.iter().filter(|j| j.overdue).count(),
+        failing,
+        jobs,
+        repositories,
+    })
+}
