@@ -35,33 +35,60 @@ impl std::fmt::Debug for Bytes {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(untagged)]
-enum BytesRepr {
-    Utf8(String),
-    Raw { hex: String },
-}
-
 impl Serialize for Bytes {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
         match std::str::from_utf8(&self.0) {
-            Ok(t) => BytesRepr::Utf8(t.to_string()).serialize(s),
-            Err(_) => BytesRepr::Raw {
-                hex: hex::encode(&self.0),
+            Ok(t) => s.serialize_str(t),
+            Err(_) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("hex", &hex::encode(&self.0))?;
+                m.end()
             }
-            .serialize(s),
         }
+    }
+}
+
+/// Reads a string, or `{"hex": "..."}`, straight from the input: a tree holds a name per
+/// entry, and serde's untagged enums would buffer each one first (a large directory's parse
+/// took twice as long).
+struct BytesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for BytesVisitor {
+    type Value = Bytes;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string, or an object {\"hex\": ...}")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Bytes, E> {
+        Ok(Bytes(v.as_bytes().to_vec()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> std::result::Result<Bytes, E> {
+        Ok(Bytes(v.into_bytes()))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Bytes, A::Error> {
+        let mut out = None;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if k != "hex" || out.is_some() {
+                return Err(serde::de::Error::custom(format!("unexpected key {k:?}")));
+            }
+            let h: std::borrow::Cow<'de, str> = map.next_value()?;
+            out = Some(hex::decode(h.as_bytes()).map_err(serde::de::Error::custom)?);
+        }
+        out.map(Bytes)
+            .ok_or_else(|| serde::de::Error::custom("missing key \"hex\""))
     }
 }
 
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        match BytesRepr::deserialize(d)? {
-            BytesRepr::Utf8(s) => Ok(Bytes(s.into_bytes())),
-            BytesRepr::Raw { hex: h } => {
-                hex::decode(h).map(Bytes).map_err(serde::de::Error::custom)
-            }
-        }
+        d.deserialize_any(BytesVisitor)
     }
 }
 
