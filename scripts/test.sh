@@ -15,6 +15,10 @@ command -v diff >/dev/null || need+=(diffutils)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
 command -v openssl >/dev/null || need+=(openssl)
+# The dashboard's browser test: Debian's Chromium (never a downloaded browser) and Node.js,
+# which drives it through npm's playwright-core.
+command -v chromium >/dev/null || need+=(chromium)
+command -v node >/dev/null || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi
@@ -26,6 +30,9 @@ pip_install() {
 }
 python3 -c 'import aiosmtpd' 2>/dev/null || pip_install aiosmtpd
 command -v st >/dev/null || pip_install 'schemathesis==4.32.5'
+# playwright-core, as locked in scripts/test/dashboard/package-lock.json.
+[ -d scripts/test/dashboard/node_modules/playwright-core ] \
+  || (cd scripts/test/dashboard && npm ci --no-audit --no-fund)
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

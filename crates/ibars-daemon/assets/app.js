@@ -89,7 +89,8 @@ async function navigate() {
   // Focus the new page's heading so keyboard and screen reader users land on it.
   const h1 = page.querySelector('h1');
   if (h1 && document.activeElement === document.body) h1.focus({ preventScroll: true });
-  refreshAnomalyCount(repos);
+  // The overview counts them itself.
+  if (name !== 'overview') refreshAnomalyCount(repos);
 }
 
 /** A repository chooser, shown only when there is more than one. */
@@ -110,7 +111,7 @@ function markNav(name) {
 
 // ---- login and the shell ---------------------------------------------------------------
 
-function showLogin(message) {
+function showLogin(message, { note = false } = {}) {
   session.user = null;
   cleanups.forEach((fn) => fn());
   cleanups = [];
@@ -118,6 +119,7 @@ function showLogin(message) {
   fill($('page'));
   $('login').hidden = false;
   $('login-error').textContent = message || '';
+  $('login-error').className = note ? 'muted' : 'error';
   $('login-user').focus();
 }
 
@@ -142,6 +144,7 @@ async function onLogin(e) {
   } catch (err) {
     let msg = err.status === 401 ? 'Wrong user name or password.' : errorText(err);
     if (err.status === 429) msg = `Too many failed attempts; try again in ${err.retryAfter || 'a few'} seconds.`;
+    $('login-error').className = 'error';
     $('login-error').textContent = msg;
     $('login-password').select();
   } finally {
@@ -157,7 +160,7 @@ async function start() {
     } catch {
       // The cookie is dropped by the server; a failed call changes nothing for the page.
     }
-    showLogin('You are logged out.');
+    showLogin('You are logged out.', { note: true });
   });
   setUnauthorizedHandler(() => showLogin('Your session has ended; please sign in again.'));
   window.addEventListener('hashchange', navigate);

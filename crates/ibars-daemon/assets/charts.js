@@ -25,7 +25,7 @@ export async function renderCharts(ctx) {
   const sources = [...new Set(series.backups.map(sourceKey))];
   const grid = h('div', { class: 'charts' });
   const picker = sources.length > 1 ? sourcePicker(sources, (key) => drawBackups(key)) : null;
-  page.append(h('p', { class: 'muted', text: `Repository ${repo}: ${series.backups.length} backups.` }), picker, grid);
+  page.append(h('div', { class: 'toolbar' }, h('span', { class: 'muted', text: `Repository ${repo}: ${series.backups.length} backups.` }), picker), grid);
 
   const charts = [];
   ctx.cleanup(() => charts.forEach((c) => c.destroy()));
@@ -69,7 +69,7 @@ const secs = (t) => new Date(t).getTime() / 1000;
  * Draws a uPlot chart into `el` and keeps it as wide as its box. `count` is what is put in
  * data-points after each draw; `extra` lets a chart add more data-* facts (flagged points).
  */
-function chart(el, { data, series, axes, scales, bands, count, extra, empty }) {
+function chart(el, { data, series, axes, scales, bands, count, extra, empty, padX = false }) {
   el.replaceChildren();
   if (!data[0].length) {
     el.dataset.points = '0';
@@ -80,8 +80,13 @@ function chart(el, { data, series, axes, scales, bands, count, extra, empty }) {
   const grid = color('--grid');
   const axis = (o) => ({ stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, ...o });
   // A single point gives uPlot an empty x range: widen it by a day each way.
+  // Bars need half a gap of room at each end, or the first and last are cut in half.
   const xs = data[0];
-  const xRange = xs.length === 1 ? [xs[0] - 86400, xs[0] + 86400] : null;
+  let xRange = xs.length === 1 ? [xs[0] - 86400, xs[0] + 86400] : null;
+  if (padX && xs.length > 1) {
+    const gap = Math.min(...xs.slice(1).map((x, i) => x - xs[i]).filter((g) => g > 0), (xs[xs.length - 1] - xs[0]) / 10);
+    xRange = [xs[0] - gap * 0.6, xs[xs.length - 1] + gap * 0.6];
+  }
   const opts = {
     width: Math.max(280, el.clientWidth || 600),
     height: HEIGHT,
@@ -121,7 +126,9 @@ const dots = (n, size = 6) => ({ show: n <= 400, size });
 function sizeSeries(points) {
   const x = points.map((p) => secs(p.time));
   const measured = points.map((p) => p.bytes);
-  const series = [{ label: 'Stored', stroke: color('--c1'), fill: color('--c1-fill'), width: 2,
+  // Stepped: the size holds from one change to the next.
+  const stepped = uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined;
+  const series = [{ label: 'Stored', stroke: color('--c1'), fill: color('--c1-fill'), width: 2, paths: stepped,
     points: dots(x.length), value: (u, v) => bytes(v) }];
   return { data: [x, measured], series, bands: [] };
 }
@@ -139,7 +146,7 @@ function sizeChart(el, points) {
 
 function addedChart(el, rows) {
   const x = rows.map((b) => secs(b.time));
-  const bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.6, 40] }) : undefined;
+  const bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.6, 40, 5] }) : undefined;
   return chart(el, {
     data: [x, rows.map((b) => b.bytes_added), rows.map((b) => b.duration_ms / 1000)],
     series: [
@@ -153,6 +160,7 @@ function addedChart(el, rows) {
     scales: { y: { range: (u, min, max) => [0, max * 1.1 || 1] }, dur: { range: (u, min, max) => [0, max * 1.2 || 1] } },
     count: (u) => nonNull(u, 1),
     empty: 'No backups yet.',
+    padX: true,
   });
 }
 

@@ -3,8 +3,8 @@
 
 import { api, can, optional, repoPath } from './api.js';
 import {
-  badge, bytes, duration, fill, h, meter, notify, pageTitle, pct, relative, renderOperation,
-  showError, watchOperation, when, cancelOperation, link, icon,
+  badge, bytes, duration, fill, h, meter, notify, pageTitle, pct, renderOperation,
+  showError, watchOperation, when, cancelOperation, link, icon, table, setAnomalyCount,
 } from './ui.js';
 
 const FAILED = new Set(['failed', 'timed_out', 'interrupted']);
@@ -25,42 +25,38 @@ export async function renderOverview(ctx) {
   const { page } = ctx;
   const body = h('div', { class: 'overview' });
   fill(page, pageTitle('Overview', h('span', { class: 'muted small', id: 'refreshed' })), body);
-  // Operations this page started and follows (job runs), by job name.
+  // Job runs this page started and follows, by job name: {stop, op} (the last state seen).
   const following = new Map();
-  ctx.cleanup(() => following.forEach((stop) => stop()));
+  ctx.cleanup(() => following.forEach((f) => f.stop()));
 
   let timer = null;
   const load = async () => {
-    const [jobs, anomalies, ops] = await Promise.all([
-      api('/jobs'),
-      Promise.all(ctx.repos.map((r) => api(repoPath(r.name, 'anomalies')).catch(() => []))),
-      optional('/operations').catch(() => null),
-    ]);
+    const [ov, ops] = await Promise.all([loadOverview(ctx.repos), optional('/operations').catch(() => null)]);
     if (!ctx.alive()) return false;
-    const findings = anomalies.flat();
+    const { jobs } = ov;
+    setAnomalyCount(ov.anomalies);
+    // append_only is only in the repository list.
+    const info = new Map(ctx.repos.map((r) => [r.name, r]));
+    const restore = keepUiState(body);
     fill(body,
-      statusBanner(jobs, findings),
+      statusBanner(jobs, ov.anomalies),
       h('section', { attrs: { 'aria-labelledby': 'jobs-h' } },
         h('h2', { id: 'jobs-h', text: 'Jobs' }),
         jobs.length ? h('div', { class: 'grid jobs' }, jobs.map((j) => jobCard(j, following, () => schedule(1000))))
           : h('p', { class: 'muted', text: 'No jobs are configured.' })),
       h('section', { attrs: { 'aria-labelledby': 'repos-h' } },
         h('h2', { id: 'repos-h', text: 'Repositories' }),
-        h('div', { class: 'grid repos' }, ctx.repos.map((r, i) => repoCard(r, anomalies[i].length)))),
+        h('div', { class: 'grid repos' }, ov.repositories.map((r) => repoCard(r, info.get(r.name) || {})))),
       ops && ops.length ? operationsSection(ops.slice(0, 8)) : null);
+    restore();
     document.getElementById('refreshed').textContent = 'updated ' + new Date().toLocaleTimeString();
     return jobs.some((j) => j.state !== 'idle') || (ops || []).some((o) => o.state === 'running');
   };
-  // Refresh often while something runs, rarely otherwise; skip a round while the user is
-  // working inside the page (a redraw would take their focus away).
+  // Refresh often while something runs, rarely otherwise.
   const schedule = (ms) => {
     clearTimeout(timer);
     timer = setTimeout(async () => {
       if (!ctx.alive()) return;
-      if (page.contains(document.activeElement) && document.activeElement !== page.querySelector('h1')) {
-        schedule(5000);
-        return;
-      }
       try {
         schedule((await load()) ? 2000 : 15000);
       } catch (e) {
@@ -72,15 +68,58 @@ export async function renderOverview(ctx) {
   schedule((await load()) ? 2000 : 15000);
 }
 
-function statusBanner(jobs, findings) {
+/**
+ * Notes what a redraw of `root` would lose (the focused control, open "Recent runs") and
+ * returns a function that puts it back in the new content: refreshes must not pull focus
+ * from under a keyboard user.
+ */
+function keepUiState(root) {
+  const a = document.activeElement;
+  const card = (el) => el && el.closest('[data-testid]');
+  const focus = root.contains(a) && a !== root
+    ? { card: card(a) && card(a).dataset.testid, label: a.getAttribute('aria-label'), text: a.textContent, tag: a.tagName }
+    : null;
+  const open = [...root.querySelectorAll('details[open]')].map((d) => card(d) && card(d).dataset.testid);
+  return () => {
+    for (const id of open) {
+      const d = id && root.querySelector(`[data-testid="${CSS.escape(id)}"] details`);
+      if (d) d.open = true;
+    }
+    if (!focus) return;
+    const scope = focus.card ? root.querySelector(`[data-testid="${CSS.escape(focus.card)}"]`) : root;
+    const same = scope && [...scope.querySelectorAll(focus.tag)].find((el) =>
+      (focus.label ? el.getAttribute('aria-label') === focus.label : el.textContent === focus.text));
+    if (same) same.focus({ preventScroll: true });
+  };
+}
+
+/**
+ * Jobs, repositories and counts in one answer (GET /overview); from /jobs and each
+ * repository's anomalies where the daemon predates it.
+ */
+export async function loadOverview(repos) {
+  const ov = await optional('/overview');
+  if (ov) return ov;
+  const [jobs, findings] = await Promise.all([
+    api('/jobs'),
+    Promise.all(repos.map((r) => api(repoPath(r.name, 'anomalies')).catch(() => []))),
+  ]);
+  return {
+    jobs,
+    repositories: repos.map((r, i) => ({ ...r, snapshots: r.stats ? r.stats.snapshots : null, anomalies: findings[i].length })),
+    anomalies: findings.flat().length,
+  };
+}
+
+function statusBanner(jobs, anomalies) {
   const failed = jobs.filter((j) => jobStatus(j) === 'failed');
   const overdue = jobs.filter((j) => j.overdue);
   const problems = [];
   if (failed.length) problems.push(h('li', {}, badge('failed'), ` ${failed.length} job${failed.length > 1 ? 's' : ''} failed: ${failed.map((j) => j.name).join(', ')}`));
   if (overdue.length) problems.push(h('li', {}, badge('overdue'), ` ${overdue.length} overdue: ${overdue.map((j) => j.name).join(', ')}`));
-  if (findings.length) {
-    problems.push(h('li', { dataset: { testid: 'anomaly-count' } }, badge('anomaly'), ' ',
-      h('a', { href: '#/anomalies', text: `${findings.length} standing anomal${findings.length > 1 ? 'ies' : 'y'}` }), ' to review'));
+  if (anomalies) {
+    problems.push(h('li', { dataset: { testid: 'anomaly-count', count: anomalies } }, badge('anomaly'), ' ',
+      h('a', { href: '#/anomalies', text: `${anomalies} standing anomal${anomalies > 1 ? 'ies' : 'y'}` }), ' to review'));
   }
   if (!problems.length) {
     return h('div', { class: 'banner ok', dataset: { testid: 'status-banner' } },
@@ -119,12 +158,14 @@ function jobCard(job, following, soon) {
   opBox,
   h('div', { class: 'card-actions' },
     can('operator')
-      ? h('button', { type: 'button', class: 'btn', disabled: job.state === 'running', text: job.state === 'running' ? 'Running…' : 'Run now',
+      ? // aria-disabled rather than disabled: a disabled button drops keyboard focus.
+      h('button', { type: 'button', class: 'btn', attrs: { 'aria-disabled': job.state === 'running' ? 'true' : null }, text: job.state === 'running' ? 'Running…' : 'Run now',
         attrs: { 'aria-label': 'Run job ' + job.name + ' now' }, on: { click: (e) => runNow(job, e.currentTarget, opBox, following, soon) } })
       : null,
     historyDetails(job)));
   // A run this page started keeps its live progress across refreshes.
-  if (following.has(job.name)) opBox.hidden = false;
+  const f = following.get(job.name);
+  if (f && f.op) renderOperation(opBox, f.op, cancelOperation);
   return card;
 }
 
@@ -154,7 +195,7 @@ function ageLine(job) {
   const age = (Date.now() - new Date(job.last_success)) / 1000;
   const share = age / max;
   const cls = share >= 1 ? 'bad' : share >= 0.75 ? 'warn' : 'ok';
-  const text = `age ${duration(age)} of ${duration(max)}`;
+  const text = `age ${age < 60 ? 'under a minute' : duration(age)} of ${duration(max)}`;
   return h('div', { class: 'age', dataset: { testid: 'age' } },
     h('span', { class: 'age-text' }, share >= 1 ? icon('clock') : null, text),
     meter(share, { cls, label: text }));
@@ -165,27 +206,29 @@ function fact(name, value) {
 }
 
 async function runNow(job, btn, opBox, following, soon) {
-  btn.disabled = true;
+  if (btn.getAttribute('aria-disabled') === 'true') return;
+  btn.setAttribute('aria-disabled', 'true');
   try {
     const r = await api('/jobs/' + encodeURIComponent(job.name) + '/run', { method: 'POST' });
     notify(`Job ${job.name} started.`);
     const id = r && r.operation && (r.operation.id || r.operation);
-    if (id && !following.has(job.name)) {
-      // Follow it here; the box is found again by job name after each refresh.
-      const stop = watchOperation(id, (op) => {
+    if (id) {
+      if (following.has(job.name)) following.get(job.name).stop();
+      // Follow it here; the box is found again by job name after each refresh. The finished
+      // run stays shown (with its summary) until the page is left.
+      const f = { op: null, stop: () => {} };
+      following.set(job.name, f);
+      f.stop = watchOperation(id, (op) => {
+        if (!op) return;
+        f.op = op;
         const box = document.querySelector(`[data-testid="job-${CSS.escape(job.name)}"] .op-box`);
-        if (op && box) renderOperation(box, op, cancelOperation);
-        if (op && op.state !== 'running') {
-          following.delete(job.name);
-          stop && stop();
-          soon();
-        }
+        if (box) renderOperation(box, op, cancelOperation);
+        if (op.state !== 'running') soon();
       });
-      following.set(job.name, stop);
     }
     soon();
   } catch (e) {
-    btn.disabled = false;
+    btn.removeAttribute('aria-disabled');
     showError(e, 'Run ' + job.name);
   }
 }
@@ -209,17 +252,20 @@ function historyDetails(job) {
   return det;
 }
 
-function repoCard(repo, standing) {
+function repoCard(repo, info) {
   const s = repo.stats;
   const check = s && s.last_check;
-  return h('article', { class: 'card repo' + (standing ? ' is-bad' : ''), dataset: { testid: 'repo-' + repo.name } },
+  const standing = repo.anomalies;
+  return h('article', { class: 'card repo' + (standing || repo.error ? ' is-bad' : ''), dataset: { testid: 'repo-' + repo.name } },
     h('header', { class: 'card-head' }, h('h3', { text: repo.name }),
-      repo.append_only ? h('span', { class: 'tag', text: 'append-only' }) : null,
+      info.append_only ? h('span', { class: 'tag', text: 'append-only' }) : null,
       standing ? h('a', { href: '#/anomalies', class: 'badge bad' }, icon('alert'), `${standing} anomal${standing > 1 ? 'ies' : 'y'}`) : null),
     h('p', { class: 'muted small mono wrap', text: repo.location }),
+    repo.error ? h('p', { class: 'problem' }, icon('x'), ' Cannot be read: ' + repo.error) : null,
     s ? h('dl', { class: 'facts' },
       fact('Size', bytes(s.total_bytes)),
-      fact('Snapshots', String(s.snapshots)),
+      fact('Snapshots', String(repo.snapshots ?? s.snapshots)),
+      repo.latest ? fact('Newest', when(repo.latest)) : null,
       fact('Packs', `${s.packs}${s.parity_bytes ? ` (+${bytes(s.parity_bytes)} parity)` : ''}`),
       fact('Last check', check ? h('span', {}, when(check.time), ' ', badge(check.ok ? 'ok' : 'failed'),
         check.errors ? ` ${check.errors} errors` : '', check.read_data ? ' · data read' : ' · structure') : h('span', { class: 'muted', text: 'none recorded' })))
@@ -232,14 +278,20 @@ function repoCard(repo, standing) {
       h('a', { class: 'btn', href: link(['integrity', repo.name]), text: 'Integrity' })));
 }
 
+/** Restores, checks and job runs of the last while: what, state, when, who, and the outcome. */
 function operationsSection(ops) {
+  const what = (op) => ({ restore: 'Restore', check: 'Check', job: 'Job ' + (op.job || '') }[op.kind] || op.kind);
+  const rows = ops.map((op) => {
+    const out = h('div', { class: 'op-box bare' });
+    renderOperation(out, op, cancelOperation, { compact: true });
+    return h('tr', { class: op.state === 'failed' ? 'is-bad' : '' },
+      h('td', {}, h('strong', { text: what(op) }), h('div', { class: 'muted small', text: op.repository })),
+      h('td', {}, badge(op.state)),
+      h('td', {}, when(op.started)),
+      h('td', { text: String(op.by).replace(/^user:/, '') }),
+      h('td', { class: 'wrap' }, out));
+  });
   return h('section', { attrs: { 'aria-labelledby': 'ops-h' } },
     h('h2', { id: 'ops-h', text: 'Recent operations' }),
-    h('ul', { class: 'ops' }, ops.map((op) => {
-      const box = h('div', { class: 'op-box inline' });
-      renderOperation(box, op, cancelOperation);
-      return h('li', {}, box, h('p', { class: 'muted small' },
-        `${op.repository} · by ${String(op.by).replace(/^user:/, '')} · started ${relative(op.started)}`,
-        op.ended ? ` · ended ${relative(op.ended)}` : ''));
-    })));
+    table('Recent operations', ['Operation', 'State', 'Started', 'By', 'Progress or result'], rows, { cls: 'ops' }));
 }

@@ -135,6 +135,7 @@ const ICON_PATHS = {
   stop: 'M7 7h10v10H7z',
   ban: 'M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18zM6 6l12 12',
   plus: 'M12 5v14M5 12h14',
+  edit: 'M4 20h4L19 9l-4-4L4 16zM13 7l4 4',
 };
 
 /** An icon, hidden from screen readers (the text beside it says the same). */
@@ -285,15 +286,39 @@ function progressText(op) {
   else if (p.files_done) parts.push(`${num(p.files_done)} files`);
   if (p.total_bytes) parts.push(`${bytes(p.bytes_done)} of ${bytes(p.total_bytes)}`);
   else if (p.bytes_done) parts.push(bytes(p.bytes_done));
-  parts.push(duration(p.seconds_elapsed || 0));
+  // Fast operations end before the first progress line: take the time from the timestamps.
+  const elapsed = p.seconds_elapsed || ((op.ended ? new Date(op.ended) : new Date()) - new Date(op.started)) / 1000;
+  parts.push(duration(Math.max(0, elapsed)));
   return parts.join(' · ');
+}
+
+/** What a finished operation did, from the child's summary (restore, check or backup). */
+function resultText(op) {
+  const r = op.result;
+  if (!r || op.state === 'running') return null;
+  const rep = r.report || {};
+  if (op.kind === 'restore' && rep.files_restored !== undefined) {
+    const errs = (rep.errors || []).length;
+    return `Restored ${num(rep.files_restored)} files (${bytes(rep.bytes_written)})` +
+      (rep.verified ? `, ${num(rep.verified)} verified` : '') + (errs ? `, ${errs} errors` : '') + ` to ${r.target || op.target}.`;
+  }
+  if (op.kind === 'check' && rep.scope) {
+    const s = rep.scope;
+    const read = s.read_data ? `read ${num(s.packs_read)} of ${num(s.packs_total)} packs (${bytes(s.bytes_read)})` : 'structure only';
+    return `${r.ok ? 'No errors found' : `${(rep.errors || []).length} errors`}: ${num(s.snapshots)} snapshots, ${read}, ${(rep.warnings || []).length} warnings.`;
+  }
+  if (r.summary && r.snapshot_id) {
+    const s = r.summary;
+    return `Snapshot ${r.snapshot_id.slice(0, 8)}: ${num(s.files_new)} new, ${num(s.files_changed)} changed, ${num(s.files_deleted)} deleted files; ${bytes(s.bytes_added)} added.`;
+  }
+  return null;
 }
 
 /**
  * Fills `box` with an operation's live state: a <progress>, the counts, and at the end its
  * outcome (and error). `box.dataset.state` follows the state, for tests and styling.
  */
-export function renderOperation(box, op, onCancel) {
+export function renderOperation(box, op, onCancel, { compact = false } = {}) {
   box.hidden = false;
   box.dataset.state = op.state;
   box.dataset.operation = op.id;
@@ -301,12 +326,13 @@ export function renderOperation(box, op, onCancel) {
   const p = op.progress || {};
   const title = { restore: 'Restore', check: 'Check', job: 'Job run' }[op.kind] || op.kind;
   fill(box,
-    h('div', { class: 'op-head' }, h('strong', { text: title + (op.job ? ' ' + op.job : '') }), ' ', badge(op.state)),
+    compact ? null : h('div', { class: 'op-head' }, h('strong', { text: title + (op.job ? ' ' + op.job : '') }), ' ', badge(op.state)),
     running
       ? h('progress', { max: 1, value: p.percent || 0, attrs: { 'aria-label': title + ' progress' } })
       : null,
     h('p', { class: 'op-text', text: progressText(op) }),
-    op.target ? h('p', { class: 'muted small', text: 'to ' + op.target }) : null,
+    op.target && running ? h('p', { class: 'muted small', text: 'to ' + op.target }) : null,
+    resultText(op) ? h('p', { class: op.state === 'succeeded' ? 'success' : '', text: resultText(op) }) : null,
     op.error ? h('p', { class: 'error', text: op.error }) : null,
     running && onCancel && can('operator')
       ? h('button', { type: 'button', class: 'btn small ghost', text: 'Cancel', on: { click: () => onCancel(op) } })
@@ -320,6 +346,14 @@ export async function cancelOperation(op) {
   } catch (e) {
     showError(e, 'Cancel');
   }
+}
+
+/** The standing findings' count beside "Anomalies" in the navigation (hidden at 0). */
+export function setAnomalyCount(n) {
+  const el = document.getElementById('nav-anomalies');
+  el.hidden = !n;
+  el.textContent = String(n || 0);
+  el.setAttribute('aria-label', `${n || 0} standing`);
 }
 
 /** A "Loading…" placeholder. */
@@ -338,5 +372,5 @@ export function table(caption, head, rows, { cls = '' } = {}) {
 
 /** The page heading, focused after navigation so screen readers announce the new page. */
 export function pageTitle(text, ...extra) {
-  return h('div', { class: 'page-head' }, h('h1', { tabindex: -1, text }), ...extra);
+  return h('div', { class: 'page-head' }, h('h1', { attrs: { tabindex: '-1' }, text }), ...extra);
 }

@@ -109,6 +109,10 @@ pub(crate) enum Event {
         job: String,
         reply: oneshot::Sender<RunNow>,
     },
+    /// Measure a repository again (after a restore or check the API started).
+    RefreshStats {
+        repository: String,
+    },
     /// `ibars stats` of a repository, for its metrics.
     Stats {
         repository: String,
@@ -490,6 +494,7 @@ impl Ctx {
                 inner.update_metrics(now);
                 records.spawn(record(self.opts.clone(), request, report));
             }
+            Event::RefreshStats { repository } => self.refresh_stats(&repository, records),
             Event::Stats { repository, stats } => {
                 g.metrics.update_repository(&repository, &stats);
                 g.repo_stats.insert(repository, stats);

@@ -86,7 +86,14 @@ fn snapshots_are_listed_browsed_downloaded_and_compared() {
     let (_d, api) = Api::start(&env);
 
     let o = api.json("/overview");
-    assert_eq!((o["repositories"][0]["snapshots"].as_u64(), o["anomalies"].as_u64()), (Some(2), Some(0)), "{o}");
+    assert_eq!(
+        (
+            o["repositories"][0]["snapshots"].as_u64(),
+            o["anomalies"].as_u64()
+        ),
+        (Some(2), Some(0)),
+        "{o}"
+    );
     let repos = api.json("/repositories");
     assert_eq!(repos[0]["name"], "main");
     assert!(!repos.to_string().contains("password"), "{repos}");

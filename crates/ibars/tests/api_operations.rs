@@ -162,6 +162,27 @@ fn restores_checks_and_job_runs_are_followed_by_their_operation() {
     assert_eq!(s, StatusCode::ACCEPTED);
     let done = api.wait(op["id"].as_str().unwrap());
     assert_eq!(done["state"], "succeeded", "{done}");
+    // The repository is measured again after it: the check shows on the overview.
+    let t = Instant::now();
+    loop {
+        let repos: Value = api
+            .c
+            .get(format!("{}/repositories", api.base))
+            .bearer_auth(&api.viewer)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if repos[0]["stats"]["last_check"]["read_data"] == true {
+            assert_eq!(repos[0]["stats"]["scrub_coverage"], 1.0, "{repos}");
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "stats not refreshed: {repos}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let (s, _) = api.post(
         &api.operator,
         "/repositories/main/checks",

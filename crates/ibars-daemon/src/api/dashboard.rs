@@ -9,44 +9,23 @@ use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-/// Name, content type, bytes.
-const FILES: &[(&str, &str, &[u8])] = &[
-    (
-        "index.html",
-        "text/html; charset=utf-8",
-        include_bytes!("../../assets/index.html"),
-    ),
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../assets/app.js"),
-    ),
-    (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../assets/app.css"),
-    ),
-    (
-        "docs.html",
-        "text/html; charset=utf-8",
-        include_bytes!("../../assets/docs.html"),
-    ),
-    (
-        "vendor/uPlot.iife.min.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../assets/vendor/uPlot.iife.min.js"),
-    ),
-    (
-        "vendor/uPlot.min.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../assets/vendor/uPlot.min.css"),
-    ),
-    (
-        "vendor/rapidoc-min.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../assets/vendor/rapidoc-min.js"),
-    ),
-];
+/// Every file under `assets/`, embedded at build time.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "assets/"]
+struct Assets;
+
+/// The content type of a file, by its extension.
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "json" => "application/json",
+        _ => "application/octet-stream",
+    }
+}
 
 /// The dashboard's policy: its own scripts only; styles set from script (uPlot) allowed.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -54,16 +33,17 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
                    base-uri 'none'; form-action 'self'";
 
 fn file(name: &str) -> Response {
-    let Some((_, ctype, embedded)) = FILES.iter().find(|(n, _, _)| *n == name) else {
+    // Only names of embedded files are served, so `..` or an absolute name never reaches
+    // the file system, IBARS_DASHBOARD_DIR included.
+    let Some(embedded) = Assets::get(name) else {
         return (StatusCode::NOT_FOUND, "no such file").into_response();
     };
     let body: Vec<u8> = match std::env::var_os("IBARS_DASHBOARD_DIR") {
-        Some(dir) => match std::fs::read(std::path::Path::new(&dir).join(name)) {
-            Ok(b) => b,
-            Err(_) => embedded.to_vec(),
-        },
-        None => embedded.to_vec(),
+        Some(dir) => std::fs::read(std::path::Path::new(&dir).join(name))
+            .unwrap_or_else(|_| embedded.data.into_owned()),
+        None => embedded.data.into_owned(),
     };
+    let ctype = content_type(name);
     let mut r = body.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));

@@ -89,22 +89,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The status a core error answers with.
+fn core_status(e: &ibars_core::Error) -> StatusCode {
+    use ibars_core::Error;
+    match e {
+        Error::NoSuchPath(_) | Error::Snapshot(_) => StatusCode::NOT_FOUND,
+        Error::Invalid(_) => StatusCode::BAD_REQUEST,
+        Error::Locked(_) => StatusCode::CONFLICT,
+        Error::Backend { .. } | Error::NoRepository(_) | Error::WrongPassword(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<crate::repos::RepoError> for ApiError {
     fn from(e: crate::repos::RepoError) -> Self {
         use crate::repos::RepoError;
-        use ibars_core::Error;
         let status = match &e {
             RepoError::Unknown(_) => StatusCode::NOT_FOUND,
             RepoError::Password { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            RepoError::Core { source, .. } => match source {
-                Error::NoSuchPath(_) | Error::Snapshot(_) => StatusCode::NOT_FOUND,
-                Error::Invalid(_) => StatusCode::BAD_REQUEST,
-                Error::Locked(_) => StatusCode::CONFLICT,
-                Error::Backend { .. } | Error::NoRepository(_) | Error::WrongPassword(_) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            },
+            RepoError::Core { source, .. } => core_status(source),
         };
         ApiError::new(status, e.to_string())
     }
@@ -112,11 +117,7 @@ impl From<crate::repos::RepoError> for ApiError {
 
 impl From<ibars_core::Error> for ApiError {
     fn from(e: ibars_core::Error) -> Self {
-        crate::repos::RepoError::Core {
-            name: String::new(),
-            source: e,
-        }
-        .into()
+        ApiError::new(core_status(&e), e.to_string())
     }
 }
 

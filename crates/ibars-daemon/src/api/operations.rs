@@ -147,7 +147,13 @@ fn spawn(
 ) -> operations::Shared {
     let cmd = crate::command::ibars(&api.opts.exe, &api.opts.config_file, repo, args);
     let op = api.ops.add(op);
-    tokio::spawn(operations::run(op.clone(), cmd));
+    let (tx, repository) = (api.tx.clone(), repo.to_string());
+    let running = op.clone();
+    tokio::spawn(async move {
+        operations::run(running, cmd).await;
+        // A check changes the scrub coverage and the last check the overview shows.
+        let _ = tx.send(crate::daemon::Event::RefreshStats { repository });
+    });
     op
 }
 
