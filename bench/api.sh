@@ -39,7 +39,7 @@ h=$(( ($(date -u +%-H) + 12) % 24 ))
     printf '[daemon]\nsocket = "%s/ibars.sock"\nstate_dir = "%s/state"\nlisten = "127.0.0.1:%s"\ntime_zone = "UTC"\n\n' "$w" "$w" "$port"
     printf '[[repository]]\nname = "repo"\nlocation = "%s/repo"\npassword_file = "%s/pw"\n\n' "$w" "$w"
     for i in $(seq 1 20); do
-        printf '[[job]]\nname = "job%02d"\nrepository = "repo"\nschedule = "%d %d * * *"\nkind = "backup"\npaths = ["%s/src/data"]\nmax_age = "26h"\n\n' "$i" "$i" "$h" "$w"
+        printf '[[job]]\nname = "job%02d"\nrepository = "repo"\nschedule = "%d %d * * *"\nkind = "backup"\npaths = ["%s/src"]\nmax_age = "26h"\n\n' "$i" "$i" "$h" "$w"
     done
 } >"$w/ibars.toml"
 token=$("$bin" --config "$w/ibars.toml" token create --name bench --role admin 2>/dev/null)
