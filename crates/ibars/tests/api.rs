@@ -16,31 +16,13 @@ const JOBS: &str = "[[job]]\nname = \"nightly\"\nrepository = \"main\"\nkind = \
 
 /// A daemon with one check job, its API on plain HTTP at 127.0.0.1; returns it and the base
 /// URL.
-fn start(env: &Env, extra_daemon_keys: &str) -> (Daemon, String) {
-    let port = free_port();
-    let text = config_text(env, JOBS).replacen(
-        "[daemon]\n",
-        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n{extra_daemon_keys}"),
-        1,
-    );
-    let d = Daemon::start(env, &text);
-    (d, format!("http://127.0.0.1:{port}"))
+fn start(env: &Env) -> (Daemon, String) {
+    Daemon::start_listening(env, JOBS)
 }
 
 /// `ibars token create ...` on the daemon's config; returns the secret.
 fn token(d: &Daemon, args: &[&str]) -> String {
-    let out = d
-        .command()
-        .args(["token", "create"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    d.token(args[1], args[3], &args[4..])
 }
 
 fn get(c: &Client, url: &str, token: Option<&str>) -> StatusCode {
@@ -62,7 +44,7 @@ fn run_job(c: &Client, base: &str, token: &str) -> StatusCode {
 #[test]
 fn tokens_authenticate_and_roles_decide_what_they_may_do() {
     let env = Env::new();
-    let (mut d, base) = start(&env, "");
+    let (mut d, base) = start(&env);
     let c = Client::new();
     let jobs = format!("{base}/api/v1/jobs");
 
@@ -221,19 +203,8 @@ fn session_cookie(r: &reqwest::blocking::Response) -> (String, String) {
 #[test]
 fn dashboard_logins_need_csrf_for_changes_and_are_braked_when_wrong() {
     let env = Env::new();
-    let (mut d, base) = start(&env, "");
-    std::fs::write(env.path("ann.pw"), "correct horse\n").unwrap();
-    d.command()
-        .args([
-            "user",
-            "add",
-            "ann",
-            "--role",
-            "operator",
-            "--password-file",
-        ])
-        .arg(env.path("ann.pw"))
-        .assert_success();
+    let (mut d, base) = start(&env);
+    d.user(&env, "ann", "operator", "correct horse");
     let c = Client::new();
     let login = |user: &str, pw: &str| {
         c.post(format!("{base}/api/v1/login"))
@@ -391,11 +362,7 @@ fn the_api_serves_tls_with_a_generated_certificate_and_plain_http_only_on_loopba
         .get(format!("{base}/api/v1/health"))
         .send()
         .is_err());
-    std::fs::write(env.path("u.pw"), "longenough\n").unwrap();
-    d.command()
-        .args(["user", "add", "u", "--role", "viewer", "--password-file"])
-        .arg(env.path("u.pw"))
-        .assert_success();
+    d.user(&env, "u", "viewer", "longenough");
     let r = c
         .post(format!("{base}/api/v1/login"))
         .json(&json!({"username": "u", "password": "longenough"}))

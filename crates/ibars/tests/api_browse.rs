@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::daemon::{config_text, free_port, Daemon};
+use common::daemon::Daemon;
 use common::{random_bytes, write, Env};
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
@@ -18,27 +18,12 @@ struct Api {
 
 impl Api {
     fn start(env: &Env) -> (Daemon, Api) {
-        let port = free_port();
-        let text = config_text(env, "").replacen(
-            "[daemon]\n",
-            &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n"),
-            1,
-        );
-        let d = Daemon::start(env, &text);
-        let token = |name: &str, role: &str| {
-            let out = d
-                .command()
-                .args(["token", "create", "--name", name, "--role", role])
-                .output()
-                .unwrap();
-            assert!(out.status.success());
-            String::from_utf8(out.stdout).unwrap().trim().to_string()
-        };
+        let (d, base) = Daemon::start_listening(env, "");
         let api = Api {
-            base: format!("http://127.0.0.1:{port}/api/v1"),
+            base: format!("{base}/api/v1"),
             c: Client::new(),
-            viewer: token("v", "viewer"),
-            operator: token("o", "operator"),
+            viewer: d.token("v", "viewer", &[]),
+            operator: d.token("o", "operator", &[]),
         };
         (d, api)
     }

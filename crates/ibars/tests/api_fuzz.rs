@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::daemon::{config_text, free_port, Daemon};
+use common::daemon::Daemon;
 use common::{write, Env};
 
 #[test]
@@ -20,35 +20,17 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
     env.cmd().arg("backup").arg(&src).assert().success();
     write(&src.join("d0/f0.txt"), "changed\n");
     env.cmd().arg("backup").arg(&src).assert().success();
-    let port = free_port();
     let jobs = "[[job]]\nname = \"nightly\"\nrepository = \"main\"\nkind = \"check\"\n\
                 schedule = \"0 3 * * *\"\n";
-    let text = config_text(&env, jobs).replacen(
-        "[daemon]\n",
-        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n"),
-        1,
-    );
-    let d = Daemon::start(&env, &text);
-    let out = d
-        .command()
-        .args([
-            "token",
-            "create",
-            "--name",
-            "fuzzer-admin-5b1e",
-            "--role",
-            "admin",
-        ])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let (d, base) = Daemon::start_listening(&env, jobs);
+    let token = d.token("fuzzer-admin-5b1e", "admin", &[]);
     let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../scripts/test/schemathesis.toml");
     let out = std::process::Command::new("st")
         .arg("--config-file")
         .arg(&config)
         .arg("run")
-        .arg(format!("http://127.0.0.1:{port}/api/v1/openapi.json"))
+        .arg(format!("{base}/api/v1/openapi.json"))
         .args(["-H", &format!("Authorization: Bearer {token}")])
         .args([
             "--checks",

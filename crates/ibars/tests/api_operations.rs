@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::daemon::{config_text, free_port, Daemon};
+use common::daemon::Daemon;
 use common::{random_bytes, write, Env};
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
@@ -61,27 +61,13 @@ impl Api {
     }
 }
 
-fn start(env: &Env, extra_env: &[(&str, &str)]) -> (Daemon, Api) {
-    let port = free_port();
-    let text = config_text(env, JOB).replacen(
-        "[daemon]\n",
-        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n"),
-        1,
-    );
-    let d = Daemon::start_with_env(env, &text, extra_env);
-    let token = |name: &str, role: &str| {
-        let out = d
-            .command()
-            .args(["token", "create", "--name", name, "--role", role])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+fn start(env: &Env) -> (Daemon, Api) {
+    let (d, base) = Daemon::start_listening(env, JOB);
     let api = Api {
-        base: format!("http://127.0.0.1:{port}/api/v1"),
+        base: format!("{base}/api/v1"),
         c: Client::new(),
-        operator: token("o", "operator"),
-        viewer: token("v", "viewer"),
+        operator: d.token("o", "operator", &[]),
+        viewer: d.token("v", "viewer", &[]),
     };
     (d, api)
 }
@@ -93,7 +79,7 @@ fn restores_checks_and_job_runs_are_followed_by_their_operation() {
     write(&src.join("a.bin"), random_bytes(300_000, 1));
     write(&src.join("sub/b.txt"), "bee\n");
     env.cmd().arg("backup").arg(&src).assert().success();
-    let (mut d, api) = start(&env, &[]);
+    let (mut d, api) = start(&env);
     let roots: Vec<String> = api
         .c
         .get(format!("{}/restore-roots", api.base))
@@ -240,7 +226,7 @@ fn a_running_restore_is_cancelled_cleanly() {
     // 12 packs of 1 MiB: a restore reads pack by pack, and stops between packs.
     write(&src.join("big.bin"), random_bytes(12_000_000, 2));
     env.cmd().arg("backup").arg(&src).assert().success();
-    let (_d, api) = start(&env, &[]);
+    let (_d, api) = start(&env);
     let target = env.path("state/restore/slow").display().to_string();
     // Read at 1 MiB/s: long enough (12 s) to cancel it midway.
     let (_, op) = api.post(

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::daemon::{config_text, free_port, Daemon};
+use common::daemon::Daemon;
 use common::{write, Env};
 use reqwest::blocking::Client;
 use reqwest::{Method, StatusCode};
@@ -238,37 +238,15 @@ fn every_operation_answers_each_role_as_documented() {
     let src = env.path("src");
     write(&src.join("a.txt"), "a\n");
     env.cmd().arg("backup").arg(&src).assert().success();
-    let port = free_port();
     let jobs = "[[job]]\nname = \"nightly\"\nrepository = \"main\"\nkind = \"check\"\n\
                 schedule = \"0 3 * * *\"\n";
-    let text = config_text(&env, jobs).replacen(
-        "[daemon]\n",
-        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n"),
-        1,
-    );
-    let d = Daemon::start(&env, &text);
-    let token = |name: &str, role: &str| {
-        let out = d
-            .command()
-            .args(["token", "create", "--name", name, "--role", role])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
-    std::fs::write(env.path("ann.pw"), "long enough\n").unwrap();
-    let st = d
-        .command()
-        .args(["user", "add", "ann", "--role", "viewer", "--password-file"])
-        .arg(env.path("ann.pw"))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let (d, base) = Daemon::start_listening(&env, jobs);
+    d.user(&env, "ann", "viewer", "long enough");
     let tokens = [
-        (Needs::Viewer, token("v", "viewer")),
-        (Needs::Operator, token("o", "operator")),
-        (Needs::Admin, token("a", "admin")),
+        (Needs::Viewer, d.token("v", "viewer", &[])),
+        (Needs::Operator, d.token("o", "operator", &[])),
+        (Needs::Admin, d.token("a", "admin", &[])),
     ];
-    let base = format!("http://127.0.0.1:{port}");
     let c = Client::new();
     let target = env.path("state/restore/t").display().to_string();
     let rows = table(&target);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::daemon::{config_text, free_port, Daemon};
+use common::daemon::Daemon;
 use common::Env;
 use sha2::Digest;
 
@@ -15,7 +15,6 @@ fn the_dashboard_works_in_a_real_browser() {
     let env = Env::new();
     let src = env.path("src");
     common::scenario::ransomware_history(&env, &src);
-    let port = free_port();
     let jobs = format!(
         "[[job]]\nname = \"home\"\nrepository = \"main\"\nkind = \"backup\"\n\
          schedule = \"0 2 * * *\"\npaths = [{:?}]\nmax_age = \"26h\"\n\n\
@@ -23,22 +22,10 @@ fn the_dashboard_works_in_a_real_browser() {
          schedule = \"0 3 * * *\"\npaths = [\"/nonexistent/ibars-test\"]\n",
         src.display().to_string()
     );
-    let text = config_text(&env, &jobs).replacen(
-        "[daemon]\n",
-        &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n"),
-        1,
-    );
-    let d = Daemon::start(&env, &text);
+    let (d, base) = Daemon::start_listening(&env, &jobs);
     let out = d.jobs(&["run", "broken", "--wait"]).output().unwrap();
     assert!(!out.status.success(), "the broken job fails");
-    std::fs::write(env.path("admin.pw"), "dashboard-pass-1\n").unwrap();
-    let st = d
-        .command()
-        .args(["user", "add", "admin", "--role", "admin", "--password-file"])
-        .arg(env.path("admin.pw"))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    d.user(&env, "admin", "admin", "dashboard-pass-1");
 
     let file = src.join("notes/f2.txt");
     let sha = hex::encode(sha2::Sha256::digest(std::fs::read(&file).unwrap()));
@@ -50,7 +37,7 @@ fn the_dashboard_works_in_a_real_browser() {
         .join("../../scripts/test/dashboard/dashboard.test.mjs");
     let out = std::process::Command::new("node")
         .arg(&script)
-        .env("IBARS_URL", format!("http://127.0.0.1:{port}"))
+        .env("IBARS_URL", &base)
         .env("IBARS_USER", "admin")
         .env("IBARS_USER_PASSWORD", "dashboard-pass-1")
         .env("IBARS_REPO", "main")

@@ -6,7 +6,7 @@ use ibars_core::history::{self, RunKind};
 use ibars_insight::record::{AuditEntry, AuditResult};
 
 use super::output::{local_time, parse_duration};
-use super::{code, GlobalArgs};
+use super::GlobalArgs;
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -88,12 +88,5 @@ pub fn run(g: &GlobalArgs, a: &AuditArgs) -> Result<u8> {
             if entries.len() == 1 { "y" } else { "ies" }
         );
     }
-    for (name, e) in &h.unreadable {
-        eprintln!("error: history/{name}: {e}");
-    }
-    Ok(if h.unreadable.is_empty() {
-        code::OK
-    } else {
-        code::PARTIAL
-    })
+    Ok(super::history::name_unreadable(&h))
 }

@@ -200,12 +200,17 @@ pub fn run(g: &GlobalArgs, a: &HistoryArgs) -> Result<u8> {
         }
         outln!("{} record(s)", shown.len());
     }
+    Ok(name_unreadable(&h))
+}
+
+/// Name each record that could not be read on standard error; the exit code: 3 if any.
+pub fn name_unreadable(h: &history::History) -> u8 {
     for (name, e) in &h.unreadable {
         eprintln!("error: history/{name}: {e}");
     }
-    Ok(if h.unreadable.is_empty() {
+    if h.unreadable.is_empty() {
         code::OK
     } else {
         code::PARTIAL
-    })
+    }
 }

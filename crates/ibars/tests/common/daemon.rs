@@ -32,6 +32,47 @@ pub fn config_text(env: &Env, rest: &str) -> String {
 }
 
 impl Daemon {
+    /// [`config_text`] with `rest`, the API listening on a free loopback port in plain HTTP,
+    /// started; returns it with the API's base URL (`http://127.0.0.1:PORT`).
+    pub fn start_listening(env: &Env, rest: &str) -> (Self, String) {
+        let port = free_port();
+        let text = config_text(env, rest).replacen(
+            "[daemon]\n",
+            &format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n"),
+            1,
+        );
+        (Self::start(env, &text), format!("http://127.0.0.1:{port}"))
+    }
+
+    /// `ibars token create --name NAME --role ROLE ARGS...`, which must succeed: the token.
+    pub fn token(&self, name: &str, role: &str, args: &[&str]) -> String {
+        let out = self
+            .command()
+            .args(["token", "create", "--name", name, "--role", role])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// `ibars user add NAME --role ROLE` with `password`, which must succeed.
+    pub fn user(&self, env: &Env, name: &str, role: &str, password: &str) {
+        let file = env.path(&format!("{name}.password"));
+        std::fs::write(&file, format!("{password}\n")).unwrap();
+        let st = self
+            .command()
+            .args(["user", "add", name, "--role", role, "--password-file"])
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
     /// Write `text` as the config and start the daemon on it; waits until it answers.
     pub fn start(env: &Env, text: &str) -> Self {
         Self::start_with_env(env, text, &[])
