@@ -1,0 +1,351 @@
+//! Forecasts of a series measured at regular steps: a repository's stored bytes per day, a
+//! source's changed bytes per hour.
+//!
+//! The model is MSTL (a seasonal part per given period, an ETS trend on what is left) when the
+//! series holds two cycles of the longest period, else a non-seasonal ETS (augurs). Its own
+//! intervals leave the seasonal part out and come out too narrow, so the intervals are
+//! calibrated instead from the model's past errors: the series is cut at earlier points, the
+//! model fitted on what came before each cut forecasts what came after, and the interval at
+//! each horizon is the error quantile of those forecasts at that horizon (split conformal
+//! prediction, one quantile per horizon). Errors are relative for a series that is positive
+//! throughout (sizes), absolute otherwise (change rates, which can be zero).
+//!
+//! Contract: no panic on any input. Too short a series gives
+//! [`ForecastError::NotEnoughHistory`]; a value that is not finite,
+//! [`ForecastError::Invalid`].
+
+use augurs::ets::AutoETS;
+use augurs::mstl::MSTLModel;
+use augurs::prelude::{Fit, Predict};
+use serde::Serialize;
+
+/// What the model is fitted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// The values themselves (a rate: bytes changed per hour).
+    Level,
+    /// Their day-to-day differences, summed back up (a total: stored bytes). The cycles of a
+    /// total are in what is added and freed each day, not in the total itself.
+    Increments,
+}
+
+/// How to forecast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub shape: Shape,
+    /// Seasonal periods in steps (7 for a weekly cycle of daily values; 24 and 168 for daily
+    /// and weekly cycles of hourly ones).
+    pub periods: Vec<usize>,
+    /// The interval's coverage, such as 0.95.
+    pub level: f64,
+    /// The fewest values a model is fitted on.
+    pub min_fit: usize,
+    /// How many earlier cuts the intervals are calibrated on, at most.
+    pub cuts: usize,
+}
+
+impl Settings {
+    /// Daily values with a weekly cycle, 95% intervals.
+    pub fn daily() -> Self {
+        Settings {
+            shape: Shape::Level,
+            periods: vec![7],
+            level: 0.95,
+            min_fit: 21,
+            cuts: 40,
+        }
+    }
+
+    /// A daily total (stored bytes) whose additions follow a weekly cycle, 95% intervals.
+    pub fn daily_total() -> Self {
+        Settings {
+            shape: Shape::Increments,
+            ..Self::daily()
+        }
+    }
+
+    /// Hourly values with daily and weekly cycles, 95% intervals.
+    pub fn hourly() -> Self {
+        Settings {
+            shape: Shape::Level,
+            periods: vec![24, 168],
+            level: 0.95,
+            min_fit: 72,
+            cuts: 40,
+        }
+    }
+}
+
+/// A forecast: one point and interval per step after the series' last value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    pub point: Vec<f64>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    /// The intervals' intended coverage.
+    pub level: f64,
+    /// `mstl` or `ets`.
+    pub model: &'static str,
+    /// The earlier cuts the intervals were calibrated on (0: the model's own intervals).
+    pub calibrated_on: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ForecastError {
+    #[error("not enough history: {have} values, {need} needed")]
+    NotEnoughHistory { have: usize, need: usize },
+    #[error("the series holds a value that is not a finite number, at {0}")]
+    Invalid(usize),
+    #[error("the model failed: {0}")]
+    Model(String),
+}
+
+/// The fewest values a forecast of `horizon` steps needs.
+pub fn needed(horizon: usize, s: &Settings) -> usize {
+    s.min_fit.max(horizon / 2)
+}
+
+/// Point forecasts of `horizon` steps from a model fitted on `y`, with the model's own
+/// intervals when `level` is given.
+fn fit_predict(
+    y: &[f64],
+    horizon: usize,
+    s: &Settings,
+    level: Option<f64>,
+) -> Result<(augurs::Forecast, &'static str), ForecastError> {
+    let model_err = |e: &dyn std::fmt::Display| ForecastError::Model(e.to_string());
+    // A constant series: ETS cannot estimate a spread from it, and none is needed.
+    if y.windows(2).all(|w| w[0] == w[1]) {
+        let v = y.last().copied().unwrap_or(0.0);
+        let f = augurs::Forecast {
+            point: vec![v; horizon],
+            intervals: level.map(|l| augurs::ForecastIntervals {
+                level: l,
+                lower: vec![v; horizon],
+                upper: vec![v; horizon],
+            }),
+        };
+        return Ok((f, "constant"));
+    }
+    let longest = s.periods.iter().copied().max().unwrap_or(0);
+    if longest > 1 && y.len() >= 2 * longest {
+        let trend = AutoETS::non_seasonal().into_trend_model();
+        let m = MSTLModel::new(s.periods.clone(), trend);
+        let fitted = m.fit(y).map_err(|e| model_err(&e))?;
+        let f = fitted.predict(horizon, level).map_err(|e| model_err(&e))?;
+        Ok((f, "mstl"))
+    } else {
+        let fitted = AutoETS::non_seasonal().fit(y).map_err(|e| model_err(&e))?;
+        let f = fitted.predict(horizon, level).map_err(|e| model_err(&e))?;
+        Ok((f, "ets"))
+    }
+}
+
+/// The forecast path of `horizon` steps after `y`, as `s.shape` says, with the model's own
+/// intervals for a level model when `level` is given.
+fn path(
+    y: &[f64],
+    horizon: usize,
+    s: &Settings,
+    level: Option<f64>,
+) -> Result<(augurs::Forecast, &'static str), ForecastError> {
+    match s.shape {
+        Shape::Level => fit_predict(y, horizon, s, level),
+        Shape::Increments => {
+            let d: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
+            let (f, model) = fit_predict(&d, horizon, s, None)?;
+            let mut total = y.last().copied().unwrap_or(0.0);
+            let point = f
+                .point
+                .iter()
+                .map(|p| {
+                    total += p;
+                    total
+                })
+                .collect();
+            Ok((
+                augurs::Forecast {
+                    point,
+                    intervals: None,
+                },
+                model,
+            ))
+        }
+    }
+}
+
+/// The `level` quantile of `errors` with the finite-sample correction of conformal
+/// prediction: the ⌈(n+1)·level⌉-th smallest, or the largest when n is too small for it.
+fn conformal_quantile(errors: &mut [f64], level: f64) -> f64 {
+    errors.sort_by(f64::total_cmp);
+    let n = errors.len();
+    let k = ((n as f64 + 1.0) * level).ceil() as usize;
+    errors[k.clamp(1, n) - 1]
+}
+
+/// Forecast `horizon` steps after `y`.
+pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, ForecastError> {
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Err(ForecastError::Invalid(i));
+    }
+    let need = needed(horizon, s);
+    if y.len() < need || horizon == 0 {
+        return Err(ForecastError::NotEnoughHistory {
+            have: y.len(),
+            need,
+        });
+    }
+    let (f, model) = path(y, horizon, s, Some(s.level))?;
+    let relative = y.iter().all(|v| *v > 0.0);
+    // Earlier cuts, newest first, each leaving `horizon` values to compare with.
+    let last_cut = y.len().saturating_sub(horizon);
+    let stride = ((last_cut.saturating_sub(s.min_fit)) / s.cuts.max(1)).max(1);
+    let cuts: Vec<usize> = (0..s.cuts)
+        .map(|k| last_cut.saturating_sub(k * stride))
+        .filter(|c| *c >= s.min_fit)
+        .collect();
+    let mut errors: Vec<Vec<f64>> = vec![Vec::new(); horizon];
+    for &c in &cuts {
+        let Ok((past, _)) = path(&y[..c], horizon, s, None) else {
+            continue;
+        };
+        for (h, errs) in errors.iter_mut().enumerate() {
+            let (Some(actual), Some(p)) = (y.get(c + h), past.point.get(h)) else {
+                continue;
+            };
+            let e = if relative {
+                (actual - p).abs() / actual.abs().max(f64::MIN_POSITIVE)
+            } else {
+                (actual - p).abs()
+            };
+            if e.is_finite() {
+                errs.push(e);
+            }
+        }
+    }
+    let calibrated_on = errors.iter().map(Vec::len).min().unwrap_or(0);
+    let (mut lower, mut upper) = match (&f.intervals, calibrated_on >= 5) {
+        (_, true) => {
+            let mut lo = Vec::with_capacity(horizon);
+            let mut hi = Vec::with_capacity(horizon);
+            // A longer horizon is never surer than a shorter one.
+            let mut q_prev: f64 = 0.0;
+            for (h, errs) in errors.iter_mut().enumerate() {
+                let q = conformal_quantile(errs, s.level).max(q_prev);
+                q_prev = q;
+                let p = f.point[h];
+                let half = if relative { q * p.abs() } else { q };
+                lo.push(p - half);
+                hi.push(p + half);
+            }
+            (lo, hi)
+        }
+        (Some(i), false) => (i.lower.clone(), i.upper.clone()),
+        (None, false) => (f.point.clone(), f.point.clone()),
+    };
+    // A size or a rate is never negative.
+    if y.iter().all(|v| *v >= 0.0) {
+        lower.iter_mut().for_each(|v| *v = v.max(0.0));
+        upper.iter_mut().for_each(|v| *v = v.max(0.0));
+    }
+    let point = f
+        .point
+        .iter()
+        .map(|p| {
+            if y.iter().all(|v| *v >= 0.0) {
+                p.max(0.0)
+            } else {
+                *p
+            }
+        })
+        .collect();
+    Ok(Prediction {
+        point,
+        lower,
+        upper,
+        level: s.level,
+        model,
+        calibrated_on: if calibrated_on >= 5 { calibrated_on } else { 0 },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weekly(days: usize) -> Vec<f64> {
+        (0..days)
+            .map(|d| {
+                let week = [1.0, 1.1, 1.2, 1.1, 1.0, 0.4, 0.3][d % 7];
+                1000.0 + 10.0 * d as f64 + 50.0 * week + ((d * 7919) % 13) as f64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_weekly_series_is_forecast_with_calibrated_intervals() {
+        let y = weekly(150);
+        let p = forecast(&y, 30, &Settings::daily()).unwrap();
+        assert_eq!((p.model, p.point.len(), p.lower.len()), ("mstl", 30, 30));
+        assert!(p.calibrated_on >= 5, "{p:?}");
+        let truth = weekly(180)[150..].to_vec();
+        for (h, t) in truth.iter().enumerate() {
+            assert!(p.lower[h] <= p.point[h] && p.point[h] <= p.upper[h]);
+            let err = (p.point[h] - t).abs() / t;
+            assert!(err < 0.05, "h {h}: {} vs {t}", p.point[h]);
+        }
+        // Intervals never narrow with the horizon (relative to the point: sizes are positive).
+        let w: Vec<f64> = (0..30)
+            .map(|h| (p.upper[h] - p.lower[h]) / p.point[h])
+            .collect();
+        assert!(w.windows(2).all(|x| x[1] >= x[0] * 0.999), "{w:?}");
+    }
+
+    #[test]
+    fn a_total_is_forecast_from_what_is_added_each_day() {
+        // Weekdays add 10, weekends 2: the total grows by 54 a week.
+        let total: Vec<f64> = (0..150)
+            .scan(1000.0, |t, d| {
+                *t += if d % 7 >= 5 { 2.0 } else { 10.0 };
+                Some(*t)
+            })
+            .collect();
+        let p = forecast(&total[..120], 28, &Settings::daily_total()).unwrap();
+        assert!(p.calibrated_on >= 5);
+        let err = (p.point[27] - total[147]).abs();
+        assert!(err < 5.0, "{} vs {}", p.point[27], total[147]);
+        assert!(p.lower[27] <= total[147] && total[147] <= p.upper[27]);
+    }
+
+    #[test]
+    fn short_empty_odd_and_constant_series_never_panic() {
+        let s = Settings::daily();
+        assert!(matches!(
+            forecast(&[], 30, &s),
+            Err(ForecastError::NotEnoughHistory { have: 0, .. })
+        ));
+        assert!(matches!(
+            forecast(&[1.0; 5], 30, &s),
+            Err(ForecastError::NotEnoughHistory { .. })
+        ));
+        assert!(matches!(
+            forecast(&weekly(60), 0, &s),
+            Err(ForecastError::NotEnoughHistory { .. })
+        ));
+        let mut bad = weekly(60);
+        bad[7] = f64::NAN;
+        assert_eq!(forecast(&bad, 10, &s), Err(ForecastError::Invalid(7)));
+        let flat = forecast(&[5.0; 60], 10, &s).unwrap();
+        assert_eq!(flat.point, vec![5.0; 10]);
+        assert_eq!(flat.lower, flat.upper);
+        // Zeros (a quiet source) and spikes: a forecast, never negative.
+        let spiky: Vec<f64> = (0..200)
+            .map(|i| if i % 37 == 0 { 1e9 } else { 0.0 })
+            .collect();
+        let p = forecast(&spiky, 24, &Settings::hourly()).unwrap();
+        assert!(p.lower.iter().chain(&p.point).all(|v| *v >= 0.0));
+        // A series too short for seasons still gets a non-seasonal forecast.
+        let p = forecast(&weekly(25), 5, &s).unwrap();
+        assert_eq!(p.point.len(), 5);
+    }
+}
