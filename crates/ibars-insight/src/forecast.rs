@@ -100,10 +100,15 @@ pub enum ForecastError {
     Model(String),
 }
 
-/// The fewest values a forecast of `horizon` steps needs.
+/// The fewest values a forecast of `horizon` steps needs: enough to fit on, and to cut at
+/// five earlier points with `horizon` values after each, so that every interval is
+/// calibrated.
 pub fn needed(horizon: usize, s: &Settings) -> usize {
-    s.min_fit.max(horizon / 2)
+    s.min_fit + horizon + MIN_CUTS
 }
+
+/// The fewest earlier cuts the intervals are calibrated on.
+const MIN_CUTS: usize = 5;
 
 /// Point forecasts of `horizon` steps from a model fitted on `y`, with the model's own
 /// intervals when `level` is given.
@@ -224,7 +229,7 @@ pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, F
         }
     }
     let calibrated_on = errors.iter().map(Vec::len).min().unwrap_or(0);
-    let (mut lower, mut upper) = match (&f.intervals, calibrated_on >= 5) {
+    let (mut lower, mut upper) = match (&f.intervals, calibrated_on >= MIN_CUTS) {
         (_, true) => {
             let mut lo = Vec::with_capacity(horizon);
             let mut hi = Vec::with_capacity(horizon);
@@ -265,8 +270,32 @@ pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, F
         upper,
         level: s.level,
         model,
-        calibrated_on: if calibrated_on >= 5 { calibrated_on } else { 0 },
+        calibrated_on: if calibrated_on >= MIN_CUTS {
+            calibrated_on
+        } else {
+            0
+        },
     })
+}
+
+/// When a forecast total reaches `capacity`, in steps after the last value: at the
+/// earliest (the upper bound reaches it), most likely (the point), and at the latest (the
+/// lower bound); `None` for a bound that stays below it within the forecast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Crossing {
+    pub earliest: Option<usize>,
+    pub likely: Option<usize>,
+    pub latest: Option<usize>,
+}
+
+/// Where `p` reaches `capacity` (steps count from 1: the first forecast step is 1).
+pub fn crossing(p: &Prediction, capacity: f64) -> Crossing {
+    let first = |v: &[f64]| v.iter().position(|x| *x >= capacity).map(|i| i + 1);
+    Crossing {
+        earliest: first(&p.upper),
+        likely: first(&p.point),
+        latest: first(&p.lower),
+    }
 }
 
 #[cfg(test)]
@@ -287,7 +316,7 @@ mod tests {
         let y = weekly(150);
         let p = forecast(&y, 30, &Settings::daily()).unwrap();
         assert_eq!((p.model, p.point.len(), p.lower.len()), ("mstl", 30, 30));
-        assert!(p.calibrated_on >= 5, "{p:?}");
+        assert!(p.calibrated_on >= MIN_CUTS, "{p:?}");
         let truth = weekly(180)[150..].to_vec();
         for (h, t) in truth.iter().enumerate() {
             assert!(p.lower[h] <= p.point[h] && p.point[h] <= p.upper[h]);
@@ -311,7 +340,7 @@ mod tests {
             })
             .collect();
         let p = forecast(&total[..120], 28, &Settings::daily_total()).unwrap();
-        assert!(p.calibrated_on >= 5);
+        assert!(p.calibrated_on >= MIN_CUTS);
         let err = (p.point[27] - total[147]).abs();
         assert!(err < 5.0, "{} vs {}", p.point[27], total[147]);
         assert!(p.lower[27] <= total[147] && total[147] <= p.upper[27]);
@@ -344,8 +373,13 @@ mod tests {
             .collect();
         let p = forecast(&spiky, 24, &Settings::hourly()).unwrap();
         assert!(p.lower.iter().chain(&p.point).all(|v| *v >= 0.0));
-        // A series too short for seasons still gets a non-seasonal forecast.
-        let p = forecast(&weekly(25), 5, &s).unwrap();
+        // A series too short for two weekly cycles in its cuts is still forecast, calibrated.
+        let p = forecast(&weekly(31), 5, &s).unwrap();
         assert_eq!(p.point.len(), 5);
+        assert!(p.calibrated_on >= 5, "{p:?}");
+        assert!(matches!(
+            forecast(&weekly(30), 5, &s),
+            Err(ForecastError::NotEnoughHistory { need: 31, .. })
+        ));
     }
 }

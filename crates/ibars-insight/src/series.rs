@@ -101,6 +101,69 @@ pub fn repository_size(records: &[Record], now: jiff::Timestamp, now_bytes: u64)
     out
 }
 
+const DAY: i64 = 86_400;
+
+/// The UTC day (days since the epoch) of `t`.
+fn day_of(t: jiff::Timestamp) -> i64 {
+    t.as_second().div_euclid(DAY)
+}
+
+/// A daily series: the start of its first day, and one value per day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Daily {
+    pub first_day: jiff::Timestamp,
+    pub values: Vec<f64>,
+}
+
+/// The size at the end of each UTC day from the first point's day to `end`'s day, the last
+/// value carried over days without a change. Empty without points.
+pub fn daily_size(points: &[SizePoint], end: jiff::Timestamp) -> Daily {
+    let (Some(first), last_day) = (points.first(), day_of(end)) else {
+        return Daily {
+            first_day: end,
+            values: vec![],
+        };
+    };
+    let first_day = day_of(first.time);
+    let mut values = Vec::new();
+    let mut i = 0;
+    let mut current = first.bytes as f64;
+    for d in first_day..=last_day {
+        while i < points.len() && day_of(points[i].time) <= d {
+            current = points[i].bytes as f64;
+            i += 1;
+        }
+        values.push(current);
+    }
+    Daily {
+        first_day: jiff::Timestamp::from_second(first_day * DAY).unwrap_or(end),
+        values,
+    }
+}
+
+/// Bytes added per UTC day by the backups of one source, from its first backup's day to
+/// `end`'s day (zero on days without one).
+pub fn daily_added(backups: &[&BackupPoint], end: jiff::Timestamp) -> Daily {
+    let Some(first) = backups.first() else {
+        return Daily {
+            first_day: end,
+            values: vec![],
+        };
+    };
+    let first_day = day_of(first.time);
+    let days = (day_of(end) - first_day + 1).max(0) as usize;
+    let mut values = vec![0.0; days];
+    for b in backups {
+        if let Some(v) = values.get_mut((day_of(b.time) - first_day).max(0) as usize) {
+            *v += b.bytes_added as f64;
+        }
+    }
+    Daily {
+        first_day: jiff::Timestamp::from_second(first_day * DAY).unwrap_or(end),
+        values,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +207,11 @@ mod tests {
         let b = backups(&recs);
         assert_eq!(b.len(), 3);
         assert_eq!((b[0].bytes_added, b[0].flagged), (200, false));
+        // Hours 1 to 6 fall on one day: its end holds the last size.
+        let d = daily_size(&s, at(50));
+        assert_eq!(d.values, vec![1000.0, 1000.0, 1000.0]);
+        let refs: Vec<&BackupPoint> = b.iter().collect();
+        let a = daily_added(&refs, at(30));
+        assert_eq!(a.values, vec![200.0 + 400.0 + 20.0, 0.0]);
     }
 }

@@ -116,3 +116,60 @@ fn find_lists_matches_per_snapshot_and_stats_measure_contents() {
     assert_eq!(v["snapshots"], 2);
     assert!(v["packs"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn forecast_reads_the_history_and_says_when_it_is_too_short() {
+    let env = Env::new();
+    let src = env.path("src");
+    let now = jiff::Timestamp::now();
+    let backup_on = |days_ago: i64| {
+        let t = now - jiff::SignedDuration::from_hours(24 * days_ago);
+        env.cmd()
+            .args(["backup", "--no-detect", "--time", &t.to_string()])
+            .arg(&src)
+            .assert()
+            .success();
+    };
+    for d in 0..40u64 {
+        // Weekends add less.
+        let n = if d % 7 >= 5 { 5_000 } else { 40_000 };
+        write(&src.join(format!("day{d}.bin")), random_bytes(n, d));
+        backup_on(40 - d as i64);
+    }
+    let v = env.json(&["forecast", "--horizon", "14d", "--quota", "100MiB"]);
+    let r = &v["repository"];
+    let now_bytes = r["now"].as_f64().unwrap();
+    let f = &r["in_horizon"];
+    let (lo, p, hi) = (
+        f["lower"].as_f64().unwrap(),
+        f["point"].as_f64().unwrap(),
+        f["upper"].as_f64().unwrap(),
+    );
+    assert!(lo <= p && p <= hi, "{v}");
+    // About 35 KB a day more: 14 days ahead is above today, and far below 100 MiB.
+    assert!(p > now_bytes && p < now_bytes + 2e6, "{v}");
+    assert!(r["quota"]["reached"]["earliest"].is_null(), "{v}");
+    assert_eq!(v["sources"].as_array().unwrap().len(), 1);
+    assert!(v["sources"][0]["daily_bytes"]["point"].is_number(), "{v}");
+    // A quota just above today's size is reached within the horizon.
+    let q = format!("{}", now_bytes as u64 + 100_000);
+    let v = env.json(&["forecast", "--horizon", "14d", "--quota", &q]);
+    assert!(
+        v["repository"]["quota"]["reached"]["earliest"].is_string(),
+        "{v}"
+    );
+    let text = env
+        .cmd()
+        .args(["forecast", "--horizon", "14d", "--quota", &q])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("reaches the") && text.contains("between"),
+        "{text}"
+    );
+    // Forty days of history are too little for two months ahead: said, not guessed.
+    let v = env.json(&["forecast", "--horizon", "60d"]);
+    let err = v["repository"]["error"].as_str().unwrap_or_default();
+    assert!(err.contains("not enough history"), "{v}");
+}

@@ -20,6 +20,7 @@ mod check;
 mod copy;
 mod daemon;
 mod docs;
+mod forecast;
 mod forget;
 mod history;
 mod keys;
@@ -149,6 +150,9 @@ pub enum Command {
     Find(browse::FindArgs),
     /// Show the run history: every backup, restore, check, copy, forget and prune.
     History(history::HistoryArgs),
+    /// Forecast the repository's size and each source's changes, and when a disk or quota
+    /// fills.
+    Forecast(forecast::ForecastArgs),
     /// Show the daemon's audit log: API calls that changed something, and logins.
     Audit(audit::AuditArgs),
     /// List anomaly findings (suspected ransomware, mass deletion), or dismiss one.
@@ -289,6 +293,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Find(a) => browse::find(g, &a),
         Command::Anomalies(a) => anomalies::run(g, &a),
         Command::Audit(a) => audit::run(g, &a),
+        Command::Forecast(a) => forecast::run(g, &a),
         Command::Forget(a) => forget::run(g, &a),
         Command::Prune(a) => prune::run_cmd(g, &a),
         Command::Tag(a) => forget::run_tag(g, &a),
