@@ -278,6 +278,20 @@ pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, F
     })
 }
 
+/// The repository's stored size, day by day from its history replayed back from
+/// `now_bytes` at `now`, and its forecast for `horizon` days (or why there is none).
+pub fn repository_size(
+    records: &[crate::record::Record],
+    now: jiff::Timestamp,
+    now_bytes: u64,
+    horizon: usize,
+) -> (crate::series::Daily, Result<Prediction, ForecastError>) {
+    let points = crate::series::repository_size(records, now, now_bytes);
+    let daily = crate::series::daily_size(&points, now);
+    let p = forecast(&daily.values, horizon, &Settings::daily_total());
+    (daily, p)
+}
+
 /// When a forecast total reaches `capacity`, in steps after the last value: at the
 /// earliest (the upper bound reaches it), most likely (the point), and at the latest (the
 /// lower bound); `None` for a bound that stays below it within the forecast.

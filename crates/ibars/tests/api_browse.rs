@@ -190,6 +190,15 @@ fn snapshots_are_listed_browsed_downloaded_and_compared() {
         "{s}"
     );
     assert!(size.len() >= 3, "{s}");
+    // Two backups are no history to forecast from: said, not guessed.
+    assert!(s["forecast"].is_null(), "{s}");
+    assert!(
+        s["forecast_error"]
+            .as_str()
+            .unwrap()
+            .contains("not enough history"),
+        "{s}"
+    );
 }
 
 #[test]

@@ -109,7 +109,24 @@ pub struct Series {
     /// The stored size after each run that changed it, up to now.
     #[schema(value_type = [Object])]
     pub size: Vec<SizePoint>,
+    /// The size forecast for the next 30 days, one point a day from tomorrow, with its 95%
+    /// interval; absent with too little history (`forecast_error` says why).
+    pub forecast: Option<SizeForecast>,
+    pub forecast_error: Option<String>,
 }
+
+/// A size forecast: per day, the expected size and its interval.
+#[derive(Serialize, ToSchema)]
+pub struct SizeForecast {
+    pub times: Vec<jiff::Timestamp>,
+    pub point: Vec<f64>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    pub level: f64,
+}
+
+/// Days the charts' size forecast looks ahead.
+const FORECAST_DAYS: usize = 30;
 
 /// The series the dashboard charts: one point per backup, and the repository's size over
 /// time (the history replayed back from the size measured now).
@@ -133,9 +150,32 @@ pub async fn chart_series(
             Some(b) => b,
             None => h.repo.stored_packs()?.values().sum::<u64>(),
         };
+        let now = jiff::Timestamp::now();
+        let (daily, predicted) =
+            ibars_insight::forecast::repository_size(&records, now, now_bytes, FORECAST_DAYS);
+        let (forecast, forecast_error) = match predicted {
+            Ok(p) => {
+                let day = jiff::SignedDuration::from_hours(24);
+                let last = daily.first_day + day * (daily.values.len() as i32);
+                let times = (0..p.point.len())
+                    .map(|i| last + day * (i as i32) + jiff::SignedDuration::from_hours(23))
+                    .collect();
+                let f = SizeForecast {
+                    times,
+                    point: p.point,
+                    lower: p.lower,
+                    upper: p.upper,
+                    level: p.level,
+                };
+                (Some(f), None)
+            }
+            Err(e) => (None, Some(e.to_string())),
+        };
         Ok(Series {
             backups: series::backups(&records),
-            size: series::repository_size(&records, jiff::Timestamp::now(), now_bytes),
+            size: series::repository_size(&records, now, now_bytes),
+            forecast,
+            forecast_error,
         })
     })
     .await?;

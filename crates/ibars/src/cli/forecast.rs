@@ -88,9 +88,8 @@ pub fn run(g: &GlobalArgs, a: &ForecastArgs) -> Result<u8> {
     let h = ibars_core::history::load_all(&repo)?;
     let records: Vec<_> = h.records.iter().map(|(_, r)| r.clone()).collect();
     let stored: u64 = repo.stored_packs()?.values().sum();
-    let size = series::daily_size(&series::repository_size(&records, now, stored), now);
-    let s = Settings::daily_total();
-    let repo_forecast = forecast(&size.values, horizon, &s);
+    let (size, repo_forecast) =
+        ibars_insight::forecast::repository_size(&records, now, stored, horizon);
     let local_dir = match g.location()? {
         Location::Local(p) => Some(p),
         _ => None,
