@@ -2,7 +2,9 @@
 // backup the bytes added and duration, the files changed, and the anomaly score.
 //
 // Each chart's container has a stable data-testid and, once uPlot has drawn, `data-points`
-// (points of its main series) so that a test can tell a drawn chart from an empty box.
+// (points of its main series) so that a test can tell a drawn chart from an empty box. The
+// size chart also has `data-forecast-points` (forecast days drawn, 0 without a forecast) and,
+// without one, a note `[data-testid="forecast-note"]` saying why.
 
 import { api, repoPath } from './api.js';
 import { bytes, duration, fill, h, localTime, num, pageTitle } from './ui.js';
@@ -29,13 +31,15 @@ export async function renderCharts(ctx) {
 
   const charts = [];
   ctx.cleanup(() => charts.forEach((c) => c.destroy()));
-  const sizeBox = chartBox('chart-size', 'Repository size', 'Bytes stored in the repository after each change.');
+  const sizeBox = chartBox('chart-size', 'Repository size', series.forecast
+    ? `Bytes stored in the repository after each change; dashed, the forecast for the next ${series.forecast.times.length} days.`
+    : 'Bytes stored in the repository after each change.');
   const addedBox = chartBox('chart-added', 'Bytes added and duration', 'Per backup: new data stored (bars) and how long it took (line).');
   const filesBox = chartBox('chart-files', 'Files changed', 'Per backup: files new, changed and deleted.');
   const scoreBox = chartBox('chart-anomaly', 'Anomaly score', 'Per backup: how much it looked like ransomware or mass deletion; flagged backups are marked ⚠ in red.');
   grid.append(sizeBox.figure, addedBox.figure, filesBox.figure, scoreBox.figure);
 
-  charts.push(sizeChart(sizeBox.plot, series.size));
+  charts.push(sizeChart(sizeBox, series));
   let backupCharts = [];
   function drawBackups(key) {
     backupCharts.forEach((c) => c.destroy());
@@ -69,7 +73,7 @@ const secs = (t) => new Date(t).getTime() / 1000;
  * Draws a uPlot chart into `el` and keeps it as wide as its box. `count` is what is put in
  * data-points after each draw; `extra` lets a chart add more data-* facts (flagged points).
  */
-function chart(el, { data, series, axes, scales, bands, count, extra, empty, padX = false }) {
+function chart(el, { data, series, axes, scales, bands, count, extra, empty, padX = false, markerFill, hooks = {} }) {
   el.replaceChildren();
   if (!data[0].length) {
     el.dataset.points = '0';
@@ -95,8 +99,9 @@ function chart(el, { data, series, axes, scales, bands, count, extra, empty, pad
     scales: { x: { time: true, ...(xRange ? { range: xRange } : {}) }, ...scales },
     bands,
     cursor: { points: { size: 8 } },
-    legend: { live: true },
+    legend: { live: true, ...(markerFill ? { markers: { fill: markerFill } } : {}) },
     hooks: {
+      ...hooks,
       draw: [(u) => {
         el.dataset.points = String(count(u));
         if (extra) Object.assign(el.dataset, extra(u));
@@ -119,29 +124,82 @@ const nonNull = (u, i) => u.data[i].filter((v) => v !== null && v !== undefined)
 const dots = (n, size = 6) => ({ show: n <= 400, size });
 
 /**
- * Size over time. A forecast can be added later as two more series (low and high bound,
- * with x extended into the future and nulls in the measured series there) joined by
- * `bands: [{ series: [3, 2], fill }]`; `sizeSeries` returns the pieces for that reason.
+ * Size over time, and its forecast when there is one: series 1 is the measured size (null
+ * over the forecast days), 2 the forecast point (dashed), 3 and 4 the upper and lower bounds
+ * of its interval, joined by a band. The x values are the union of both, so the x axis runs
+ * to the last forecast day. The forecast starts from the last measured point (where its
+ * interval is nil) so that the dashed line continues the measured one.
  */
-function sizeSeries(points) {
-  const x = points.map((p) => secs(p.time));
-  const measured = points.map((p) => p.bytes);
+function sizeSeries(points, forecast) {
+  const stored = color('--c1');
   // Stepped: the size holds from one change to the next.
   const stepped = uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined;
-  const series = [{ label: 'Stored', stroke: color('--c1'), fill: color('--c1-fill'), width: 2, paths: stepped,
-    points: dots(x.length), value: (u, v) => bytes(v) }];
-  return { data: [x, measured], series, bands: [] };
+  const series = [{ label: 'Stored', stroke: stored, fill: color('--c1-fill'), width: 2, paths: stepped,
+    points: dots(points.length), value: (u, v) => bytes(v) }];
+  const fc = forecastRows(points, forecast);
+  if (!fc.length) {
+    return { data: [points.map((p) => secs(p.time)), points.map((p) => p.bytes)], series, bands: [], days: 0 };
+  }
+
+  // Rows by time: [x, measured, point, upper, lower].
+  const rows = new Map();
+  const row = (x) => rows.get(x) || rows.set(x, [x, null, null, null, null]).get(x);
+  for (const p of points) row(secs(p.time))[1] = p.bytes;
+  for (const f of fc) Object.assign(row(f.x), { 2: f.point, 3: f.upper, 4: f.lower });
+  const sorted = [...rows.values()].sort((a, b) => a[0] - b[0]);
+  const data = [0, 1, 2, 3, 4].map((i) => sorted.map((r) => r[i]));
+
+  const line = color('--forecast');
+  const edge = color('--forecast-edge');
+  const band = color('--forecast-fill');
+  const pct = `${Math.round((forecast.level || 0.95) * 100)}%`;
+  series.push(
+    { label: 'Forecast', stroke: line, width: 2, dash: [8, 5], points: { show: false }, value: (u, v) => bytes(v) },
+    // The interval's legend entry stands for both bounds: "lower – upper".
+    { label: `${pct} interval`, stroke: edge, width: 1, points: { show: false },
+      value: (u, v, si, i) => (v === null || v === undefined || i === null ? '–' : `${bytes(u.data[4][i])} – ${bytes(v)}`) },
+    { label: `${pct} lower`, class: 'legend-hidden', stroke: edge, width: 1, points: { show: false }, value: (u, v) => bytes(v) },
+  );
+  const days = fc.filter((f) => !f.anchor).length;
+  return { data, series, bands: [{ series: [3, 4], fill: band }], days, bandFill: band };
 }
 
-function sizeChart(el, points) {
-  const { data, series, bands } = sizeSeries(points);
+/** The forecast's days as rows, after a first one anchored at the last measured point. */
+function forecastRows(points, forecast) {
+  if (!forecast || !Array.isArray(forecast.times) || !forecast.times.length) return [];
+  const days = forecast.times.map((t, i) => ({ x: secs(t), point: forecast.point[i], lower: forecast.lower[i], upper: forecast.upper[i] }))
+    .filter((f) => Number.isFinite(f.x) && [f.point, f.lower, f.upper].every(Number.isFinite));
+  const last = points[points.length - 1];
+  if (!days.length || !last || !(secs(last.time) < days[0].x)) return days;
+  return [{ x: secs(last.time), point: last.bytes, lower: last.bytes, upper: last.bytes, anchor: true }, ...days];
+}
+
+function sizeChart(box, { size, forecast, forecast_error: error }) {
+  const el = box.plot;
+  const { data, series, bands, days, bandFill } = sizeSeries(size, forecast);
+  box.figure.querySelector('.forecast-note')?.remove();
+  el.dataset.forecastPoints = '0';
+  if (!days && error) {
+    box.figure.append(h('p', { class: 'muted small forecast-note', dataset: { testid: 'forecast-note' }, text: `No forecast: ${error}` }));
+  }
   return chart(el, {
     data, series, bands,
     axes: [{ values: (u, vals) => vals.map(bytes), size: 70 }],
     scales: { y: { range: (u, min, max) => [0, max * 1.1 || 1] } },
     count: (u) => nonNull(u, 1),
+    extra: (u) => ({ forecastPoints: String(days && u.series[2]?.show ? days : 0) }),
+    // The interval's legend marker shows the band's shade.
+    markerFill: bandFill ? (u, i) => (i === 3 ? bandFill : seriesFill(u, i)) : undefined,
+    // Its entry toggles both bounds.
+    hooks: days ? { setSeries: [(u, i, o) => { if (i === 3 && o && 'show' in o) u.setSeries(4, { show: o.show }); }] } : {},
     empty: 'No size recorded yet.',
   });
+}
+
+/** A series' own fill, as uPlot's default legend marker shows it. */
+function seriesFill(u, i) {
+  const f = u.series[i].fill;
+  return (typeof f === 'function' ? f(u, i) : f) || null;
 }
 
 function addedChart(el, rows) {

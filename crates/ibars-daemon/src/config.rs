@@ -71,6 +71,9 @@ pub struct DaemonSettings {
     pub audit_repository: Option<String>,
     /// Directories under which the API may restore; `STATE_DIR/restore` when empty.
     pub restore_roots: Vec<PathBuf>,
+    /// Alert when a repository is forecast to fill its disk or its `quota` within this, such
+    /// as "30d" (the default); "off" for never.
+    pub fill_alert: Option<String>,
 }
 
 impl DaemonSettings {
@@ -149,6 +152,9 @@ pub struct RepositoryConfig {
     #[serde(default)]
     pub append_only: bool,
     pub cache_dir: Option<PathBuf>,
+    /// A size the repository should stay below, such as "2TiB": the daemon alerts when the
+    /// forecast reaches it within `fill_alert`.
+    pub quota: Option<String>,
     /// As the CLI's `[s3]` table; the URL gives the bucket and prefix.
     #[serde(default)]
     pub s3: S3Config,
@@ -390,6 +396,18 @@ impl Config {
                         r.name
                     ),
                 ));
+            }
+            if let Some(q) = r
+                .quota
+                .as_deref()
+                .filter(|q| ibars_core::units::parse_size(q).is_none())
+            {
+                let l = doc.key_line(span, "quota");
+                let m = format!(
+                    "repository {:?}: `quota`: {q:?} is not a size such as \"2TiB\"",
+                    r.name
+                );
+                return Err(doc.error(l, Some("quota"), m));
             }
             repositories.push(r);
         }

@@ -118,6 +118,11 @@ pub(crate) enum Event {
         repository: String,
         stats: serde_json::Value,
     },
+    /// `ibars forecast` of a repository, for its fill alert.
+    Forecast {
+        repository: String,
+        forecast: serde_json::Value,
+    },
 }
 
 /// The answer to a request to run a job now.
@@ -157,7 +162,7 @@ async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
         ),
         None => None,
     };
-    let api_listener = api_listener(&config).await?;
+    let api_listener = crate::listen::api_listener(&config).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared: Shared = Arc::new(Mutex::new(Inner {
@@ -213,7 +218,7 @@ async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
     let mut hup = signal(SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
     let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
-    watchdog();
+    crate::listen::watchdog();
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     tracing::info!("ibars daemon ready; control socket {}", socket.display());
 
@@ -274,33 +279,6 @@ async fn serve(opts: Options, config: Config) -> Result<(), DaemonError> {
     let _ = std::fs::remove_file(&socket);
     tracing::info!("ibars daemon stopped");
     Ok(())
-}
-
-type ApiListener = (tokio::net::TcpListener, Option<Arc<rustls::ServerConfig>>);
-
-/// The API's TCP listener, when `listen` is set: TLS with `tls_cert`, else plain HTTP (which
-/// the config allows on loopback only).
-async fn api_listener(config: &Config) -> Result<Option<ApiListener>, DaemonError> {
-    let d = &config.daemon;
-    let Some(addr) = d.listen_addr() else {
-        return Ok(None);
-    };
-    let tls = match (&d.tls_cert, &d.tls_key) {
-        (Some(c), Some(k)) => Some(crate::listen::tls_config(c, k)?),
-        _ => None,
-    };
-    let l = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(io(format!("listen {addr}")))?;
-    if tls.is_some() {
-        tracing::info!("API and dashboard on https://{addr}/");
-    } else {
-        tracing::warn!(
-            "API and dashboard on http://{addr}/ in plain HTTP (loopback only); \
-             set tls_cert and tls_key to serve HTTPS"
-        );
-    }
-    Ok(Some((l, tls)))
 }
 
 fn running(shared: &Shared) -> usize {
@@ -401,6 +379,39 @@ impl Ctx {
         });
     }
 
+    /// Forecast a repository's fill date (`ibars forecast`, in the background) for its alert,
+    /// when `fill_alert` is on.
+    fn forecast(&self, config: &Config, repository: &str, tasks: &mut JoinSet<()>) {
+        let Some(days) = config.daemon.fill_alert_days() else {
+            return;
+        };
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--json".into(),
+            "forecast".into(),
+            "--horizon".into(),
+            format!("{days}d").into(),
+        ];
+        if let Some(q) = config.repository(repository).and_then(|r| r.quota.clone()) {
+            args.extend(["--quota".into(), q.into()]);
+        }
+        let cmd = crate::command::ibars(&self.opts.exe, &self.opts.config_file, repository, args);
+        let tx = self.tx.clone();
+        let name = repository.to_string();
+        tasks.spawn(async move {
+            match run::call(&cmd, None).await {
+                Ok(out) => {
+                    if let Some(forecast) = run::last_json(&out) {
+                        let _ = tx.send(Event::Forecast {
+                            repository: name,
+                            forecast,
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!("repository {name}: forecast: {e}"),
+            }
+        });
+    }
+
     fn start(&self, inner: &Inner, s: Start) {
         let Some(job) = inner.config.jobs.iter().find(|j| j.name == s.job) else {
             return;
@@ -497,7 +508,25 @@ impl Ctx {
             Event::RefreshStats { repository } => self.refresh_stats(&repository, records),
             Event::Stats { repository, stats } => {
                 g.metrics.update_repository(&repository, &stats);
+                self.forecast(&g.config, &repository, records);
                 g.repo_stats.insert(repository, stats);
+            }
+            Event::Forecast {
+                repository,
+                forecast,
+            } => {
+                let o = alerts::filling(&forecast);
+                let host = hostname();
+                let sent: Vec<Alert> = g
+                    .state
+                    .alerts
+                    .observe_repository(&repository, o, now, &host)
+                    .into_iter()
+                    .collect();
+                if !sent.is_empty() {
+                    g.save();
+                    dispatch(&g.config, sent, records);
+                }
             }
             Event::RunNow { job, reply } => {
                 let answer = if g.stopping {
@@ -759,32 +788,6 @@ fn reload(shared: &Shared, opts: &Options) {
         Err(e) => tracing::error!("config not reloaded, the old one stays: {e}"),
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-}
-
-/// systemd's watchdog, when the unit asks for one (`WatchdogSec=`): a ping at half the
-/// interval. Nothing runs without it.
-fn watchdog() {
-    // As libsystemd reads them: WATCHDOG_PID, when set, must be this process.
-    let usec: u64 = match std::env::var("WATCHDOG_USEC")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        Some(u) if u > 0 => u,
-        _ => return,
-    };
-    if let Ok(p) = std::env::var("WATCHDOG_PID") {
-        if p.parse::<u32>().ok() != Some(std::process::id()) {
-            return;
-        }
-    }
-    let every = Duration::from_micros(usec / 2);
-    tokio::spawn(async move {
-        let mut t = tokio::time::interval(every);
-        loop {
-            t.tick().await;
-            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
-        }
-    });
 }
 
 fn make_private_dir(dir: &Path) -> Result<(), DaemonError> {

@@ -262,6 +262,61 @@ pub fn bind_socket(path: &Path, group: Option<&str>) -> Result<UnixListener, Dae
     Ok(l)
 }
 
+pub(crate) type ApiListener = (tokio::net::TcpListener, Option<Arc<rustls::ServerConfig>>);
+
+/// The API's TCP listener, when `listen` is set: TLS with `tls_cert`, else plain HTTP (which
+/// the config allows on loopback only).
+pub(crate) async fn api_listener(
+    config: &crate::config::Config,
+) -> Result<Option<ApiListener>, DaemonError> {
+    let d = &config.daemon;
+    let Some(addr) = d.listen_addr() else {
+        return Ok(None);
+    };
+    let tls = match (&d.tls_cert, &d.tls_key) {
+        (Some(c), Some(k)) => Some(tls_config(c, k)?),
+        _ => None,
+    };
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(io(format!("listen {addr}")))?;
+    if tls.is_some() {
+        tracing::info!("API and dashboard on https://{addr}/");
+    } else {
+        tracing::warn!(
+            "API and dashboard on http://{addr}/ in plain HTTP (loopback only); \
+             set tls_cert and tls_key to serve HTTPS"
+        );
+    }
+    Ok(Some((l, tls)))
+}
+
+/// systemd's watchdog, when the unit asks for one (`WatchdogSec=`): a ping at half the
+/// interval. Nothing runs without it.
+pub(crate) fn watchdog() {
+    // As libsystemd reads them: WATCHDOG_PID, when set, must be this process.
+    let usec: u64 = match std::env::var("WATCHDOG_USEC")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        Some(u) if u > 0 => u,
+        _ => return,
+    };
+    if let Ok(p) = std::env::var("WATCHDOG_PID") {
+        if p.parse::<u32>().ok() != Some(std::process::id()) {
+            return;
+        }
+    }
+    let every = Duration::from_micros(usec / 2);
+    tokio::spawn(async move {
+        let mut t = tokio::time::interval(every);
+        loop {
+            t.tick().await;
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

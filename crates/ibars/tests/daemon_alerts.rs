@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::daemon::{config_text, free_port, http_get, scripts, wait_file, Daemon, Helper};
-use common::Env;
+use common::{random_bytes, write, Env};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -364,4 +364,41 @@ fn prometheus_scrapes_the_daemon_and_reads_back_job_metrics() {
         "{snaps}"
     );
     assert!(query("ibars_repository_size_bytes%7Brepository%3D%22main%22%7D").unwrap() > 1000.0);
+}
+
+#[test]
+fn a_repository_forecast_to_reach_its_quota_raises_an_alert() {
+    let env = Env::new();
+    let src = env.path("src");
+    let now = jiff::Timestamp::now();
+    // Five weeks of history, about 30 KB a day.
+    for d in 0..35u64 {
+        write(&src.join(format!("day{d}.bin")), random_bytes(30_000, d));
+        let t = now - jiff::SignedDuration::from_hours(24 * (35 - d as i64));
+        env.cmd()
+            .args(["backup", "--no-detect", "--time", &t.to_string()])
+            .arg(&src)
+            .assert()
+            .success();
+    }
+    let size = env.json(&["stats"])["pack_bytes"].as_u64().unwrap();
+    let out = env.path("alerts.txt");
+    // A quota three days of growth away, and alerts one week ahead.
+    let text = config_text(
+        &env,
+        &format!(
+            "[[alert]]\nname = \"cmd\"\nkind = \"command\"\n\
+         command = \"echo $IBARS_ALERT_PHASE $IBARS_ALERT_EVENT $IBARS_ALERT_JOB >> {}\"\n",
+            out.display()
+        ),
+    )
+    .replacen("[daemon]\n", "[daemon]\nfill_alert = \"7d\"\n", 1)
+    .replacen(
+        "password_file",
+        &format!("quota = \"{}\"\npassword_file", size + 90_000),
+        1,
+    );
+    let _d = Daemon::start(&env, &text);
+    let got = wait_file(&out, Duration::from_secs(60));
+    assert!(got.contains("firing filling repository main"), "{got}");
 }

@@ -125,6 +125,23 @@ await step('3 charts draw their points (and a flagged one)', async () => {
   await shot('charts.png');
 });
 
+// A history long enough gives a forecast band; a short one (the scratch's week) a note saying why.
+await step('3b size chart shows a forecast band, or why there is none', async () => {
+  const size = page.locator('[data-testid="chart-size"]');
+  const note = page.locator('[data-testid="forecast-note"]');
+  const days = Number(await size.getAttribute('data-forecast-points'));
+  const band = days > 0 && await size.locator('.u-legend', { hasText: /\d+% interval/ }).count() > 0;
+  const noted = await note.count() > 0 && /^No forecast: \S/.test(await note.innerText());
+  if (process.env.IBARS_EXPECT_FORECAST === '1') {
+    check(days > 0, `data-forecast-points is ${days}, expected > 0 (IBARS_EXPECT_FORECAST=1)` +
+      (noted ? `; the page says "${await note.innerText()}"` : ''));
+    check(band, 'the size chart has no "% interval" legend entry for its band');
+  } else {
+    check(band || noted, `the size chart shows neither a forecast band (data-forecast-points ${days}) nor a "No forecast" note`);
+  }
+  check(!(band && noted), 'the size chart shows both a forecast band and a "No forecast" note');
+});
+
 await step('4 browse the latest snapshot and download a file', async () => {
   await openNav('Snapshots', 'Snapshots');
   await shot('snapshots.png');

@@ -30,15 +30,18 @@ pub enum Event {
     Overdue,
     /// Due times passed without a run (the daemon was down) and were not caught up.
     Missed,
+    /// The forecast says a repository fills its disk or its quota within `fill_alert`.
+    Filling,
 }
 
 impl Event {
-    pub const ALL: [Event; 5] = [
+    pub const ALL: [Event; 6] = [
         Event::Failure,
         Event::Anomaly,
         Event::Damage,
         Event::Overdue,
         Event::Missed,
+        Event::Filling,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Event {
             Event::Damage => "damage",
             Event::Overdue => "overdue",
             Event::Missed => "missed",
+            Event::Filling => "filling",
         }
     }
 }
@@ -120,12 +124,41 @@ impl Book {
         now: Timestamp,
         host: &str,
     ) -> Option<Alert> {
-        let k = key(&job.name, o.event);
+        self.observe_named(&job.name, &job.repository, o, now, host)
+    }
+
+    /// Take in what was observed of a repository itself (its fill date): its alerts name it
+    /// as `repository NAME` where a job's name would be.
+    pub fn observe_repository(
+        &mut self,
+        repository: &str,
+        o: Observation,
+        now: Timestamp,
+        host: &str,
+    ) -> Option<Alert> {
+        self.observe_named(
+            &format!("repository {repository}"),
+            repository,
+            o,
+            now,
+            host,
+        )
+    }
+
+    fn observe_named(
+        &mut self,
+        name: &str,
+        repository: &str,
+        o: Observation,
+        now: Timestamp,
+        host: &str,
+    ) -> Option<Alert> {
+        let k = key(name, o.event);
         let alert = |phase, since, summary: String, detail| Alert {
             event: o.event,
             phase,
-            job: job.name.clone(),
-            repository: job.repository.clone(),
+            job: name.to_string(),
+            repository: repository.to_string(),
             host: host.to_string(),
             time: now,
             since,
@@ -146,7 +179,7 @@ impl Book {
                         last_sent: now,
                         summary: summary.clone(),
                         detail: detail.clone(),
-                        repository: job.repository.clone(),
+                        repository: repository.to_string(),
                     },
                 );
                 Some(alert(Phase::Firing, now, summary, detail))
@@ -163,7 +196,7 @@ impl Book {
                 Some(alert(
                     Phase::Resolved,
                     s.since,
-                    recovered(&job.name, o.event),
+                    recovered(name, o.event),
                     None,
                 ))
             }
@@ -224,6 +257,32 @@ fn recovered(job: &str, e: Event) -> String {
         Event::Damage => format!("job {job}: the repository checks clean again"),
         Event::Overdue => format!("job {job} is within its max_age again"),
         Event::Missed => format!("job {job}: runs again"),
+        Event::Filling => format!("{job}: no longer forecast to fill within the alert horizon"),
+    }
+}
+
+/// What a repository's forecast (`ibars --json forecast` with `--quota` when it has one)
+/// says of its fill date: standing when the disk or the quota may fill within the forecast's
+/// horizon (the interval's earliest day falls in it).
+pub fn filling(forecast: &serde_json::Value) -> Observation {
+    let r = &forecast["repository"];
+    let mut lines = Vec::new();
+    for (what, c) in [
+        ("its disk", &r["disk"]["fills"]),
+        ("its quota", &r["quota"]["reached"]),
+    ] {
+        if let Some(earliest) = c["earliest"].as_str() {
+            let latest = c["latest"].as_str().unwrap_or("after the horizon");
+            lines.push(format!("fill {what} between {earliest} and {latest}"));
+        }
+    }
+    Observation {
+        event: Event::Filling,
+        standing: (!lines.is_empty()).then(|| {
+            let summary = format!("the repository is forecast to {}", lines.join(", and to "));
+            (summary, None)
+        }),
+        snapshot: None,
     }
 }
 

@@ -12,6 +12,15 @@ impl DaemonSettings {
         self.listen.as_deref().and_then(|l| l.parse().ok())
     }
 
+    /// How far ahead a fill date raises an alert, in whole days; `None` when off.
+    pub fn fill_alert_days(&self) -> Option<u64> {
+        match self.fill_alert.as_deref() {
+            Some("off") => None,
+            Some(d) => super::parse_duration(d).map(|d| (d.as_secs() / 86_400).max(1)),
+            None => Some(30),
+        }
+    }
+
     /// Where the API may restore: `restore_roots`, else `STATE_DIR/restore`.
     pub fn restore_roots(&self) -> Vec<std::path::PathBuf> {
         if self.restore_roots.is_empty() {
@@ -87,6 +96,14 @@ pub(super) fn check(
             return Err(err(
                 "restore_roots",
                 format!("{}: must be an absolute path", r.display()),
+            ));
+        }
+    }
+    if let Some(f) = &d.fill_alert {
+        if f != "off" && super::parse_duration(f).is_none() {
+            return Err(err(
+                "fill_alert",
+                format!("{f:?} is not a duration such as \"30d\", nor \"off\""),
             ));
         }
     }
