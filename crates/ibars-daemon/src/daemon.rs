@@ -356,25 +356,33 @@ impl Ctx {
 
     /// Measure a repository (`ibars stats`, in the background) for its metrics.
     fn refresh_stats(&self, repository: &str, tasks: &mut JoinSet<()>) {
-        let cmd = crate::command::ibars(
-            &self.opts.exe,
-            &self.opts.config_file,
-            repository,
-            vec!["--json".into(), "stats".into()],
-        );
+        let args = vec!["--json".into(), "stats".into()];
+        self.ask(repository, "stats", args, tasks, |repository, stats| {
+            Event::Stats { repository, stats }
+        });
+    }
+
+    /// Run `ibars ARGS` on `repository` in the background, and send `event` of its last JSON
+    /// value; a failure is logged as `what`.
+    fn ask(
+        &self,
+        repository: &str,
+        what: &'static str,
+        args: Vec<std::ffi::OsString>,
+        tasks: &mut JoinSet<()>,
+        event: impl FnOnce(String, serde_json::Value) -> Event + Send + 'static,
+    ) {
+        let cmd = crate::command::ibars(&self.opts.exe, &self.opts.config_file, repository, args);
         let tx = self.tx.clone();
         let name = repository.to_string();
         tasks.spawn(async move {
             match run::call(&cmd, None).await {
                 Ok(out) => {
-                    if let Some(stats) = run::last_json(&out) {
-                        let _ = tx.send(Event::Stats {
-                            repository: name,
-                            stats,
-                        });
+                    if let Some(v) = run::last_json(&out) {
+                        let _ = tx.send(event(name, v));
                     }
                 }
-                Err(e) => tracing::warn!("repository {name}: stats: {e}"),
+                Err(e) => tracing::warn!("repository {name}: {what}: {e}"),
             }
         });
     }
@@ -394,22 +402,16 @@ impl Ctx {
         if let Some(q) = config.repository(repository).and_then(|r| r.quota.clone()) {
             args.extend(["--quota".into(), q.into()]);
         }
-        let cmd = crate::command::ibars(&self.opts.exe, &self.opts.config_file, repository, args);
-        let tx = self.tx.clone();
-        let name = repository.to_string();
-        tasks.spawn(async move {
-            match run::call(&cmd, None).await {
-                Ok(out) => {
-                    if let Some(forecast) = run::last_json(&out) {
-                        let _ = tx.send(Event::Forecast {
-                            repository: name,
-                            forecast,
-                        });
-                    }
-                }
-                Err(e) => tracing::warn!("repository {name}: forecast: {e}"),
-            }
-        });
+        self.ask(
+            repository,
+            "forecast",
+            args,
+            tasks,
+            |repository, forecast| Event::Forecast {
+                repository,
+                forecast,
+            },
+        );
     }
 
     fn start(&self, inner: &Inner, s: Start) {
