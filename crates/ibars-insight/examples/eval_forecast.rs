@@ -145,6 +145,80 @@ fn run(name: &str, seeds: std::ops::RangeInclusive<u64>) {
     );
 }
 
+/// One simulated source: bytes changed per hour over `hours`, with a working-day profile
+/// (busy 8-18 h on weekdays, quiet nights and weekends), noise, idle hours and bursts.
+fn simulate_hourly(seed: u64, hours: usize) -> Vec<f64> {
+    let mut r = rand::rngs::StdRng::seed_from_u64(seed);
+    let base = r.gen_range(1e6..5e8);
+    let sigma = r.gen_range(0.2..0.6);
+    let night = r.gen_range(0.0..0.2);
+    let weekend = r.gen_range(0.05..0.5);
+    (0..hours)
+        .map(|h| {
+            let hour = h % 24;
+            let day = (h / 24) % 7;
+            let mut v = base * if (8..18).contains(&hour) { 1.0 } else { night };
+            if day >= 5 {
+                v *= weekend;
+            }
+            v *= (sigma * normal(&mut r)).exp();
+            if r.gen_bool(0.05) {
+                v = 0.0;
+            }
+            if r.gen_bool(0.005) {
+                v *= r.gen_range(5.0..20.0);
+            }
+            v
+        })
+        .collect()
+}
+
+/// Change rates: six weeks of hours fitted, the next 24 forecast. Scored on the day's total
+/// (what a scheduler needs: how much will change by tomorrow) and on the hourly intervals.
+fn run_hourly(name: &str, seeds: std::ops::RangeInclusive<u64>) {
+    const FIT: usize = 6 * 168;
+    const AHEAD: usize = 24;
+    let s = Settings::hourly();
+    let (mut series, mut skipped, mut covered, mut points) = (0, 0, 0, 0);
+    let (mut day_ape, mut naive_ape) = (Vec::new(), Vec::new());
+    for seed in seeds {
+        let y = simulate_hourly(seed, FIT + AHEAD);
+        let (train, test) = y.split_at(FIT);
+        series += 1;
+        let Ok(p) = forecast(train, AHEAD, &s) else {
+            skipped += 1;
+            continue;
+        };
+        let actual: f64 = test.iter().sum();
+        if actual > 0.0 {
+            day_ape.push((p.point.iter().sum::<f64>() - actual).abs() / actual);
+            // The baseline: the same 24 hours a week earlier.
+            let week_ago: f64 = train[FIT - 168..FIT - 168 + AHEAD].iter().sum();
+            naive_ape.push((week_ago - actual).abs() / actual);
+        }
+        for (i, t) in test.iter().enumerate() {
+            points += 1;
+            covered += usize::from(p.lower[i] <= *t && *t <= p.upper[i]);
+        }
+    }
+    let mean = |v: &[f64]| 100.0 * v.iter().sum::<f64>() / v.len().max(1) as f64;
+    println!("\n### change rates, split `{name}`: {series} series, {skipped} without a forecast\n");
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!(
+        "| the next day's total: mean APE | {:.1}% |",
+        mean(&day_ape)
+    );
+    println!(
+        "| baseline (the same day a week earlier): mean APE | {:.1}% |",
+        mean(&naive_ape)
+    );
+    println!(
+        "| 95% hourly intervals cover the hour | {:.1}% ({covered} of {points}) |",
+        100.0 * covered as f64 / points.max(1) as f64
+    );
+}
+
 fn main() {
     let which = std::env::args().nth(1).unwrap_or_else(|| "both".into());
     println!(
@@ -155,5 +229,9 @@ fn main() {
     }
     if which == "report" || which == "both" {
         run("report", 1001..=1400);
+    }
+    if which == "hourly" {
+        run_hourly("fit", 1..=40);
+        run_hourly("report", 1001..=1100);
     }
 }
