@@ -249,21 +249,16 @@ pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, F
         (None, false) => (f.point.clone(), f.point.clone()),
     };
     // A size or a rate is never negative.
+    let mut point = f.point;
     if y.iter().all(|v| *v >= 0.0) {
-        lower.iter_mut().for_each(|v| *v = v.max(0.0));
-        upper.iter_mut().for_each(|v| *v = v.max(0.0));
+        for v in lower
+            .iter_mut()
+            .chain(upper.iter_mut())
+            .chain(point.iter_mut())
+        {
+            *v = v.max(0.0);
+        }
     }
-    let point = f
-        .point
-        .iter()
-        .map(|p| {
-            if y.iter().all(|v| *v >= 0.0) {
-                p.max(0.0)
-            } else {
-                *p
-            }
-        })
-        .collect();
     Ok(Prediction {
         point,
         lower,

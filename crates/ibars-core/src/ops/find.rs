@@ -14,34 +14,39 @@ use crate::repo::{Repository, TreeCache};
 use crate::snapshot::Snapshot;
 use crate::tree::{Bytes, NodeType, Tree};
 
-/// A glob pattern. Without a `/` it matches an entry's name (`*.conf`); with one, the whole
-/// path from the snapshot's root (`/etc/**/*.conf`), where `*` stays within one directory.
+/// Glob patterns; an entry matches when any does. A pattern without a `/` matches an entry's
+/// name (`*.conf`); with one, the whole path from the snapshot's root (`/etc/**/*.conf`),
+/// where `*` stays within one directory.
 pub struct Pattern {
-    matcher: globset::GlobMatcher,
-    full_path: bool,
+    matchers: Vec<(globset::GlobMatcher, bool)>,
 }
 
 impl Pattern {
     pub fn new(pattern: &str, ignore_case: bool) -> Result<Self> {
-        let glob = globset::GlobBuilder::new(pattern)
-            .literal_separator(true)
-            .case_insensitive(ignore_case)
-            .backslash_escape(true)
-            .build()
-            .map_err(|e| Error::Invalid(format!("pattern {pattern:?}: {e}")))?;
-        Ok(Pattern {
-            matcher: glob.compile_matcher(),
-            full_path: pattern.contains('/'),
-        })
+        Self::any(&[pattern], ignore_case)
+    }
+
+    /// Any of `patterns`.
+    pub fn any(patterns: &[impl AsRef<str>], ignore_case: bool) -> Result<Self> {
+        let mut matchers = Vec::with_capacity(patterns.len());
+        for p in patterns {
+            let p = p.as_ref();
+            let glob = globset::GlobBuilder::new(p)
+                .literal_separator(true)
+                .case_insensitive(ignore_case)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| Error::Invalid(format!("pattern {p:?}: {e}")))?;
+            matchers.push((glob.compile_matcher(), p.contains('/')));
+        }
+        Ok(Pattern { matchers })
     }
 
     fn matches(&self, path: &Path, name: &[u8]) -> bool {
-        if self.full_path {
-            self.matcher.is_match(path)
-        } else {
-            self.matcher
-                .is_match(Path::new(std::ffi::OsStr::from_bytes(name)))
-        }
+        let name = Path::new(std::ffi::OsStr::from_bytes(name));
+        self.matchers
+            .iter()
+            .any(|(m, full_path)| m.is_match(if *full_path { path } else { name }))
     }
 }
 

@@ -128,7 +128,7 @@ pub(crate) async fn with_repo<T: Send + 'static>(
     p: &crate::auth::Principal,
     name: &str,
     role: crate::auth::Role,
-    f: impl FnOnce(&crate::repos::Handle) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&Arc<crate::repos::Handle>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let config = lock(&api.shared)
         .config

@@ -303,7 +303,7 @@ pub async fn download(
     Query(q): Query<DownloadQuery>,
 ) -> Result<Response, ApiError> {
     let path = q.path.clone();
-    let (handle, snap, node) = with_repo(&api, &p, &repo, Role::Operator, move |h| {
+    let (h, snap, node) = with_repo(&api, &p, &repo, Role::Operator, move |h| {
         let (_, snap) = find(h, &id)?;
         let index = h.index()?;
         let node = ibars_core::ops::dump::lookup(
@@ -313,15 +313,9 @@ pub async fn download(
             &snap.tree,
             std::path::Path::new(&q.path),
         )?;
-        Ok((h.name.clone(), snap, node))
+        Ok((h.clone(), snap, node))
     })
     .await?;
-    let config = super::lock(&api.shared)
-        .config
-        .repository(&handle)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("the repository went away"))?;
-    let h = api.repos.get(&config)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let errors = tx.clone();
     let what = PathBuf::from(&path);

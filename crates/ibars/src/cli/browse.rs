@@ -165,32 +165,15 @@ pub fn find(g: &GlobalArgs, a: &FindArgs) -> Result<u8> {
             chosen.push(s.clone());
         }
     }
-    let patterns = a
-        .patterns
-        .iter()
-        .map(|p| find::Pattern::new(p, a.ignore_case))
-        .collect::<Result<Vec<_>, _>>()?;
+    let pattern = find::Pattern::any(&a.patterns, a.ignore_case)?;
     let index = repo.load_index()?;
     let cache = TreeCache::new(64 << 20);
-    // Several patterns: the union, each entry once.
+    // In the order of `chosen`, as find visits them.
     let mut found: Vec<find::Found> = Vec::new();
-    for p in &patterns {
-        find::find(&repo, &index, &cache, &chosen, p, &mut |f| {
-            match found.iter_mut().find(|x| x.snapshot == f.snapshot) {
-                Some(x) => {
-                    for h in f.hits {
-                        if !x.hits.contains(&h) {
-                            x.hits.push(h);
-                        }
-                    }
-                }
-                None => found.push(f),
-            }
-            Ok(())
-        })?;
-    }
-    let order: Vec<_> = chosen.iter().map(|(id, _)| *id).collect();
-    found.sort_by_key(|f| order.iter().position(|id| *id == f.snapshot));
+    find::find(&repo, &index, &cache, &chosen, &pattern, &mut |f| {
+        found.push(f);
+        Ok(())
+    })?;
     for f in &mut found {
         f.hits.sort_by(|a, b| a.path.cmp(&b.path));
     }
