@@ -5,6 +5,7 @@
 pub mod anomaly;
 pub mod forecast;
 pub mod record;
+pub mod rpo;
 pub mod series;
 
 pub use record::{Record, RecordError};
