@@ -16,6 +16,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::alerts::channel::{Channel, RawAlert};
+use crate::auto::{AutoSchedule, Timing};
 use crate::schedule::{Retry, Schedule};
 
 /// A mistake in the configuration, with where it is.
@@ -166,7 +167,8 @@ pub struct Job {
     pub name: String,
     /// The name of its `[[repository]]`.
     pub repository: String,
-    pub schedule: Schedule,
+    /// A cron schedule, or `auto` (backup jobs with an `rpo`).
+    pub schedule: Timing,
     /// Catch up once after downtime instead of skipping what was missed.
     pub run_missed: bool,
     pub timeout: Option<Duration>,
@@ -214,6 +216,16 @@ pub enum Action {
     Copy {
         target: String,
     },
+}
+
+impl Job {
+    /// The automatic schedule's settings, when it has one.
+    pub fn auto(&self) -> Option<&AutoSchedule> {
+        match &self.schedule {
+            Timing::Auto(a) => Some(a),
+            Timing::Cron(_) => None,
+        }
+    }
 }
 
 impl Action {
@@ -278,6 +290,11 @@ struct RawJob {
     after: Option<String>,
     on_failure: Option<String>,
     max_age: Option<String>,
+    // automatic schedules (backup)
+    rpo: Option<String>,
+    window: Option<auto::Periods>,
+    avoid: Option<auto::Periods>,
+    probe_command: Option<String>,
     // backup
     paths: Option<Vec<PathBuf>>,
     excludes: Option<Vec<String>>,
@@ -558,15 +575,30 @@ fn check_job(
         }
     }
     let tz = j.time_zone.as_deref().or(daemon.time_zone.as_deref());
-    let schedule = Schedule::parse(&j.schedule, tz).map_err(|e| {
-        let key =
-            if matches!(e, crate::schedule::ScheduleError::TimeZone(_)) && j.time_zone.is_some() {
+    let schedule = if j.schedule.trim() == "auto" {
+        Timing::Auto(Box::new(auto::schedule(&j, tz, &err)?))
+    } else {
+        for (key, set) in [
+            ("rpo", j.rpo.is_some()),
+            ("window", j.window.is_some()),
+            ("avoid", j.avoid.is_some()),
+            ("probe_command", j.probe_command.is_some()),
+        ] {
+            if set {
+                return Err(err(key, format!("`{key}` belongs to schedule = \"auto\"")));
+            }
+        }
+        Timing::Cron(Box::new(Schedule::parse(&j.schedule, tz).map_err(|e| {
+            let key = if matches!(e, crate::schedule::ScheduleError::TimeZone(_))
+                && j.time_zone.is_some()
+            {
                 "time_zone"
             } else {
                 "schedule"
             };
-        err(key, e.to_string())
-    })?;
+            err(key, e.to_string())
+        })?))
+    };
     let duration = |key: &str, v: &Option<String>| -> Result<Option<Duration>, ConfigError> {
         let Some(s) = v else { return Ok(None) };
         let d = parse_span(s).map_err(|e| {
@@ -787,6 +819,7 @@ fn kind_keys(j: &RawJob) -> [(&'static str, bool, &'static [&'static str]); 23] 
     ]
 }
 
+mod auto;
 #[cfg(test)]
 mod tests;
 mod web;

@@ -118,6 +118,13 @@ pub(crate) enum Event {
         repository: String,
         stats: serde_json::Value,
     },
+    /// An automatic job's probe ended (`auto::probe`).
+    Probed {
+        job: String,
+        at: Timestamp,
+        found: Result<Option<String>, String>,
+        output: Option<String>,
+    },
     /// `ibars forecast` of a repository, for its fill alert.
     Forecast {
         repository: String,
@@ -349,6 +356,17 @@ impl Ctx {
         for s in t.starts {
             self.start(inner, s);
         }
+        for (name, since) in t.probes {
+            let tx = self.tx.clone();
+            crate::auto::spawn_probe(inner, &name, since, now, move |job, at, found, output| {
+                let _ = tx.send(Event::Probed {
+                    job,
+                    at,
+                    found,
+                    output,
+                });
+            });
+        }
         inner.update_metrics(now);
         dispatch(&inner.config, sent, tasks);
         wake
@@ -430,6 +448,7 @@ impl Ctx {
             due: s.due,
             attempt: s.attempt,
             missed: s.missed,
+            reason: s.reason.clone(),
             exe: self.opts.exe.clone(),
             config_file: self.opts.config_file.clone(),
         };
@@ -506,6 +525,15 @@ impl Ctx {
                 }
                 inner.update_metrics(now);
                 records.spawn(record(self.opts.clone(), request, report));
+            }
+            Event::Probed {
+                job,
+                at,
+                found,
+                output,
+            } => {
+                crate::auto::probe_ended(g.state.job(&job), &job, at, found, output);
+                g.save();
             }
             Event::RefreshStats { repository } => self.refresh_stats(&repository, records),
             Event::Stats { repository, stats } => {
@@ -742,6 +770,7 @@ async fn recover(shared: &Shared, opts: &Options, records: &mut JoinSet<()>) {
             due: running.due,
             attempt: running.attempt,
             missed: running.missed,
+            reason: None,
             exe: opts.exe.clone(),
             config_file: opts.config_file.clone(),
         };

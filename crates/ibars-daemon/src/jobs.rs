@@ -5,6 +5,7 @@
 use ibars_insight::record::{JobOutcome, Record, RunKind, RunResult, Trigger};
 use jiff::Timestamp;
 
+use crate::auto::{Timing, Want};
 use crate::config::{Config, Job};
 use crate::run::Report;
 use crate::schedule::{decide, Decision, ON_TIME};
@@ -18,6 +19,8 @@ pub struct Start {
     pub due: Option<Timestamp>,
     pub attempt: u32,
     pub missed: u32,
+    /// Why the RPO planner started it (automatic jobs).
+    pub reason: Option<String>,
 }
 
 /// What a tick decided.
@@ -28,6 +31,8 @@ pub struct Tick {
     pub wake: Option<Timestamp>,
     /// Due times that passed without a run and are not caught up, per job.
     pub skipped: Vec<(String, Vec<Timestamp>)>,
+    /// Automatic jobs whose source to probe now, for changes after a moment (Unix seconds).
+    pub probes: Vec<(String, i64)>,
 }
 
 fn earliest(a: Option<Timestamp>, b: Timestamp) -> Option<Timestamp> {
@@ -53,6 +58,7 @@ pub fn tick(config: &Config, state: &mut State, now: Timestamp) -> Tick {
                     due: js.retry_due,
                     attempt: js.failures + 1,
                     missed: 0,
+                    reason: None,
                 };
                 js.retry_at = None;
                 mark_running(js, &s, now);
@@ -61,7 +67,28 @@ pub fn tick(config: &Config, state: &mut State, now: Timestamp) -> Tick {
             }
             t.wake = earliest(t.wake, at);
         }
-        match decide(&job.schedule, last_due, now, job.run_missed) {
+        let cron = match &job.schedule {
+            Timing::Cron(c) => c,
+            Timing::Auto(a) => {
+                if js.retry_at.is_some() {
+                    continue;
+                }
+                match crate::auto::tick(job, a, js, now) {
+                    Want::Start(s) => {
+                        mark_running(js, &s, now);
+                        t.starts.push(s);
+                    }
+                    Want::Probe { since } => t.probes.push((job.name.clone(), since)),
+                    Want::Wait { until } => {
+                        if let Some(u) = until {
+                            t.wake = earliest(t.wake, u);
+                        }
+                    }
+                }
+                continue;
+            }
+        };
+        match decide(cron, last_due, now, job.run_missed) {
             Decision::Run { due, missed } => {
                 let late = now.duration_since(due).unsigned_abs();
                 let s = Start {
@@ -74,6 +101,7 @@ pub fn tick(config: &Config, state: &mut State, now: Timestamp) -> Tick {
                     due: Some(due),
                     attempt: 1,
                     missed: missed.len() as u32,
+                    reason: None,
                 };
                 js.last_due = Some(due);
                 js.missed_total += missed.len() as u64;
@@ -125,6 +153,7 @@ pub fn start_manual(state: &mut State, job: &str, now: Timestamp) -> Option<Star
         due: None,
         attempt: 1,
         missed: 0,
+        reason: None,
     };
     mark_running(js, &s, now);
     Some(s)
@@ -156,6 +185,7 @@ pub fn finish(job: &Job, js: &mut JobState, report: Report) {
             js.failures = 0;
         }
     }
+    crate::auto::finished(job, js, report.outcome.succeeded(), report.ended);
     js.push(report);
 }
 

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod auto;
 pub mod client;
 pub mod command;
 pub mod config;

@@ -38,6 +38,8 @@ pub struct Request {
     pub due: Option<Timestamp>,
     pub attempt: u32,
     pub missed: u32,
+    /// Why the RPO planner started it.
+    pub reason: Option<String>,
     /// The `ibars` binary and the config file the child reads its repository from.
     pub exe: PathBuf,
     pub config_file: PathBuf,
@@ -61,7 +63,8 @@ pub struct Report {
     pub outcome: JobOutcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
-    /// Why it failed, or what a hook said; one paragraph.
+    /// Why it failed, what a hook said, or why the RPO planner ran or skipped it; one
+    /// paragraph.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// The operation's JSON summary (the last JSON value it printed).
@@ -227,6 +230,9 @@ pub async fn execute(
         r.job.hooks.on_failure.as_deref()
     };
     report.ended = Timestamp::now();
+    if report.message.is_none() {
+        report.message = r.reason.clone();
+    }
     if let Some(h) = after {
         if let Err(e) = hook(h, facts(r, Some(&report)), hook_timeout).await {
             let m = report

@@ -52,6 +52,8 @@ pub struct JobState {
     pub recent: VecDeque<Report>,
     /// Due times skipped in all (not caught up).
     pub missed_total: u64,
+    /// What the RPO planner knows, for a job with `schedule = "auto"`.
+    pub auto: Option<crate::auto::AutoState>,
 }
 
 /// A run in progress.

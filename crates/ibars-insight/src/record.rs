@@ -444,6 +444,8 @@ pub enum Trigger {
     Retry,
     /// Somebody asked (`ibars jobs run`, the API).
     Manual,
+    /// The RPO planner of a `schedule = "auto"` job decided (its reason is kept with the run).
+    Auto,
 }
 
 /// How a job run ended.
@@ -500,6 +502,7 @@ impl std::fmt::Display for Trigger {
             Trigger::CatchUp => "catch_up",
             Trigger::Retry => "retry",
             Trigger::Manual => "manual",
+            Trigger::Auto => "auto",
         })
     }
 }

@@ -170,6 +170,18 @@ fn print_check(g: &GlobalArgs, path: &std::path::Path, c: &Config) {
             j.schedule.expr(),
             j.schedule.time_zone()
         );
+        if let Some(a) = j.auto() {
+            outln!(
+                "  when the RPO of {} needs it: probes every {} min while nothing changes{}",
+                a.rpo,
+                a.policy.probe_every / 60,
+                if a.policy.calendar.is_always() {
+                    ""
+                } else {
+                    ", starts only where window/avoid allow"
+                }
+            );
+        }
         for z in j.schedule.upcoming(now, 5) {
             outln!("  {}", z.strftime("%a %Y-%m-%d %H:%M:%S %Z"));
         }
@@ -373,6 +385,16 @@ fn run_line(r: &Value) -> String {
         (Some(a), Some(b)) => b.duration_since(a).as_millis().max(0) as u64,
         _ => 0,
     };
+    if r["trigger"] == "auto" && r["outcome"] == "skipped" {
+        // A decision of the RPO planner: a span of probes, not a run.
+        return format!(
+            "{started}  {:<11}  (auto, {} probe(s) until {})  {}",
+            "skipped",
+            r["attempt"],
+            time(&r["ended"]),
+            r["message"].as_str().unwrap_or("")
+        );
+    }
     let mut s = format!(
         "{started}  {:<11}  ({}, attempt {})  {}",
         r["outcome"].as_str().unwrap_or("-"),

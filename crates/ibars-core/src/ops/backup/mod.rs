@@ -8,6 +8,7 @@
 
 mod commit;
 mod judge;
+pub mod probe;
 mod reader;
 mod saver;
 mod scan;
