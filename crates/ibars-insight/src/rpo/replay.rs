@@ -24,6 +24,9 @@ pub enum Plan {
     /// A run every `every` seconds from the start (`*/N` cron); a run still going at a due
     /// time makes the daemon skip it.
     Fixed { every: i64 },
+    /// A run at each of these times (a cron schedule's due times, sorted); a due time that
+    /// passes while a run goes is skipped.
+    At(Vec<i64>),
 }
 
 /// One backup of the replay.
@@ -77,6 +80,23 @@ pub fn replay(
                 });
                 // Due times that pass while the run goes are skipped.
                 due += every * ((end - due) / every + 1);
+            }
+        }
+        Plan::At(times) => {
+            let mut busy_until = i64::MIN;
+            for &due in times.iter().filter(|&&t| t >= from && t < to) {
+                if due < busy_until {
+                    continue;
+                }
+                let bytes = pending.take_before(due);
+                let end = due + duration(bytes).max(0);
+                runs.push(Run {
+                    start: due,
+                    end,
+                    bytes,
+                    why: None,
+                });
+                busy_until = end;
             }
         }
         Plan::Auto { policy, bound } => {

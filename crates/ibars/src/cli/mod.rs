@@ -32,6 +32,7 @@ mod prune;
 mod repair;
 mod restore;
 mod rewrite;
+mod schedule;
 mod snapshots;
 mod stats;
 mod stdin_command;
@@ -153,6 +154,9 @@ pub enum Command {
     /// Forecast the repository's size and each source's changes, and when a disk or quota
     /// fills.
     Forecast(forecast::ForecastArgs),
+    /// Plan schedules from the history: `schedule suggest JOB --rpo 4h`.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
     /// Show the daemon's audit log: API calls that changed something, and logins.
     Audit(audit::AuditArgs),
     /// List anomaly findings (suspected ransomware, mass deletion), or dismiss one.
@@ -269,6 +273,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             | Command::Jobs(_)
             | Command::Token(_)
             | Command::User(_)
+            | Command::Schedule(_)
             | Command::Completions(_)
             | Command::Man(_)
     );
@@ -294,6 +299,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Anomalies(a) => anomalies::run(g, &a),
         Command::Audit(a) => audit::run(g, &a),
         Command::Forecast(a) => forecast::run(g, &a),
+        Command::Schedule(schedule::ScheduleCommand::Suggest(a)) => schedule::suggest(g, &a),
         Command::Forget(a) => forget::run(g, &a),
         Command::Prune(a) => prune::run_cmd(g, &a),
         Command::Tag(a) => forget::run_tag(g, &a),

@@ -153,6 +153,18 @@ impl GlobalArgs {
         Ok(self.settings.get_or_init(|| loaded))
     }
 
+    /// Use `r` as if --daemon-repository had named it (a command that finds the repository
+    /// through a job). Fails when another one was named or read already.
+    pub fn use_daemon_repository(&self, r: RepositoryConfig) -> Result<()> {
+        let name = r.name.clone();
+        if self.daemon_repository.as_deref().is_some_and(|n| n != name) {
+            bail!("--daemon-repository names another repository than the job's ({name})");
+        }
+        self.daemon_repo
+            .set(Some(r))
+            .map_err(|_| anyhow!("the repository was chosen already"))
+    }
+
     /// The `[[repository]]` named by --daemon-repository, if one is.
     pub fn daemon_repo(&self) -> Result<Option<&RepositoryConfig>> {
         if let Some(r) = self.daemon_repo.get() {
