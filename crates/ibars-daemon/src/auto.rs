@@ -374,8 +374,15 @@ pub fn probe_ended(
     found: Result<Option<String>, String>,
     output: Option<String>,
 ) {
-    if let Err(e) = &found {
-        tracing::warn!("job {job}: {e}");
+    let was_dirty = js
+        .auto
+        .as_ref()
+        .and_then(|a| a.knowledge)
+        .is_some_and(|k| k.dirty);
+    match &found {
+        Err(e) => tracing::warn!("job {job}: {e}"),
+        Ok(Some(what)) if !was_dirty => tracing::info!("job {job}: changed ({what})"),
+        Ok(_) => {}
     }
     probed(js, at, found);
     if let Some(st) = js.auto.as_mut() {

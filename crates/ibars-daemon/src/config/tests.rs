@@ -27,7 +27,14 @@ fn the_shipped_example_loads_whole() {
     let names: Vec<_> = c.jobs.iter().map(|j| j.name.as_str()).collect();
     assert_eq!(
         names,
-        ["home", "postgres", "verify", "retention", "replicate"]
+        [
+            "home",
+            "postgres",
+            "projects",
+            "verify",
+            "retention",
+            "replicate"
+        ]
     );
     let home = &c.jobs[0];
     assert!(home.run_missed);
@@ -46,21 +53,25 @@ fn the_shipped_example_loads_whole() {
         panic!("a backup job")
     };
     assert_eq!(pg.stdin_command.as_deref(), Some("pg_dumpall"));
+    let projects = c.jobs[2].auto().expect("an automatic job");
+    assert_eq!(projects.policy.rpo, 4 * 3600);
+    assert_eq!(projects.policy.calendar.window.len(), 2);
+    assert_eq!(projects.policy.calendar.avoid.len(), 1);
     assert!(matches!(
-        c.jobs[2].action,
+        c.jobs[3].action,
         Action::Check {
             read_data: true,
             ..
         }
     ));
-    let Action::Forget { policy, prune, .. } = &c.jobs[3].action else {
+    let Action::Forget { policy, prune, .. } = &c.jobs[4].action else {
         panic!("forget")
     };
     assert_eq!(
         (policy.daily, policy.weekly, policy.monthly, *prune),
         (Some(7), Some(5), Some(12), true)
     );
-    assert!(matches!(&c.jobs[4].action, Action::Copy { target } if target == "offsite"));
+    assert!(matches!(&c.jobs[5].action, Action::Copy { target } if target == "offsite"));
 }
 
 #[test]

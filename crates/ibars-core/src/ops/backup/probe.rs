@@ -1,7 +1,7 @@
 //! A cheap look for changes since a moment, without the repository: a walk of the backup's
 //! sources, by its own rules (excludes, markers, one file system), that reads no file and
-//! stops at the first entry whose status changed since then. The daemon's automatic schedules
-//! run it between backups.
+//! stops at the first entry found changed since then (a file, or a directory whose entries
+//! changed when none of them did). The daemon's automatic schedules run it between backups.
 //!
 //! It compares the status change time (ctime) and the modification time with the moment.
 //! ctime cannot be set back by a user: writing, truncating, renaming, changing metadata or
@@ -63,12 +63,12 @@ impl Prober<'_> {
 
     fn entry(&mut self, path: &Path, md: &std::fs::Metadata, dev: u64) -> Result<Option<PathBuf>> {
         self.entries += 1;
-        if self.changed(md) {
-            return Ok(Some(path.to_path_buf()));
-        }
+        let changed = self.changed(md);
         if !md.is_dir() || self.rules.other_fs(md, dev) || self.rules.has_marker(path) {
-            return Ok(None);
+            return Ok(changed.then(|| path.to_path_buf()));
         }
+        // A changed directory (an entry added, removed or renamed) is named only when no
+        // entry in it changed: a new file is the better answer than its directory.
         let dir = reach(path).map_err(|e| Error::io(path, e))?;
         let list = std::fs::read_dir(&*dir).map_err(|e| Error::io(path, e))?;
         for item in list {
@@ -83,7 +83,7 @@ impl Prober<'_> {
                 return Ok(Some(found));
             }
         }
-        Ok(None)
+        Ok(changed.then(|| path.to_path_buf()))
     }
 }
 
