@@ -170,6 +170,11 @@ pub struct Node {
     /// `pdf`, or `text`, `random`, `binary`, `empty`), which the next backup compares with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<String>,
+    /// For files read with features on: the kinds of secret found in their first MiB
+    /// (`private_key`, `aws_key_id`, `card_number`, ...; `ibars_insight::classify::secrets`),
+    /// sorted. Kept from the previous node when the file was not read again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -200,6 +205,7 @@ impl Node {
             rdev: 0,
             xattrs: vec![],
             class: None,
+            secrets: vec![],
         }
     }
 

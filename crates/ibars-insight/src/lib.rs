@@ -3,6 +3,7 @@
 //! into the repository's `history/`, and the models that read them (`anomaly`).
 
 pub mod anomaly;
+pub mod classify;
 pub mod forecast;
 pub mod record;
 pub mod rpo;

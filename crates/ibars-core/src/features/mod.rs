@@ -7,6 +7,8 @@ pub mod collect;
 pub mod magic;
 pub mod sample;
 
+use ibars_insight::classify::secrets::{is_env_file, should_scan, ScanOptions, SecretScanner};
+
 /// What was seen of one file while it was read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FileSample {
@@ -36,6 +38,66 @@ impl FileSample {
     /// The class of the file as read (`empty` when it had no data).
     pub fn class(&self) -> &'static str {
         self.class.unwrap_or("empty")
+    }
+}
+
+/// Bytes of each file scanned for secrets, at most: keys, credentials and `.env` files are
+/// small, and a file of card numbers or addresses shows them early.
+pub const SECRET_SCAN_LIMIT: u64 = 1 << 20;
+
+/// The secret scan of one file while it is read (`ibars_insight::classify::secrets`): decided
+/// at its first chunk, by the class of its head (compressed, media and executable formats are
+/// not scanned), and fed at most [`SECRET_SCAN_LIMIT`] bytes.
+#[derive(Debug, Default)]
+pub struct SecretSample {
+    scanner: Option<SecretScanner>,
+    decided: bool,
+    env_file: bool,
+    seen: u64,
+}
+
+impl SecretSample {
+    /// For the file at `path` (its name says whether it is an environment file).
+    pub fn for_path(path: &std::path::Path) -> Self {
+        Self {
+            env_file: is_env_file(&path.to_string_lossy()),
+            ..Self::default()
+        }
+    }
+
+    /// Take in the next chunk of the file, whose head has the class `class`.
+    pub fn observe(&mut self, chunk: &[u8], class: Option<&str>) {
+        if !self.decided {
+            self.decided = true;
+            if should_scan(class) {
+                self.scanner = Some(SecretScanner::new(ScanOptions {
+                    env_file: self.env_file,
+                    ..ScanOptions::default()
+                }));
+            }
+        }
+        if let Some(s) = &mut self.scanner {
+            let take = (SECRET_SCAN_LIMIT - self.seen).min(chunk.len() as u64) as usize;
+            if take > 0 {
+                s.feed(&chunk[..take]);
+                self.seen += take as u64;
+            }
+        }
+    }
+
+    /// The kinds of secret found, sorted, once each.
+    pub fn finish(self) -> Vec<String> {
+        let Some(s) = self.scanner else {
+            return vec![];
+        };
+        let mut kinds: Vec<String> = s
+            .finish()
+            .iter()
+            .map(|f| f.kind.as_str().to_string())
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
     }
 }
 

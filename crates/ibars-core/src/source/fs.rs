@@ -125,6 +125,7 @@ pub fn node_from_metadata(
         },
         xattrs,
         class: None,
+        secrets: vec![],
     })
 }
 

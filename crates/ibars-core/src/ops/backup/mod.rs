@@ -457,7 +457,15 @@ fn stdin_root(ctx: &mut reader::ReadCtx<'_, '_>, src: StdinSource) -> Result<Wal
     let name = PathBuf::from(&src.name);
     let mut content: Vec<ContentPart> = Vec::new();
     let mut sample = FileSample::default();
-    let size = reader::chunk_stream(ctx, src.reader, &name, &mut content, &mut sample)?;
+    let mut secrets = crate::features::SecretSample::for_path(&name);
+    let size = reader::chunk_stream(
+        ctx,
+        src.reader,
+        &name,
+        &mut content,
+        &mut sample,
+        &mut secrets,
+    )?;
     let now = jiff::Timestamp::now().as_nanosecond() as i64;
     let node = Node {
         name: Bytes(src.name.into_bytes()),
@@ -480,6 +488,7 @@ fn stdin_root(ctx: &mut reader::ReadCtx<'_, '_>, src: StdinSource) -> Result<Wal
         rdev: 0,
         xattrs: vec![],
         class: ctx.features.then(|| sample.class().to_string()),
+        secrets: secrets.finish(),
     };
     let (id, _) = ctx.saver.submit(
         &ctx.tx,

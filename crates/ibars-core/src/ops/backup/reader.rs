@@ -11,7 +11,7 @@ use crossbeam_channel::Sender;
 use super::saver::{BlobJob, Saver};
 use crate::chunker::StreamChunker;
 use crate::error::{Error, Result};
-use crate::features::FileSample;
+use crate::features::{FileSample, SecretSample};
 use crate::pack::BlobKind;
 use crate::progress::Progress;
 use crate::source::fs::data_extents;
@@ -33,6 +33,8 @@ pub(crate) struct ReadFile {
     pub changed_while_read: bool,
     /// What was seen of its content (empty with features off).
     pub sample: FileSample,
+    /// The kinds of secret found in it (none with features off).
+    pub secrets: Vec<String>,
 }
 
 /// What a reader thread needs: where blobs go, how to cut them, when to stop.
@@ -53,6 +55,7 @@ pub(crate) fn chunk_stream<R: Read>(
     what: &std::path::Path,
     content: &mut Vec<ContentPart>,
     sample: &mut FileSample,
+    secrets: &mut SecretSample,
 ) -> Result<u64> {
     let ReadCtx {
         saver,
@@ -75,6 +78,7 @@ pub(crate) fn chunk_stream<R: Read>(
         let (id, new) = saver.submit(tx, BlobKind::Data, data)?;
         if *features {
             sample.observe(chunk, first, new);
+            secrets.observe(chunk, sample.class);
         }
         content.push(ContentPart::Blob(id));
         progress.bytes_done(chunk.len() as u64);
@@ -93,13 +97,21 @@ pub(crate) fn read_file(ctx: &mut ReadCtx<'_, '_>, path: &std::path::Path) -> Re
     let mut bytes_read = 0u64;
     let mut shrank = false;
     let mut sample = FileSample::default();
+    let mut secrets = SecretSample::for_path(path);
     for (off, len) in data_extents(&f, &md) {
         if off > pos {
             content.push(ContentPart::Hole(off - pos));
         }
         f.seek(SeekFrom::Start(off))
             .map_err(|e| Error::io(path, e))?;
-        let got = chunk_stream(ctx, (&f).take(len), path, &mut content, &mut sample)?;
+        let got = chunk_stream(
+            ctx,
+            (&f).take(len),
+            path,
+            &mut content,
+            &mut sample,
+            &mut secrets,
+        )?;
         bytes_read += got;
         pos = off + got;
         if got < len {
@@ -121,5 +133,6 @@ pub(crate) fn read_file(ctx: &mut ReadCtx<'_, '_>, path: &std::path::Path) -> Re
         bytes_read,
         changed_while_read,
         sample,
+        secrets: secrets.finish(),
     })
 }

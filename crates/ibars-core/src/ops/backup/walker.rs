@@ -372,6 +372,7 @@ impl Walker<'_> {
                     {
                         node.content = o.content.clone();
                         node.class = o.class.clone();
+                        node.secrets = o.secrets.clone();
                         return Ok(Some(Pending::Ready(node, Status::Unchanged)));
                     }
                 }
@@ -506,6 +507,7 @@ pub(crate) fn finisher(
                                     content: &r.content,
                                 });
                                 n.class = Some(r.sample.class().to_string());
+                                n.secrets = r.secrets;
                             }
                             n.content = r.content;
                             n.size = r.size;
