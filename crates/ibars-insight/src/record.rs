@@ -131,6 +131,9 @@ pub struct Record {
     /// Snapshots involved (hex ids): the one made or restored, those forgotten or copied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snapshots: Vec<String>,
+    /// Paths the run was limited to: a restore's `--include` patterns (none: everything).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
     /// Further counts of the operation, e.g. `packs_deleted` for prune.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counts: BTreeMap<String, u64>,
@@ -161,6 +164,7 @@ impl Record {
             files: 0,
             bytes: 0,
             snapshots: vec![],
+            paths: vec![],
             counts: BTreeMap::new(),
             backup: None,
             check: None,

@@ -3,6 +3,7 @@
 pub mod anomaly;
 pub mod backup;
 pub mod check;
+pub mod classify;
 pub mod copy;
 pub mod dump;
 pub mod filter;

@@ -125,7 +125,9 @@ fn private_key(w: &[u8]) -> Option<(SecretKind, usize)> {
     if nl == 0 {
         return None;
     }
+    // A key indented in YAML or a here-document: its lines start with blanks.
     let body = &after[nl..];
+    let body = &body[run(body, 0, 16, |c| c == b' ' || c == b'\t')..];
     let base64 = run(body, 0, 64, is_base64) >= 16;
     let (kind, ok) = if pgp {
         let armor = body.starts_with(b"Version:") || body.starts_with(b"Comment:");
@@ -439,7 +441,9 @@ pub(super) fn card_number(w: &[u8]) -> Option<CardCandidate> {
     group_count += 1;
     match w.get(i).copied() {
         Some(c) if c.is_ascii_alphanumeric() || c == b'_' => return None,
-        Some(b'.' | b',') if w.get(i + 1).is_some_and(u8::is_ascii_digit) => return None,
+        // A decimal fraction ("4111111111111111.5"); a comma is a CSV column's end instead,
+        // since no amount has 13 or more integer digits.
+        Some(b'.') if w.get(i + 1).is_some_and(u8::is_ascii_digit) => return None,
         _ => {}
     }
     let grouped = group_count == 1 || card_grouping(&groups[..group_count]);

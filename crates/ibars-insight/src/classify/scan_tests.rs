@@ -296,8 +296,16 @@ fn card_numbers() {
     // among invalid candidates does not count.
     let table = "4111111111111111\n4111111111111112\n4111111111111113\n4111111111111114\n";
     assert!(found(table).is_empty());
+    // Half of them valid: bare runs of digits still need a word that names a card, or a list
+    // of at least three that nearly all pass (a hash in a JSON file passes one time in ten).
     let half = "4111111111111111\n4111111111111112\n5555555555554444\n5555555555554443\n";
-    assert_eq!(found(half), [CardNumber, CardNumber]);
+    assert!(found(half).is_empty());
+    let named =
+        "card 4111111111111111\n4111111111111112\nVisa: 5555555555554444\n5555555555554443\n";
+    assert_eq!(found(named), [CardNumber, CardNumber]);
+    let cards = "4111111111111111\n5555555555554444\n378282246310005\n4012888888881881\n";
+    assert_eq!(found(cards), [CardNumber; 4]);
+    assert!(found("{\"local\":[{\"hash\":4111111111111111,\"dep\":12}]}").is_empty());
     // Numbers in a list are not joined into one.
     let list = "4111111111111111 5555555555554444 378282246310005";
     assert_eq!(found(list), [CardNumber, CardNumber, CardNumber]);
@@ -478,4 +486,16 @@ fn serialized_names() {
         serde_json::to_string(&finding).unwrap(),
         r#"{"kind":"aws_access_key_id","offset":7}"#
     );
+}
+
+#[test]
+fn an_indented_key_in_yaml_is_found() {
+    let yaml = "tls:\n  key: |\n    -----BEGIN PRIVATE KEY-----\n    MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n    -----END PRIVATE KEY-----\n";
+    assert_eq!(found(yaml), [SecretKind::PrivateKey]);
+}
+
+#[test]
+fn card_numbers_in_csv_columns_are_found() {
+    let csv = "name,card_number,expiry\nanna,4111111111111111,12/29\nben,5555555555554444,01/30\ncarla,378282246310005,07/28\n";
+    assert_eq!(found(csv), [SecretKind::CardNumber; 3]);
 }

@@ -245,7 +245,8 @@ pub struct SecretScanner {
     /// the Luhn check, whose findings wait in `card_findings` until the end.
     cards_plausible: HashSet<Vec<u8>>,
     cards_valid: HashSet<Vec<u8>>,
-    card_findings: Vec<Finding>,
+    /// With whether each is a strong one: printed in groups, or after a word such as "card".
+    card_findings: Vec<(Finding, bool)>,
 }
 
 impl SecretScanner {
@@ -291,10 +292,15 @@ impl SecretScanner {
             self.push(SecretKind::PersonalData, offset);
         }
         let cards = std::mem::take(&mut self.card_findings);
-        if !self.cards_valid.is_empty() && self.cards_valid.len() * 2 >= self.cards_plausible.len()
-        {
-            for card in cards {
-                self.push(card.kind, card.offset);
+        let (valid, plausible) = (self.cards_valid.len(), self.cards_plausible.len());
+        // A bare run of digits is a card number only beside a word that says so, or in a list
+        // of them (random numbers of a card's shape pass the Luhn check one time in ten).
+        let list = valid >= 3 && valid * 4 >= plausible * 3;
+        if valid > 0 && valid * 2 >= plausible {
+            for (card, strong) in cards {
+                if strong || list {
+                    self.push(card.kind, card.offset);
+                }
             }
         }
         self.findings.sort_by_key(|f| (f.offset, f.kind));
@@ -375,6 +381,25 @@ impl SecretScanner {
         }
     }
 
+    /// Whether a word that names a card ("card", "visa", "credit", "Kreditkarte", ...) is in
+    /// the 64 bytes before `p`.
+    fn card_context(&self, p: usize) -> bool {
+        const WORDS: [&[u8]; 8] = [
+            b"card",
+            b"karte",
+            b"visa",
+            b"mastercard",
+            b"amex",
+            b"credit",
+            b"kredit",
+            b"ccnum",
+        ];
+        let before = self.buf[p.saturating_sub(64)..p].to_ascii_lowercase();
+        WORDS
+            .iter()
+            .any(|w| before.windows(w.len()).any(|x| x == *w))
+    }
+
     /// Tries a card number at `p` (a digit); returns how far to move on.
     fn card(&mut self, p: usize, end: usize, prev: Option<u8>) -> usize {
         let before = p.checked_sub(2).map(|i| self.buf[i]);
@@ -401,10 +426,14 @@ impl SecretScanner {
                     self.cards_valid.insert(digits.to_vec());
                 }
                 if self.card_findings.len() < self.options.max_findings {
-                    self.card_findings.push(Finding {
-                        kind: SecretKind::CardNumber,
-                        offset: self.base + p as u64,
-                    });
+                    let strong = card.consumed > card.len || self.card_context(p);
+                    self.card_findings.push((
+                        Finding {
+                            kind: SecretKind::CardNumber,
+                            offset: self.base + p as u64,
+                        },
+                        strong,
+                    ));
                 }
             }
         }

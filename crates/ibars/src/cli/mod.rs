@@ -17,6 +17,7 @@ mod audit;
 mod backup;
 mod browse;
 mod check;
+mod classify;
 mod copy;
 mod daemon;
 mod docs;
@@ -154,6 +155,9 @@ pub enum Command {
     /// Forecast the repository's size and each source's changes, and when a disk or quota
     /// fills.
     Forecast(forecast::ForecastArgs),
+    /// Sort a snapshot's data into critical, normal and ephemeral, find the files that hold
+    /// secrets, and suggest what to exclude.
+    Classify(classify::ClassifyArgs),
     /// Plan schedules from the history: `schedule suggest JOB --rpo 4h`.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
@@ -299,6 +303,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Anomalies(a) => anomalies::run(g, &a),
         Command::Audit(a) => audit::run(g, &a),
         Command::Forecast(a) => forecast::run(g, &a),
+        Command::Classify(a) => classify::run(g, &a),
         Command::Schedule(schedule::ScheduleCommand::Suggest(a)) => schedule::suggest(g, &a),
         Command::Forget(a) => forget::run(g, &a),
         Command::Prune(a) => prune::run_cmd(g, &a),

@@ -94,6 +94,7 @@ pub fn restore(
             rec.result = crate::history::RunResult::Partial;
         }
         rec.snapshots = opts.snapshot_id.iter().map(|i| i.to_hex()).collect();
+        rec.paths = opts.includes.clone();
         rec.counts.insert("bytes_written".into(), r.bytes_written);
         rec.counts.insert("files_verified".into(), r.verified);
     })
