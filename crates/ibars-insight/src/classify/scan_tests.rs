@@ -499,3 +499,41 @@ fn card_numbers_in_csv_columns_are_found() {
     let csv = "name,card_number,expiry\nanna,4111111111111111,12/29\nben,5555555555554444,01/30\ncarla,378282246310005,07/28\n";
     assert_eq!(found(csv), [SecretKind::CardNumber; 3]);
 }
+
+/// Secrets placed at every offset around the scanner's region boundaries (each feed scans up
+/// to MAX_MATCH bytes before the end of what it holds), fed in pieces of many sizes: the same
+/// findings as one scan of the whole.
+#[test]
+fn findings_do_not_depend_on_where_the_stream_is_cut() {
+    let secrets = [
+        AWS_KEY_ID,
+        GITHUB,
+        "card 4111 1111 1111 1111",
+        "IBAN GB82WEST12345698765432",
+        "ann@example.org",
+    ];
+    for (k, secret) in secrets.iter().enumerate() {
+        for shift in [0usize, 1, 2, 3, 5, 700, 1021, 1022, 1023, 1024, 1025] {
+            let mut text = "filler text, nothing here; ".repeat(90);
+            text.truncate(shift + 10 * k);
+            text.push(' ');
+            text.push_str(secret);
+            text.push(' ');
+            text.push_str(&"more words follow here. ".repeat(120));
+            let whole = scan(text.as_bytes(), ScanOptions::default());
+            for piece in [1usize, 7, 64, 1000, 1023, 4096] {
+                let mut s = SecretScanner::new(ScanOptions::default());
+                for c in text.as_bytes().chunks(piece) {
+                    s.feed(c);
+                }
+                assert_eq!(s.finish(), whole, "{secret} at {shift}, pieces of {piece}");
+            }
+            let expect_some = !secret.contains('@');
+            assert_eq!(
+                !whole.is_empty(),
+                expect_some,
+                "{secret} at {shift}: {whole:?}"
+            );
+        }
+    }
+}

@@ -16,6 +16,9 @@
 //! compressed bytes a match is chance, and what a text secret would look like is not there.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
 
 use serde::{Deserialize, Serialize};
 
@@ -228,6 +231,98 @@ pub fn scan(bytes: &[u8], options: ScanOptions) -> Vec<Finding> {
     scanner.finish()
 }
 
+/// The literal starts of the token matchers (`matchers::token`), in the case they require
+/// (`aws_secret_access_key` is matched in any case: written here in the two usual ones).
+const ANCHORS: [&str; 22] = [
+    "-----BEGIN ",
+    "PuTTY-User-Key-File-",
+    "AKIA",
+    "ASIA",
+    "AIza",
+    "aws_secret_access_key",
+    "AWS_SECRET_ACCESS_KEY",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "xoxa-",
+    "xoxp-",
+    "xoxr-",
+    "xoxs-",
+    "sk_live_",
+    "rk_live_",
+    "eyJ",
+];
+
+fn anchors() -> &'static AhoCorasick {
+    static AC: OnceLock<AhoCorasick> = OnceLock::new();
+    AC.get_or_init(|| {
+        AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(ANCHORS)
+            .expect("the anchors are valid patterns")
+    })
+}
+
+/// The positions in `[from, stop)` of `buf` where a match may start, in any order: the
+/// anchors, every `@` (an e-mail address), the start of every run of at least 4 digits (a card number's first group), two
+/// capitals before a run of digits (an IBAN's country and check digits), and for an `.env`
+/// file every line's start. Everywhere else the matchers would find nothing, so they are not
+/// tried there. A match may run past `stop` (the buffer holds [`MAX_MATCH`] bytes more).
+fn candidates(buf: &[u8], from: usize, stop: usize, env: bool, out: &mut Vec<usize>) {
+    let longest = ANCHORS.iter().map(|a| a.len()).max().unwrap_or(0);
+    let hay_end = (stop + longest).min(buf.len());
+    // No anchor holds another, so a search that steps past each match misses none.
+    for m in anchors().find_iter(&buf[from..hay_end]) {
+        let at = from + m.start();
+        if at < stop {
+            out.push(at);
+        }
+    }
+    out.extend(memchr::memchr_iter(b'@', &buf[from..stop]).map(|i| from + i));
+    // Digit runs starting in [from, stop + 2): an IBAN's capitals may lie 2 bytes before.
+    let end = (stop + 2).min(buf.len());
+    let mut q = from;
+    while q < end {
+        if !buf[q].is_ascii_digit() {
+            q += 1;
+            continue;
+        }
+        let start = q;
+        let at_start = q == 0 || !buf[q - 1].is_ascii_digit();
+        while q < buf.len() && buf[q].is_ascii_digit() {
+            q += 1;
+        }
+        if !at_start {
+            continue;
+        }
+        let n = q - start;
+        if n >= 4 && start < stop {
+            out.push(start);
+        }
+        if n >= 2 && start >= from + 2 && start - 2 < stop {
+            let (a, b) = (buf[start - 2], buf[start - 1]);
+            if a.is_ascii_uppercase() && b.is_ascii_uppercase() {
+                out.push(start - 2);
+            }
+        }
+    }
+    if env {
+        if from == 0 {
+            out.push(0);
+        }
+        let lines = buf[from.saturating_sub(1)..stop.saturating_sub(1)]
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == b'\n');
+        out.extend(lines.map(|(i, _)| from.saturating_sub(1) + i + 1));
+    }
+}
+
 /// A streaming scanner over one file's bytes.
 #[derive(Debug, Clone)]
 pub struct SecretScanner {
@@ -247,6 +342,8 @@ pub struct SecretScanner {
     cards_valid: HashSet<Vec<u8>>,
     /// With whether each is a strong one: printed in groups, or after a word such as "card".
     card_findings: Vec<(Finding, bool)>,
+    /// Where to try the matchers in the bytes being scanned (kept to reuse its memory).
+    cands: Vec<usize>,
 }
 
 impl SecretScanner {
@@ -262,6 +359,7 @@ impl SecretScanner {
             cards_plausible: HashSet::new(),
             cards_valid: HashSet::new(),
             card_findings: Vec::new(),
+            cands: Vec::new(),
         }
     }
 
@@ -315,11 +413,23 @@ impl SecretScanner {
 
     /// Tries every start position before `stop`.
     fn scan_to(&mut self, stop: usize) {
-        let mut p = self.next;
-        while p < stop {
-            p += self.step(p);
+        let from = self.next;
+        if stop <= from {
+            return;
         }
-        self.next = p;
+        let mut cands = std::mem::take(&mut self.cands);
+        cands.clear();
+        candidates(&self.buf, from, stop, self.options.env_file, &mut cands);
+        cands.sort_unstable();
+        cands.dedup();
+        let mut p = from;
+        for &q in &cands {
+            if q >= p {
+                p = q + self.step(q);
+            }
+        }
+        self.cands = cands;
+        self.next = p.max(stop);
     }
 
     /// Tries the matchers at `p`; returns how far to move on (past a match, or 1).
