@@ -30,7 +30,11 @@ fn main() {
     let points = ibars_insight::series::repository_size(&records, last, stored);
     let y = ibars_insight::series::daily_size(&points, last).values;
     let s = Settings::daily_total();
-    println!("\n### {name}: {} days, {:.0} MB stored at the end\n", y.len(), stored as f64 / 1e6);
+    println!(
+        "\n### {name}: {} days, {:.0} MB stored at the end\n",
+        y.len(),
+        stored as f64 / 1e6
+    );
     println!("| fitted on days | forecast day 30 (MB) | actual (MB) | error | 95% interval (MB) | covered |");
     println!("|---|---:|---:|---:|---|---|");
     let (mut apes, mut covered, mut n) = (Vec::new(), 0, 0);
@@ -38,7 +42,11 @@ fn main() {
     while c + HORIZON <= y.len() {
         match forecast(&y[..c], HORIZON, &s) {
             Ok(p) => {
-                let (f, lo, hi) = (p.point[HORIZON - 1], p.lower[HORIZON - 1], p.upper[HORIZON - 1]);
+                let (f, lo, hi) = (
+                    p.point[HORIZON - 1],
+                    p.lower[HORIZON - 1],
+                    p.upper[HORIZON - 1],
+                );
                 let a = y[c + HORIZON - 1];
                 let ape = (f - a).abs() / a;
                 let ok = lo <= a && a <= hi;
@@ -60,5 +68,7 @@ fn main() {
         c += 10;
     }
     let mape = 100.0 * apes.iter().sum::<f64>() / apes.len().max(1) as f64;
-    println!("\nMAPE at 30 days: {mape:.2}% over {n} cuts; the 95% interval covered {covered} of {n}.");
+    println!(
+        "\nMAPE at 30 days: {mape:.2}% over {n} cuts; the 95% interval covered {covered} of {n}."
+    );
 }
