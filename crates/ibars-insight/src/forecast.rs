@@ -245,9 +245,13 @@ pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, F
                 }
                 q_prev = q;
                 let p = f.point[h];
-                let half = if relative { q * p.abs() } else { q };
-                lo.push(p - half);
-                hi.push(p + half);
+                let (l, u) = if relative {
+                    relative_bounds(p, q, y[y.len() - 1])
+                } else {
+                    (p - q, p + q)
+                };
+                lo.push(l);
+                hi.push(u);
             }
             (lo, hi)
         }
@@ -277,6 +281,22 @@ pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, F
             0
         },
     })
+}
+
+/// The values `a` a positive series may take when its forecast is `p` and its errors relative
+/// to the outcome are at most `q` (|a − p| ≤ q·a): from p/(1+q) to p/(1−q). A forecast that
+/// is not positive, or an error of 100% or more, says the model cannot be trusted there: the
+/// bounds then run from zero to the last value `last` grown by the error.
+fn relative_bounds(p: f64, q: f64, last: f64) -> (f64, f64) {
+    if p <= 0.0 {
+        return (0.0, last.max(0.0) * (1.0 + q));
+    }
+    let upper = if q < 1.0 {
+        p / (1.0 - q)
+    } else {
+        p.max(last) * (1.0 + q)
+    };
+    (p / (1.0 + q), upper)
 }
 
 /// The repository's stored size, day by day from its history replayed back from
@@ -343,6 +363,19 @@ mod tests {
             .map(|h| (p.upper[h] - p.lower[h]) / p.point[h])
             .collect();
         assert!(w.iter().all(|x| *x > 0.0 && *x < 0.05), "{w:?}");
+    }
+
+    #[test]
+    fn relative_intervals_invert_the_error_and_never_collapse_at_zero() {
+        // |a - 100| <= 0.25 a  <=>  80 <= a <= 133.3
+        let (l, u) = relative_bounds(100.0, 0.25, 90.0);
+        assert!((l - 80.0).abs() < 1e-9 && (u - 133.333_333_333).abs() < 1e-6);
+        // A forecast that fell to zero or below: from zero to the last value and its error.
+        assert_eq!(relative_bounds(-5.0, 0.5, 200.0), (0.0, 300.0));
+        assert_eq!(relative_bounds(0.0, 0.5, 200.0), (0.0, 300.0));
+        // An error of 100% or more: no finite p/(1-q).
+        let (l, u) = relative_bounds(100.0, 1.5, 120.0);
+        assert!(l == 40.0 && u == 300.0);
     }
 
     #[test]
