@@ -324,8 +324,6 @@ struct RawJob {
     target: Option<String>,
 }
 
-const KINDS: &[&str] = &["backup", "check", "forget", "prune", "copy"];
-
 /// The default config file: `$XDG_CONFIG_HOME/ibars/ibars.toml` (or `~/.config/...`) for a
 /// user, `/etc/ibars/ibars.toml` for root.
 pub fn default_path() -> PathBuf {
@@ -550,10 +548,14 @@ fn check_job(
         };
         doc.error(doc.key_line(span.clone(), key), Some(key), msg)
     };
-    if !KINDS.contains(&j.kind.as_str()) {
+    if !kinds::KINDS.contains(&j.kind.as_str()) {
         return Err(err(
             "kind",
-            format!("unknown kind {:?} (use {})", j.kind, KINDS.join(", ")),
+            format!(
+                "unknown kind {:?} (use {})",
+                j.kind,
+                kinds::KINDS.join(", ")
+            ),
         ));
     }
     if !repos.contains(&j.repository) {
@@ -562,7 +564,7 @@ fn check_job(
             format!("no [[repository]] is named {:?}", j.repository),
         ));
     }
-    for (key, set, kinds) in kind_keys(&j) {
+    for (key, set, kinds) in kinds::kind_keys(&j) {
         if set && !kinds.contains(&j.kind.as_str()) {
             return Err(err(
                 key,
@@ -787,39 +789,8 @@ fn check_job(
     })
 }
 
-/// The keys only some kinds take: whether each is set, and the kinds that take it.
-fn kind_keys(j: &RawJob) -> [(&'static str, bool, &'static [&'static str]); 23] {
-    const B: &[&str] = &["backup"];
-    const C: &[&str] = &["check"];
-    const F: &[&str] = &["forget"];
-    [
-        ("paths", j.paths.is_some(), B),
-        ("excludes", j.excludes.is_some(), B),
-        ("exclude_if_present", j.exclude_if_present.is_some(), B),
-        ("one_file_system", j.one_file_system.is_some(), B),
-        ("host", j.host.is_some(), B),
-        ("tags", j.tags.is_some(), B),
-        ("type", j.backup_type.is_some(), B),
-        ("stdin_command", j.stdin_command.is_some(), B),
-        ("stdin_filename", j.stdin_filename.is_some(), B),
-        ("max_age", j.max_age.is_some(), B),
-        ("read_data", j.read_data.is_some(), C),
-        ("read_data_subset", j.read_data_subset.is_some(), C),
-        ("keep_last", j.keep_last.is_some(), F),
-        ("keep_hourly", j.keep_hourly.is_some(), F),
-        ("keep_daily", j.keep_daily.is_some(), F),
-        ("keep_weekly", j.keep_weekly.is_some(), F),
-        ("keep_monthly", j.keep_monthly.is_some(), F),
-        ("keep_yearly", j.keep_yearly.is_some(), F),
-        ("keep_within", j.keep_within.is_some(), F),
-        ("keep_tags", j.keep_tags.is_some(), F),
-        ("prune", j.prune.is_some(), F),
-        ("grace", j.grace.is_some(), &["forget", "prune"]),
-        ("target", j.target.is_some(), &["copy"]),
-    ]
-}
-
 mod auto;
+mod kinds;
 #[cfg(test)]
 mod tests;
 mod web;
