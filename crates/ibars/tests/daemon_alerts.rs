@@ -209,12 +209,18 @@ fn failures_recoveries_and_overdue_jobs_alert_by_webhook_email_and_command() {
     assert!(d.stop().success());
 
     let alerts = json_alerts(&env);
-    let flaky_failures = alerts
+    // One firing and one recovery, the second failure not repeated. A reminder may come in
+    // between (remind_after is 3 s here, for the overdue job, and a loaded machine can take
+    // longer than that from the first failure to the recovery).
+    let phases: Vec<&str> = alerts
         .iter()
         .filter(|a| a["job"] == "flaky" && a["event"] == "failure")
-        .count();
+        .filter_map(|a| a["phase"].as_str())
+        .filter(|p| *p != "reminder")
+        .collect();
     assert_eq!(
-        flaky_failures, 2,
+        phases,
+        ["firing", "resolved"],
         "a firing and a recovery, no repeat: {alerts:?}"
     );
     for p in posts(&env) {
