@@ -65,8 +65,16 @@ pub fn classify_snapshot(
     };
     let others: Vec<Option<BlobId>> = opts.earlier.iter().map(|s| Some(s.tree)).collect();
     let restored = vec![false; w.restores.len()];
-    let markers = w.markers_of(&snap.tree, "/", Markers::default())?;
-    w.dir(&snap.tree, Path::new("/"), markers, &others, &restored)?;
+    let root: Tree = repo.load_tree(index, cache, &snap.tree)?;
+    let markers = w.markers_of(&root, "/", Markers::default())?;
+    w.dir(
+        &snap.tree,
+        &root,
+        Path::new("/"),
+        markers,
+        &others,
+        &restored,
+    )?;
     Ok(w.summary)
 }
 
@@ -88,16 +96,17 @@ enum Other {
 }
 
 impl Walk<'_, '_> {
-    /// The entries of directory `id` at `dir`, whose `markers` include its own.
+    /// The entries of directory `id` (loaded as `tree`) at `dir`, whose `markers` include
+    /// its own.
     fn dir(
         &mut self,
         id: &BlobId,
+        tree: &Tree,
         dir: &Path,
         markers: Markers,
         others: &[Option<BlobId>],
         restored: &[bool],
     ) -> Result<()> {
-        let tree: Tree = self.repo.load_tree(self.index, self.cache, id)?;
         let earlier: Vec<Other> = others
             .iter()
             .map(|o| match o {
@@ -141,9 +150,14 @@ impl Walk<'_, '_> {
             let is_dir = n.kind == NodeType::Dir;
             // A directory's markers count for itself too (a `target/` holding CACHEDIR.TAG).
             let mut own = markers;
-            if let (true, Some(sub)) = (is_dir, n.subtree) {
-                own = self.markers_of(&sub, &path_str, markers)?;
-            }
+            let subtree = match (is_dir, n.subtree) {
+                (true, Some(sub)) => {
+                    let t: Tree = self.repo.load_tree(self.index, self.cache, &sub)?;
+                    own = self.markers_of(&t, &path_str, markers)?;
+                    Some((sub, t))
+                }
+                _ => None,
+            };
             let facts = PathFacts {
                 is_dir,
                 size: n.size,
@@ -162,16 +176,15 @@ impl Walk<'_, '_> {
                 facts: &facts,
                 verdict: &verdict,
             });
-            if let (true, Some(sub)) = (is_dir, n.subtree) {
-                self.dir(&sub, &path, own, &below, &now_restored)?;
+            if let Some((sub, t)) = subtree {
+                self.dir(&sub, &t, &path, own, &below, &now_restored)?;
             }
         }
         Ok(())
     }
 
-    /// `markers` with those the directory `id` at `path` holds.
-    fn markers_of(&self, id: &BlobId, path: &str, mut markers: Markers) -> Result<Markers> {
-        let tree: Tree = self.repo.load_tree(self.index, self.cache, id)?;
+    /// `markers` with those the directory `tree` at `path` holds.
+    fn markers_of(&self, tree: &Tree, path: &str, mut markers: Markers) -> Result<Markers> {
         for n in &tree.nodes {
             let name = String::from_utf8_lossy(&n.name.0);
             let cachedir = name == "CACHEDIR.TAG" && n.kind == NodeType::File;

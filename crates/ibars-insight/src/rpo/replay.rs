@@ -70,16 +70,10 @@ pub fn replay(
             let every = (*every).max(1);
             let mut due = from + every;
             while due < to {
-                let bytes = pending.take_before(due);
-                let end = due + duration(bytes).max(0);
-                runs.push(Run {
-                    start: due,
-                    end,
-                    bytes,
-                    why: None,
-                });
+                let run = scheduled(&mut pending, due, &duration);
+                runs.push(run);
                 // Due times that pass while the run goes are skipped.
-                due += every * ((end - due) / every + 1);
+                due += every * ((run.end - due) / every + 1);
             }
         }
         Plan::At(times) => {
@@ -88,15 +82,9 @@ pub fn replay(
                 if due < busy_until {
                     continue;
                 }
-                let bytes = pending.take_before(due);
-                let end = due + duration(bytes).max(0);
-                runs.push(Run {
-                    start: due,
-                    end,
-                    bytes,
-                    why: None,
-                });
-                busy_until = end;
+                let run = scheduled(&mut pending, due, &duration);
+                runs.push(run);
+                busy_until = run.end;
             }
         }
         Plan::Auto { policy, bound } => {
@@ -144,6 +132,17 @@ pub fn replay(
         probes,
         compliance,
         worst_lag,
+    }
+}
+
+/// A fixed schedule's run at `due`: what it stores, and when it ends.
+fn scheduled(pending: &mut Pending<'_>, due: i64, duration: &impl Fn(u64) -> i64) -> Run {
+    let bytes = pending.take_before(due);
+    Run {
+        start: due,
+        end: due + duration(bytes).max(0),
+        bytes,
+        why: None,
     }
 }
 
