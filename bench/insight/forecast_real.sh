@@ -7,7 +7,8 @@
 # backup), whose history holds what the prunes freed. Then
 # crates/ibars-core/examples/eval_forecast_real.rs scores the 30-day forecast at every tenth
 # day from day 60. Tarballs are cached in $CACHE (default ~/.cache/ibars-bench/typescript).
-# Writes bench/results/DATE-forecast-real.md.
+# Writes bench/results/DATE-forecast-real.md. With KEEP=DIR the repositories are made in
+# DIR and left there; when DIR already holds them, they are scored again without refilling.
 #
 #   bench/insight/forecast_real.sh [N] [START]
 set -euo pipefail
@@ -19,8 +20,13 @@ cache=${CACHE:-$HOME/.cache/ibars-bench/typescript}
 cargo build --release -p ibars >&2
 cargo build --release -p ibars-core --example eval_forecast_real >&2
 bin=$PWD/target/release/ibars
-w=$(mktemp -d /tmp/ibars-forecast-real.XXXXXX)
-trap 'rm -rf "$w"' EXIT
+if [[ -n ${KEEP:-} ]]; then
+    w=$KEEP
+    mkdir -p "$w"
+else
+    w=$(mktemp -d /tmp/ibars-forecast-real.XXXXXX)
+    trap 'rm -rf "$w"' EXIT
+fi
 export IBARS_PASSWORD=pw
 mkdir -p "$cache" "$w/src"
 mapfile -t versions < <(npm view typescript versions --json | python3 -c "
@@ -35,9 +41,11 @@ for x in v:
     if d not in seen:
         seen.add(d); out.append(x)
 print('\n'.join(out[:$n]))")
-"$bin" -r "$w/all" init >/dev/null
-"$bin" -r "$w/kept" init >/dev/null
-for v in "${versions[@]}"; do
+fill=true
+[[ -d $w/all && -d $w/kept ]] && fill=false
+$fill && "$bin" -r "$w/all" init >/dev/null
+$fill && "$bin" -r "$w/kept" init >/dev/null
+$fill && for v in "${versions[@]}"; do
     d=${v#*-dev.}
     t="${d:0:4}-${d:4:2}-${d:6:2} 03:00:00"
     tgz="$cache/typescript-$v.tgz"

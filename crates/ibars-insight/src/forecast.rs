@@ -188,8 +188,11 @@ fn conformal_quantile(errors: &mut [f64], level: f64) -> f64 {
     errors[k.clamp(1, n) - 1]
 }
 
-/// Forecast `horizon` steps after `y`.
-pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, ForecastError> {
+/// A forecast path: its points and the model's name.
+pub type Path = (Vec<f64>, &'static str);
+
+/// Refuse a series the models cannot read, or too short for `horizon`.
+fn check(y: &[f64], horizon: usize, s: &Settings) -> Result<(), ForecastError> {
     if let Some(i) = y.iter().position(|v| !v.is_finite()) {
         return Err(ForecastError::Invalid(i));
     }
@@ -200,7 +203,54 @@ pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, F
             need,
         });
     }
+    Ok(())
+}
+
+/// The forecast path of `horizon` steps after `y`, without intervals.
+pub fn point_path(y: &[f64], horizon: usize, s: &Settings) -> Result<Path, ForecastError> {
+    path(y, horizon, s, None).map(|(f, m)| (f.point, m))
+}
+
+/// Forecast `horizon` steps after `y`.
+pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, ForecastError> {
+    check(y, horizon, s)?;
     let (f, model) = path(y, horizon, s, Some(s.level))?;
+    let own = f.intervals.map(|i| (i.lower, i.upper));
+    calibrate(y, horizon, s, (f.point, model), own, |c| {
+        point_path(&y[..c], horizon, s)
+    })
+}
+
+/// Forecast `horizon` steps after `y` with another model: `predict(c)` forecasts the
+/// `horizon` values after the first `c` of `y` (`c` = `y.len()` for the forecast itself, less
+/// for the earlier cuts its intervals are calibrated on).
+pub fn forecast_with(
+    y: &[f64],
+    horizon: usize,
+    s: &Settings,
+    predict: impl Fn(usize) -> Result<Path, ForecastError>,
+) -> Result<Prediction, ForecastError> {
+    check(y, horizon, s)?;
+    let now = predict(y.len())?;
+    calibrate(y, horizon, s, now, None, predict)
+}
+
+/// The forecast `now` after `y` with intervals calibrated on the errors of `predict` at
+/// earlier cuts (or `own`, the model's own, when too few cuts could be scored).
+fn calibrate(
+    y: &[f64],
+    horizon: usize,
+    s: &Settings,
+    now: Path,
+    own: Option<(Vec<f64>, Vec<f64>)>,
+    predict: impl Fn(usize) -> Result<Path, ForecastError>,
+) -> Result<Prediction, ForecastError> {
+    let (point, model) = now;
+    if point.len() != horizon || point.iter().any(|v| !v.is_finite()) {
+        return Err(ForecastError::Model(format!(
+            "{model} gave no finite forecast of {horizon} steps"
+        )));
+    }
     let relative = y.iter().all(|v| *v > 0.0);
     // Earlier cuts, newest first, each leaving `horizon` values to compare with.
     let last_cut = y.len().saturating_sub(horizon);
@@ -211,11 +261,11 @@ pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, F
         .collect();
     let mut errors: Vec<Vec<f64>> = vec![Vec::new(); horizon];
     for &c in &cuts {
-        let Ok((past, _)) = path(&y[..c], horizon, s, None) else {
+        let Ok((past, _)) = predict(c) else {
             continue;
         };
         for (h, errs) in errors.iter_mut().enumerate() {
-            let (Some(actual), Some(p)) = (y.get(c + h), past.point.get(h)) else {
+            let (Some(actual), Some(p)) = (y.get(c + h), past.get(h)) else {
                 continue;
             };
             let e = if relative {
@@ -229,7 +279,7 @@ pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, F
         }
     }
     let calibrated_on = errors.iter().map(Vec::len).min().unwrap_or(0);
-    let (mut lower, mut upper) = match (&f.intervals, calibrated_on >= MIN_CUTS) {
+    let (mut lower, mut upper) = match (own, calibrated_on >= MIN_CUTS) {
         (_, true) => {
             let mut lo = Vec::with_capacity(horizon);
             let mut hi = Vec::with_capacity(horizon);
@@ -244,7 +294,7 @@ pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, F
                     q = q.max(q_prev);
                 }
                 q_prev = q;
-                let p = f.point[h];
+                let p = point[h];
                 let (l, u) = if relative {
                     relative_bounds(p, q, y[y.len() - 1])
                 } else {
@@ -255,11 +305,11 @@ pub fn forecast(y: &[f64], horizon: usize, s: &Settings) -> Result<Prediction, F
             }
             (lo, hi)
         }
-        (Some(i), false) => (i.lower.clone(), i.upper.clone()),
-        (None, false) => (f.point.clone(), f.point.clone()),
+        (Some((lo, hi)), false) => (lo, hi),
+        (None, false) => (point.clone(), point.clone()),
     };
     // A size or a rate is never negative.
-    let mut point = f.point;
+    let mut point = point;
     if y.iter().all(|v| *v >= 0.0) {
         for v in lower
             .iter_mut()
@@ -300,16 +350,21 @@ fn relative_bounds(p: f64, q: f64, last: f64) -> (f64, f64) {
 }
 
 /// The repository's stored size, day by day from its history replayed back from
-/// `now_bytes` at `now`, and its forecast for `horizon` days (or why there is none).
+/// `now_bytes` at `now`, and its forecast for `horizon` days (or why there is none): under
+/// the retention policy of its last `forget` when the history holds a prune
+/// ([`crate::retention::growth`]), with `forget`'s days and weeks in `tz`.
 pub fn repository_size(
     records: &[crate::record::Record],
     now: jiff::Timestamp,
     now_bytes: u64,
     horizon: usize,
+    tz: jiff::tz::TimeZone,
 ) -> (crate::series::Daily, Result<Prediction, ForecastError>) {
     let points = crate::series::repository_size(records, now, now_bytes);
     let daily = crate::series::daily_size(&points, now);
-    let p = forecast(&daily.values, horizon, &Settings::daily_total());
+    let life = crate::retention::growth::Lifecycle::from_records(records);
+    let p =
+        crate::retention::growth::forecast_size(&life, &daily.values, daily.first_day, horizon, tz);
     (daily, p)
 }
 

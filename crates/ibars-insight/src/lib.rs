@@ -6,6 +6,7 @@ pub mod anomaly;
 pub mod classify;
 pub mod forecast;
 pub mod record;
+pub mod retention;
 pub mod rpo;
 pub mod series;
 

@@ -147,6 +147,8 @@ pub struct Record {
     pub job: Option<JobRun>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditRun>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forget: Option<ForgetRun>,
 }
 
 impl Record {
@@ -171,6 +173,7 @@ impl Record {
             dismissal: None,
             job: None,
             audit: None,
+            forget: None,
         }
     }
 
@@ -411,6 +414,16 @@ pub struct Dismissal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub by: String,
+}
+
+/// The policy a `forget` applied (absent for one that removed snapshots by id only): what the
+/// storage forecast applies to the backups to come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetRun {
+    pub policy: crate::retention::Policy,
+    #[serde(default)]
+    pub group_by: crate::retention::GroupBy,
 }
 
 /// A run of a daemon job.

@@ -63,7 +63,8 @@ pub struct SizePoint {
 }
 
 /// What a run changed in the stored bytes: a backup adds what it stored, a copy into the
-/// repository what it sent, a prune takes away what it freed.
+/// repository what it sent, a prune takes away the packs it deleted less what it wrote back
+/// by repacking their live blobs.
 fn delta(r: &Record) -> i128 {
     if r.result == RunResult::Failed {
         return 0;
@@ -71,7 +72,9 @@ fn delta(r: &Record) -> i128 {
     match r.kind {
         RunKind::Backup => r.backup.as_ref().map_or(0, |b| i128::from(b.bytes_stored)),
         RunKind::Copy => i128::from(r.counts.get("bytes_stored").copied().unwrap_or(0)),
-        RunKind::Prune => -i128::from(r.bytes),
+        RunKind::Prune => {
+            i128::from(r.counts.get("bytes_written").copied().unwrap_or(0)) - i128::from(r.bytes)
+        }
         _ => 0,
     }
 }
@@ -187,7 +190,8 @@ mod tests {
     #[test]
     fn the_size_series_replays_the_history_back_from_now() {
         let mut prune = Record::new(RunKind::Prune, at(3), "h");
-        prune.bytes = 50;
+        prune.bytes = 80;
+        prune.counts.insert("bytes_written".into(), 30);
         let mut failed = backup(4, 999);
         failed.result = RunResult::Failed;
         let recs = vec![backup(1, 100), backup(2, 200), prune, failed, backup(5, 10)];

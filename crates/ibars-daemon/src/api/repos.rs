@@ -151,8 +151,13 @@ pub async fn chart_series(
             None => h.repo.stored_packs()?.values().sum::<u64>(),
         };
         let now = jiff::Timestamp::now();
-        let (daily, predicted) =
-            ibars_insight::forecast::repository_size(&records, now, now_bytes, FORECAST_DAYS);
+        let (daily, predicted) = ibars_insight::forecast::repository_size(
+            &records,
+            now,
+            now_bytes,
+            FORECAST_DAYS,
+            jiff::tz::TimeZone::system(),
+        );
         let (forecast, forecast_error) = match predicted {
             Ok(p) => {
                 let day = jiff::SignedDuration::from_hours(24);

@@ -88,8 +88,13 @@ pub fn run(g: &GlobalArgs, a: &ForecastArgs) -> Result<u8> {
     let h = ibars_core::history::load_all(&repo)?;
     let records: Vec<_> = h.records.iter().map(|(_, r)| r.clone()).collect();
     let stored: u64 = repo.stored_packs()?.values().sum();
-    let (size, repo_forecast) =
-        ibars_insight::forecast::repository_size(&records, now, stored, horizon);
+    let (size, repo_forecast) = ibars_insight::forecast::repository_size(
+        &records,
+        now,
+        stored,
+        horizon,
+        jiff::tz::TimeZone::system(),
+    );
     let local_dir = match g.location()? {
         Location::Local(p) => Some(p),
         _ => None,

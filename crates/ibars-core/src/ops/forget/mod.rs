@@ -47,6 +47,12 @@ pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
         rec.snapshots = r.removed.iter().map(|i| i.to_hex()).collect();
         rec.counts
             .insert("snapshots_removed".into(), r.removed.len() as u64);
+        if !opts.policy.is_empty() {
+            rec.forget = Some(ibars_insight::record::ForgetRun {
+                policy: opts.policy.clone(),
+                group_by: opts.group_by,
+            });
+        }
     })
 }
 

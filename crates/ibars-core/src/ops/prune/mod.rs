@@ -88,8 +88,10 @@ pub fn prune(
         return outcome;
     }
     run.finish(repo, outcome, |r, rec| {
-        // Freed: the packs deleted in this run.
+        // Freed: the packs deleted in this run. What repacking wrote back is counted apart
+        // (`bytes_written`): the stored size fell by the difference.
         rec.bytes = r.bytes_removed;
+        rec.counts.insert("bytes_written".into(), r.bytes_written);
         rec.counts
             .insert("packs_removed".into(), r.packs_removed as u64);
         rec.counts
