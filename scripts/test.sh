@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v diff >/dev/null || need+=(diffutils)
+# The forecast tests run each day of a history under faketime, so that every run carries its day.
+command -v faketime >/dev/null || need+=(faketime)
 # The schedule tests name IANA time zones (Europe/Berlin), read from the system's tzdata.
 [ -e /usr/share/zoneinfo/Europe/Berlin ] || need+=(tzdata)
 # The daemon's tests: a real Prometheus scrapes it, Python serves as webhook receiver and runs

@@ -104,6 +104,20 @@ pub fn repository_size(records: &[Record], now: jiff::Timestamp, now_bytes: u64)
     out
 }
 
+/// The value of the count `name` in every record that has it (such as `fs_free`, the free
+/// bytes of a local repository's file system when the run ended), oldest first.
+pub fn counted(records: &[Record], name: &str) -> Vec<SizePoint> {
+    records
+        .iter()
+        .filter_map(|r| {
+            Some(SizePoint {
+                time: r.time,
+                bytes: *r.counts.get(name)?,
+            })
+        })
+        .collect()
+}
+
 const DAY: i64 = 86_400;
 
 /// The UTC day (days since the epoch) of `t`.

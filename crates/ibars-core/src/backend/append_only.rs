@@ -51,6 +51,9 @@ impl Backend for AppendOnlyBackend {
     fn location(&self) -> String {
         self.inner.location()
     }
+    fn free_space(&self) -> Option<u64> {
+        self.inner.free_space()
+    }
     fn parallelism(&self) -> usize {
         self.inner.parallelism()
     }

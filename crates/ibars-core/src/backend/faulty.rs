@@ -111,6 +111,9 @@ impl Backend for FaultyBackend {
     fn location(&self) -> String {
         format!("faulty:{}", self.inner.location())
     }
+    fn free_space(&self) -> Option<u64> {
+        self.inner.free_space()
+    }
     fn parallelism(&self) -> usize {
         self.inner.parallelism()
     }

@@ -96,6 +96,11 @@ pub trait Backend: Send + Sync {
     fn parallelism(&self) -> usize {
         1
     }
+    /// Bytes free to the user on the file system of a repository on a local disk; `None`
+    /// for a remote store, or when the file system cannot say.
+    fn free_space(&self) -> Option<u64> {
+        None
+    }
     /// All objects of a kind, in no particular order.
     fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>>;
     /// The whole object.

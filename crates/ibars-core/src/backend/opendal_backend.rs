@@ -23,6 +23,8 @@ pub struct OpendalBackend {
     rt: tokio::runtime::Runtime,
     location: String,
     parallelism: usize,
+    /// The directory of a local repository.
+    local_dir: Option<std::path::PathBuf>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -135,6 +137,7 @@ impl OpendalBackend {
             rt: runtime()?,
             location: root,
             parallelism: LOCAL_PARALLELISM,
+            local_dir: Some(dir.to_path_buf()),
         })
     }
 
@@ -180,6 +183,7 @@ impl OpendalBackend {
             rt: runtime()?,
             location,
             parallelism: cfg.connections(),
+            local_dir: None,
         })
     }
 
@@ -198,6 +202,7 @@ impl OpendalBackend {
             rt: runtime()?,
             location: "memory".into(),
             parallelism: LOCAL_PARALLELISM,
+            local_dir: None,
         })
     }
 }
@@ -209,6 +214,11 @@ impl Backend for OpendalBackend {
 
     fn parallelism(&self) -> usize {
         self.parallelism
+    }
+
+    fn free_space(&self) -> Option<u64> {
+        let s = nix::sys::statvfs::statvfs(self.local_dir.as_deref()?).ok()?;
+        Some((s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64))
     }
 
     fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {

@@ -81,6 +81,9 @@ impl Backend for RetryBackend {
     fn location(&self) -> String {
         self.inner.location()
     }
+    fn free_space(&self) -> Option<u64> {
+        self.inner.free_space()
+    }
     fn parallelism(&self) -> usize {
         self.inner.parallelism()
     }

@@ -100,6 +100,9 @@ impl<B: Backend> Backend for ThrottledBackend<B> {
     fn location(&self) -> String {
         self.inner.location()
     }
+    fn free_space(&self) -> Option<u64> {
+        self.inner.free_space()
+    }
     fn parallelism(&self) -> usize {
         self.inner.parallelism()
     }

@@ -106,7 +106,12 @@ impl Run {
         fill: impl FnOnce(&T, &mut Record),
     ) -> Result<T> {
         if recorded(&outcome) {
-            save_or_warn(repo, &self.record(&outcome, fill));
+            let mut rec = self.record(&outcome, fill);
+            // The free-space forecast reads the disk's free bytes from the history.
+            if let Some(free) = repo.backend().free_space() {
+                rec.counts.insert("fs_free".into(), free);
+            }
+            save_or_warn(repo, &rec);
         }
         outcome
     }

@@ -252,6 +252,10 @@ fn median_gap(times: &[Timestamp]) -> Option<SignedDuration> {
     Some(SignedDuration::from_secs(gaps[gaps.len() / 2]))
 }
 
+/// Days since a prune first freed a snapshot's data that the model needs before it says what
+/// prunes free: fitted on less, it took the first small frees for the rule.
+pub const PRUNED_DAYS: usize = 14;
+
 /// The daily stored size after `first_day`, one value per day (the size at each day's end),
 /// and its forecast: see the module's description.
 pub struct Model<'a> {
@@ -292,11 +296,19 @@ impl<'a> Model<'a> {
             .unwrap_or(Timestamp::MAX)
     }
 
-    /// The fit on the first `c` days.
+    /// The fit on the first `c` days: refused before [`PRUNED_DAYS`] days since a prune
+    /// first freed a snapshot.
     pub fn fit(&self, c: usize) -> Result<Fit, ForecastError> {
         let cut = Self::day_end(self.first_day, c.saturating_sub(1));
-        if c == 0 || !self.life.prunes.iter().any(|p| *p <= cut) {
-            return Err(ForecastError::NotEnoughHistory { have: 0, need: 1 });
+        let first_gone = self.life.snaps.iter().filter_map(|s| s.gone).min();
+        let have = first_gone.map_or(0, |g| {
+            ((cut.as_second() - g.as_second()).max(-1) / DAY + 1).max(0) as usize
+        });
+        if c == 0 || have < PRUNED_DAYS {
+            return Err(ForecastError::NotEnoughHistory {
+                have,
+                need: PRUNED_DAYS,
+            });
         }
         Ok(fit(&self.y[..c], &self.held[..c]))
     }
@@ -449,8 +461,11 @@ impl<'a> Model<'a> {
 }
 
 /// The forecast of the daily size series `y` (starting at `first_day`) for `horizon` days:
-/// the retention model when the history holds a prune, calibrated on its own past errors, and
-/// the size series' own forecast otherwise (and at earlier cuts before the first prune).
+/// the retention model when the history holds a prune, and the size series' own forecast
+/// otherwise. The retention model's intervals are calibrated on its own errors at earlier
+/// cuts, those it would have been used at ([`PRUNED_DAYS`] after a prune first freed a
+/// snapshot); only when too few such cuts exist, or the last is too early, is the size
+/// series' own forecast used where the model is not.
 pub fn forecast_size(
     life: &Lifecycle,
     y: &[f64],
@@ -463,6 +478,11 @@ pub fn forecast_size(
         return forecast(y, horizon, &s);
     }
     let model = Model::new(life, y, first_day, tz);
+    if let Ok(own) = forecast_with(y, horizon, &s, |c| model.predict(c, horizon)) {
+        if own.calibrated_on > 0 {
+            return Ok(own);
+        }
+    }
     forecast_with(y, horizon, &s, |c| {
         model
             .predict(c, horizon)

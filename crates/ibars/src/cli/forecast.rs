@@ -16,10 +16,17 @@ use super::{code, GlobalArgs};
 #[command(after_help = "\
 From the run history, `forecast` fits a model to the repository's stored size (day by day,
 as backups add and prunes free) and to each source's daily changes (bytes added per day), and
-prints what it expects at the end of the horizon with a 95% interval. For a repository on a
-local disk it also says when the file system fills, and with --quota when the repository
-reaches that size, as a range of dates: from the earliest the interval allows to the latest.
-The model is described, with its measured accuracy, in docs/insight.md.
+prints what it expects at the end of the horizon with a 95% interval. Once the history holds a
+prune, the size is forecast under the retention policy of the last `forget`: the backups to
+come are simulated, and the policy applied to them as forget would, so that what prune will
+free is counted. With --quota it says when the repository reaches that size, as a range of
+dates: from the earliest the interval allows to the latest.
+
+For a repository on a local disk it also forecasts the file system's free space, from the free
+bytes every run records (so whatever else writes to that disk counts too), and says when the
+disk fills; before there is history enough for that, it compares the repository's forecast
+with what is free now. The models are described, with their measured accuracy, in
+docs/insight.md.
 
 A series with less than three weeks of history is named with \"not enough history\" instead
 of a guess.
@@ -75,10 +82,60 @@ fn prediction_json(p: &Prediction) -> serde_json::Value {
         "level": p.level, "model": p.model, "calibrated_on": p.calibrated_on})
 }
 
-/// Free bytes of the file system holding `dir`.
-fn free_space(dir: &Path) -> Option<u64> {
+/// Free bytes (to the user) and the size of the file system holding `dir`.
+fn disk_space(dir: &Path) -> Option<(u64, u64)> {
     let s = nix::sys::statvfs::statvfs(dir).ok()?;
-    Some(s.blocks_available() as u64 * s.fragment_size() as u64)
+    let f = s.fragment_size() as u64;
+    Some((
+        (s.blocks_available() as u64).saturating_mul(f),
+        (s.blocks() as u64).saturating_mul(f),
+    ))
+}
+
+/// When the disk fills, and how: from the forecast of its used space (its size less the free
+/// bytes each run recorded: whatever else writes to it counts) when the history holds enough
+/// of it, else from the repository's own forecast against what is free now.
+struct DiskForecast {
+    free: u64,
+    size: u64,
+    /// The used space's forecast, when there was enough history for one.
+    used: Option<Prediction>,
+    fills: Option<Crossing>,
+}
+
+fn disk_forecast(
+    records: &[ibars_insight::Record],
+    dir: &Path,
+    now: jiff::Timestamp,
+    horizon: usize,
+    stored: u64,
+    repo: &Result<Prediction, ForecastError>,
+) -> Option<DiskForecast> {
+    let (free, size) = disk_space(dir)?;
+    let mut points: Vec<series::SizePoint> = series::counted(records, "fs_free")
+        .into_iter()
+        .map(|p| series::SizePoint {
+            time: p.time,
+            bytes: size.saturating_sub(p.bytes),
+        })
+        .collect();
+    points.push(series::SizePoint {
+        time: now,
+        bytes: size.saturating_sub(free),
+    });
+    let daily = series::daily_size(&points, now);
+    let used = forecast(&daily.values, horizon, &Settings::daily_total()).ok();
+    let fills = match (&used, repo) {
+        (Some(u), _) => Some(crossing(u, size as f64)),
+        (None, Ok(p)) => Some(crossing(p, stored as f64 + free as f64)),
+        (None, Err(_)) => None,
+    };
+    Some(DiskForecast {
+        free,
+        size,
+        used,
+        fills,
+    })
 }
 
 pub fn run(g: &GlobalArgs, a: &ForecastArgs) -> Result<u8> {
@@ -99,7 +156,9 @@ pub fn run(g: &GlobalArgs, a: &ForecastArgs) -> Result<u8> {
         Location::Local(p) => Some(p),
         _ => None,
     };
-    let free = local_dir.as_deref().and_then(free_space);
+    let disk = local_dir
+        .as_deref()
+        .and_then(|d| disk_forecast(&records, d, now, horizon, stored, &repo_forecast));
 
     // Per source: bytes added per day.
     let backups = series::backups(&records);
@@ -131,14 +190,25 @@ pub fn run(g: &GlobalArgs, a: &ForecastArgs) -> Result<u8> {
                     v["quota"] =
                         json!({"bytes": q, "reached": crossing_json(&crossing(p, q as f64), now)});
                 }
-                if let Some(f) = free {
-                    let cap = stored as f64 + f as f64;
-                    v["disk"] = json!({"free": f, "fills": crossing_json(&crossing(p, cap), now)});
-                }
                 v
             }
             Err(e) => json!({"now": stored, "days": size.values.len(), "error": e.to_string()}),
         };
+        let mut repo_v = repo_v;
+        if let Some(d) = &disk {
+            let mut v = json!({"free": d.free, "size": d.size,
+                "model": if d.used.is_some() { "used space" } else { "repository growth" }});
+            if let Some(u) = &d.used {
+                let l = u.point.len() - 1;
+                let free_at = |x: f64| (d.size as f64 - x).max(0.0);
+                v["free_in_horizon"] = json!({"point": free_at(u.point[l]),
+                    "lower": free_at(u.upper[l]), "upper": free_at(u.lower[l]), "level": u.level});
+            }
+            if let Some(c) = &d.fills {
+                v["fills"] = crossing_json(c, now);
+            }
+            repo_v["disk"] = v;
+        }
         let sources_v: Vec<_> = source_forecasts
             .iter()
             .map(|(k, p, recent)| match p {
@@ -174,15 +244,25 @@ pub fn run(g: &GlobalArgs, a: &ForecastArgs) -> Result<u8> {
                     crossing_words(&crossing(p, q as f64), now, horizon)
                 );
             }
-            if let Some(f) = free {
-                outln!(
-                    "  its disk has {} free; it fills {}",
-                    bytes(f),
-                    crossing_words(&crossing(p, stored as f64 + f as f64), now, horizon)
-                );
-            }
         }
         Err(e) => outln!("  no forecast: {e} (days of history)"),
+    }
+    if let Some(d) = &disk {
+        outln!("disk: {} free of {}", bytes(d.free), bytes(d.size));
+        if let Some(u) = &d.used {
+            let l = u.point.len() - 1;
+            let free_at = |x: f64| b(d.size as f64 - x);
+            outln!(
+                "  in {horizon} days: {} free ({} to {}), from what runs recorded of it",
+                free_at(u.point[l]),
+                free_at(u.upper[l]),
+                free_at(u.lower[l])
+            );
+        }
+        match &d.fills {
+            Some(c) => outln!("  it fills {}", crossing_words(c, now, horizon)),
+            None => outln!("  no forecast of when it fills: not enough history"),
+        }
     }
     for (k, p, recent) in &source_forecasts {
         outln!("source {k}:");
