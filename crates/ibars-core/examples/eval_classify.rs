@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 
 use ibars_core::features::{magic, SecretSample, SECRET_SCAN_LIMIT};
 use ibars_insight::classify::rules::{marker, Markers, Rules};
-use ibars_insight::classify::secrets::{Finding, SecretKind};
 use ibars_insight::classify::{classify, Class, PathFacts};
 
 struct Labelled {
@@ -105,12 +104,7 @@ fn main() {
         for chunk in data.chunks(1 << 20) {
             scan.observe(chunk, Some(class));
         }
-        let findings: Vec<Finding> = scan
-            .finish()
-            .iter()
-            .filter_map(|k| serde_json::from_value::<SecretKind>(k.as_str().into()).ok())
-            .map(|kind| Finding { kind, offset: 0 })
-            .collect();
+        let findings = ibars_core::ops::classify::findings(&scan.finish());
         let facts = PathFacts {
             is_dir: false,
             size,

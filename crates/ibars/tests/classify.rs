@@ -109,3 +109,72 @@ fn classify_sorts_a_snapshot_and_names_its_secrets() {
         "{text}"
     );
 }
+
+#[test]
+fn config_patterns_classify_and_rewrite_cuts_what_is_sensitive() {
+    let env = Env::new();
+    let src = source();
+    write(
+        &env.path("config/ibars/config.toml"),
+        "[classify]\nsensitive = [\"docs/report.txt\"]\nephemeral = [\"keys\"]\n",
+    );
+    env.cmd().arg("backup").arg(src.path()).assert().success();
+    write(&src.path().join("docs/more.txt"), "more numbers\n");
+    env.cmd().arg("backup").arg(src.path()).assert().success();
+    let v = env.json(&["classify", "--list"]);
+    let find = |v: &serde_json::Value, suffix: &str| {
+        v["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["path"].as_str().unwrap().ends_with(suffix))
+            .cloned()
+    };
+    let report = find(&v, "docs/report.txt").unwrap();
+    assert_eq!(report["sensitive"], true, "the config's pattern: {v}");
+    let key = find(&v, "keys/deploy").unwrap();
+    assert_eq!(
+        (key["class"].as_str(), key["sensitive"].as_bool()),
+        (Some("ephemeral"), Some(true)),
+        "{v}"
+    );
+
+    // A dry run lists, per snapshot, exactly the sensitive files.
+    let dry = env.json(&["rewrite", "--sensitive", "--dry-run"]);
+    let runs = dry.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{dry}");
+    for r in runs {
+        let removed: Vec<&str> = r["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(removed.len(), 3, "{dry}");
+        for s in ["app/.env", "docs/report.txt", "keys/deploy"] {
+            assert!(removed.iter().any(|p| p.ends_with(s)), "{s}: {dry}");
+        }
+        assert!(r["new"].is_null());
+    }
+    env.cmd()
+        .args(["rewrite", "--sensitive"])
+        .assert()
+        .success();
+    let v = env.json(&["classify", "--list"]);
+    for gone in ["docs/report.txt", "keys/deploy", "app/.env"] {
+        assert!(find(&v, gone).is_none(), "{gone} still there: {v}");
+    }
+    assert!(find(&v, "project/src/main.rs").is_some(), "{v}");
+    assert!(find(&v, "docs/more.txt").is_some(), "{v}");
+    assert_eq!(v["sensitive"].as_array().unwrap().len(), 0, "{v}");
+
+    // A misspelt key in [classify] is named, and nothing runs.
+    write(
+        &env.path("config/ibars/config.toml"),
+        "[classify]\ncritcal = [\"/srv\"]\n",
+    );
+    let out = env.cmd().arg("classify").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("critcal"), "{err}");
+}

@@ -31,6 +31,31 @@ pub struct Options<'a> {
     pub restores: &'a [Vec<String>],
 }
 
+/// The secrets a backup recorded in a file's tree node (`secrets`, by kind name), as
+/// findings; names this version does not know are left out.
+pub fn findings(kinds: &[String]) -> Vec<Finding> {
+    kinds
+        .iter()
+        .filter_map(|k| serde_json::from_value::<SecretKind>(k.as_str().into()).ok())
+        .map(|kind| Finding { kind, offset: 0 })
+        .collect()
+}
+
+/// Whether `rules` flag the file `n` at `path` (absolute, as in the snapshot) sensitive: for
+/// the secrets its backup found in it, or for its path (the user's `sensitive` patterns,
+/// names such as `id_ed25519` or `.env`). What `classify --list --sensitive` lists.
+pub fn is_sensitive(path: &str, n: &Node, rules: &Rules) -> bool {
+    let found = findings(&n.secrets);
+    let facts = PathFacts {
+        is_dir: n.kind == NodeType::Dir,
+        size: n.size,
+        magic: n.class.as_deref(),
+        findings: &found,
+        ..PathFacts::default()
+    };
+    classify(path, &facts, rules).sensitive
+}
+
 /// One path's verdict, as [`classify_snapshot`] hands it out.
 pub struct Seen<'a> {
     pub path: &'a str,
@@ -141,12 +166,7 @@ impl Walk<'_, '_> {
                 .zip(&self.restores)
                 .map(|(r, f)| *r || f.matches(&path))
                 .collect();
-            let findings: Vec<Finding> = n
-                .secrets
-                .iter()
-                .filter_map(|k| serde_json::from_value::<SecretKind>(k.as_str().into()).ok())
-                .map(|kind| Finding { kind, offset: 0 })
-                .collect();
+            let findings = findings(&n.secrets);
             let is_dir = n.kind == NodeType::Dir;
             // A directory's markers count for itself too (a `target/` holding CACHEDIR.TAG).
             let mut own = markers;

@@ -10,17 +10,22 @@ use std::path::{Path, PathBuf};
 use crate::error::Result;
 use crate::id::{BlobId, SnapshotId};
 use crate::index::Index;
+use crate::ops::classify::is_sensitive;
 use crate::ops::filter::PathFilter;
 use crate::ops::forget::remove_snapshots;
 use crate::pack::BlobKind;
 use crate::repo::{LockMode, PackSink, Repository, TreeCache};
 use crate::tree::{NodeType, Tree};
+use ibars_insight::classify::rules::Rules;
 
 /// What to remove.
 #[derive(Debug, Clone, Default)]
 pub struct RewriteOptions {
     /// Patterns as for `backup --exclude`, matched against absolute paths in the snapshot.
     pub excludes: Vec<String>,
+    /// Also cut every file these rules flag sensitive (`ibars classify --sensitive`): for the
+    /// secrets its backup found in it, or for its path.
+    pub sensitive: Option<Rules>,
     /// Keep the original snapshots beside the rewritten ones.
     pub keep_original: bool,
     pub dry_run: bool,
@@ -53,6 +58,7 @@ struct Rewriter<'a> {
     index: &'a Index,
     cache: TreeCache,
     filter: PathFilter,
+    sensitive: Option<&'a Rules>,
     sink: PackSink<'a>,
     dry_run: bool,
     stored: HashSet<BlobId>,
@@ -60,7 +66,8 @@ struct Rewriter<'a> {
     memo: HashMap<(PathBuf, BlobId), Outcome>,
 }
 
-/// Rewrite `ids` without the paths `opts.excludes` matches.
+/// Rewrite `ids` without the paths `opts.excludes` matches (and the sensitive files, with
+/// `opts.sensitive`).
 pub fn rewrite(
     repo: &Repository,
     ids: &[SnapshotId],
@@ -74,6 +81,7 @@ pub fn rewrite(
         index: &index,
         cache: TreeCache::new(64 << 20),
         filter,
+        sensitive: opts.sensitive.as_ref(),
         sink: PackSink::new(repo),
         dry_run: opts.dry_run,
         stored: HashSet::new(),
@@ -138,7 +146,11 @@ impl Rewriter<'_> {
         let (mut nodes, mut removed, mut bytes, mut changed) = (Vec::new(), Vec::new(), 0, false);
         for mut node in tree.nodes {
             let full = path.join(std::ffi::OsStr::from_bytes(&node.name.0));
-            if self.filter.matches(&full) {
+            let secret = node.kind != NodeType::Dir
+                && self
+                    .sensitive
+                    .is_some_and(|r| is_sensitive(&full.to_string_lossy(), &node, r));
+            if secret || self.filter.matches(&full) {
                 let shown = full.display().to_string();
                 if node.kind == NodeType::Dir {
                     bytes += self.size_of(node.subtree.as_ref())?;

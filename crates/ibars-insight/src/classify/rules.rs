@@ -469,13 +469,26 @@ pub fn critical<'p>(
 /// pattern that does not start with `/`, `~/` or `**` matches at any depth: `*.iso` and
 /// `build/out` are `**/*.iso` and `**/build/out`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct UserRules {
     pub critical: Vec<String>,
     pub ephemeral: Vec<String>,
     pub normal: Vec<String>,
     /// Paths to flag as sensitive, whatever their class.
     pub sensitive: Vec<String>,
+}
+
+impl UserRules {
+    /// These patterns followed by `more`'s (a config file's, then the command line's).
+    pub fn and(&self, more: &UserRules) -> UserRules {
+        let cat = |a: &[String], b: &[String]| a.iter().chain(b).cloned().collect();
+        UserRules {
+            critical: cat(&self.critical, &more.critical),
+            ephemeral: cat(&self.ephemeral, &more.ephemeral),
+            normal: cat(&self.normal, &more.normal),
+            sensitive: cat(&self.sensitive, &more.sensitive),
+        }
+    }
 }
 
 /// A user pattern that is not a valid glob.

@@ -1,11 +1,11 @@
 //! `ibars classify`: critical, normal and ephemeral data in a snapshot, and the files that hold
 //! secrets, with suggestions.
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use clap::Args;
 use ibars_core::ops::classify::{classify_snapshot, Options};
 use ibars_core::repo::TreeCache;
-use ibars_insight::classify::rules::{Rules, UserRules};
+use ibars_insight::classify::rules::UserRules;
 use ibars_insight::classify::{Class, Summary};
 use ibars_insight::record::RunKind;
 use serde_json::json;
@@ -24,8 +24,11 @@ that read the file (its first MiB), so classify reads only trees. How often a pa
 the source's last snapshots and how often it was restored (partial restores) count too. The
 rules and their measured accuracy are in docs/insight.md.
 
-Your own patterns always win (--critical, --ephemeral, --normal, --sensitive-path; a pattern
-without a `/` matches at any depth, `~/` is any home directory).
+Your own patterns always win: those of the config file's [classify] table (critical,
+ephemeral, normal, sensitive: lists of patterns), then --critical, --ephemeral, --normal and
+--sensitive-path. A pattern without a `/` matches at any depth, and `~/` is any home
+directory. `ibars rewrite --sensitive` cuts the files flagged sensitive from snapshots, for
+erasure requests.
 
 Examples:
   ibars classify
@@ -72,13 +75,12 @@ fn parse_class(s: &str) -> Result<Class, String> {
 }
 
 pub fn run(g: &GlobalArgs, a: &ClassifyArgs) -> Result<u8> {
-    let rules = Rules::new(&UserRules {
+    let rules = g.class_rules(&UserRules {
         critical: a.critical.clone(),
         ephemeral: a.ephemeral.clone(),
         normal: a.normal.clone(),
         sensitive: a.sensitive_path.clone(),
-    })
-    .map_err(|e| anyhow!("{e}"))?;
+    })?;
     let repo = g.open()?;
     let (id, snap) = super::snapshots::find(&repo, &a.snapshot, &a.filter)?;
     let mut earlier: Vec<_> = repo

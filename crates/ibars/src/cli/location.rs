@@ -25,6 +25,11 @@ pub struct Settings {
     /// take precedence over it.
     #[serde(default)]
     pub s3: S3Config,
+    /// The `[classify]` table: the user's own class patterns (`critical`, `ephemeral`,
+    /// `normal`, `sensitive`), which `classify` and `rewrite --sensitive` apply before the
+    /// built-in rules.
+    #[serde(default)]
+    pub classify: ibars_insight::classify::rules::UserRules,
 }
 
 pub(super) fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
@@ -68,6 +73,7 @@ impl Settings {
             cache_dir: r.cache_dir.clone(),
             append_only: r.append_only,
             s3: r.s3.clone(),
+            classify: Default::default(),
         }
     }
 

@@ -153,6 +153,17 @@ impl GlobalArgs {
         Ok(self.settings.get_or_init(|| loaded))
     }
 
+    /// The classification rules: the config file's `[classify]` patterns, then `extra` (the
+    /// command line's).
+    pub fn class_rules(
+        &self,
+        extra: &ibars_insight::classify::rules::UserRules,
+    ) -> Result<ibars_insight::classify::rules::Rules> {
+        let user = self.settings()?.classify.and(extra);
+        ibars_insight::classify::rules::Rules::new(&user)
+            .map_err(|e| anyhow::anyhow!("[classify] in the config file, or a class option: {e}"))
+    }
+
     /// Use `r` as if --daemon-repository had named it (a command that finds the repository
     /// through a job). Fails when another one was named or read already.
     pub fn use_daemon_repository(&self, r: RepositoryConfig) -> Result<()> {

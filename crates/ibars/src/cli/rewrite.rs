@@ -16,15 +16,29 @@ at once (under an exclusive lock), after which no byte of the removed files rema
 to honour an erasure request in the backup history too. A plain `ibars prune` only marks it for
 deletion, and a later prune deletes it.
 
+With --sensitive, every file `ibars classify --sensitive --list` would list is cut too: files in
+which their backup found secrets (keys, tokens, .env secrets, card numbers, IBANs, address
+lists), and files with a sensitive name or matching the config file's [classify] `sensitive`
+patterns. Run it with --dry-run first: the list is the compliance record of what holds secrets.
+
 Examples:
   ibars rewrite --exclude '/home/*/.cache' --dry-run
+  ibars rewrite --sensitive --dry-run
   ibars rewrite --exclude '**/customer-4711*' && ibars prune --grace 0 --max-unused 0%")]
 pub struct RewriteArgs {
     /// Snapshots: `latest`, ids or id prefixes. Default: every snapshot matching the filters.
     pub snapshots: Vec<String>,
     /// Remove paths matching this pattern, as for `backup --exclude` (repeatable).
-    #[arg(short, long, value_name = "PATTERN", required = true)]
+    #[arg(
+        short,
+        long,
+        value_name = "PATTERN",
+        required_unless_present = "sensitive"
+    )]
     pub exclude: Vec<String>,
+    /// Remove every file flagged sensitive (see `ibars classify`).
+    #[arg(long)]
+    pub sensitive: bool,
     /// Keep the original snapshots beside the rewritten ones.
     #[arg(long)]
     pub keep_original: bool,
@@ -38,8 +52,13 @@ pub struct RewriteArgs {
 pub fn run(g: &GlobalArgs, a: &RewriteArgs) -> Result<u8> {
     let repo = g.open()?;
     let ids = super::snapshots::select(&repo, &a.snapshots, &a.filter)?;
+    let sensitive = match a.sensitive {
+        true => Some(g.class_rules(&Default::default())?),
+        false => None,
+    };
     let opts = RewriteOptions {
         excludes: a.exclude.clone(),
+        sensitive,
         keep_original: a.keep_original,
         dry_run: a.dry_run,
     };
