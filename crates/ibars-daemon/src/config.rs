@@ -159,6 +159,10 @@ pub struct RepositoryConfig {
     /// As the CLI's `[s3]` table; the URL gives the bucket and prefix.
     #[serde(default)]
     pub s3: S3Config,
+    /// As the CLI's `[classify]` table: the class patterns of this repository's data, for
+    /// `ibars --daemon-repository NAME classify` and `rewrite --sensitive`.
+    #[serde(default)]
+    pub classify: ibars_insight::classify::rules::UserRules,
 }
 
 /// One `[[job]]`, checked.

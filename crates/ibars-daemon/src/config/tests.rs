@@ -232,3 +232,18 @@ fn the_api_listens_in_plain_http_only_on_loopback() {
     let e = fails(&format!("{REPO}\n[daemon]\naudit_repository = \"nope\"\n"));
     assert_eq!((e.line, e.key.as_deref()), (7, Some("audit_repository")));
 }
+
+#[test]
+fn a_repository_takes_class_patterns() {
+    let c = parse(&format!(
+        "{REPO}[repository.classify]\ncritical = [\"/srv/db\"]\nsensitive = [\"/srv/hr\"]\n"
+    ))
+    .unwrap();
+    let rules = &c.repositories[0].classify;
+    assert_eq!(rules.critical, ["/srv/db"]);
+    assert_eq!(rules.sensitive, ["/srv/hr"]);
+    let e = fails(&format!(
+        "{REPO}[repository.classify]\ncritcal = [\"/x\"]\n"
+    ));
+    assert!(e.message.contains("critcal"), "{e}");
+}

@@ -73,7 +73,7 @@ impl Settings {
             cache_dir: r.cache_dir.clone(),
             append_only: r.append_only,
             s3: r.s3.clone(),
-            classify: Default::default(),
+            classify: r.classify.clone(),
         }
     }
 
