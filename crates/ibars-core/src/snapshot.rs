@@ -164,6 +164,7 @@ impl Snapshot {
             hosts: vec![self.host.clone()],
             tags: vec![],
             paths: self.paths.clone(),
+            ..SnapshotFilter::default()
         }
         .matches(other)
     }
@@ -190,11 +191,16 @@ pub struct SnapshotFilter {
     pub tags: Vec<String>,
     /// The snapshot's paths must equal this set (when not empty).
     pub paths: Vec<Bytes>,
+    /// No snapshot carrying one of these tags matches.
+    pub exclude_tags: Vec<String>,
 }
 
 impl SnapshotFilter {
     pub fn matches(&self, s: &Snapshot) -> bool {
         if !self.hosts.is_empty() && !self.hosts.contains(&s.host) {
+            return false;
+        }
+        if s.tags.iter().any(|t| self.exclude_tags.contains(t)) {
             return false;
         }
         if !self.tags.is_empty()

@@ -176,6 +176,9 @@ fn operation_args(action: &Action) -> Vec<OsString> {
             if b.one_file_system {
                 a.push("--one-file-system".into());
             }
+            if let Some(c) = b.class {
+                a.extend(["--class".into(), c.to_string().into()]);
+            }
             if let Some(cmd) = &b.stdin_command {
                 a.extend(["--stdin-from-command".into(), cmd.into()]);
                 a.extend([
@@ -202,8 +205,16 @@ fn operation_args(action: &Action) -> Vec<OsString> {
             policy,
             prune,
             grace,
+            only_tags,
+            exclude_tags,
         } => {
             a.push("forget".into());
+            for t in only_tags {
+                a.extend(["--tag".into(), t.into()]);
+            }
+            for t in exclude_tags {
+                a.extend(["--exclude-tag".into(), t.into()]);
+            }
             let keep = [
                 ("--keep-last", policy.last),
                 ("--keep-hourly", policy.hourly),
@@ -311,6 +322,17 @@ mod tests {
             line(&for_job(Path::new("ibars"), Path::new("c"), &j)),
             "ibars --json --retry-lock 3600s forget --keep-daily 7 --keep-within 172800s --keep-tag x --prune --grace 0s"
         );
+
+        // A critical set: its own backup, and a retention kept apart from the whole backups'.
+        let j = job("kind = \"backup\"\npaths = [\"/home\"]\nclass = \"critical\"");
+        assert!(line(&for_job(Path::new("ibars"), Path::new("c"), &j))
+            .ends_with("backup --type incremental --class critical -- /home"));
+        let j = job("kind = \"forget\"\nkeep_hourly = 48\nonly_tags = [\"critical\"]");
+        assert!(line(&for_job(Path::new("ibars"), Path::new("c"), &j))
+            .ends_with("forget --tag critical --keep-hourly 48"));
+        let j = job("kind = \"forget\"\nkeep_daily = 7\nexclude_tags = [\"critical\"]");
+        assert!(line(&for_job(Path::new("ibars"), Path::new("c"), &j))
+            .ends_with("forget --exclude-tag critical --keep-daily 7"));
 
         let j = job("kind = \"copy\"\ntarget = \"t\"\nionice = \"idle\"");
         let c = for_job(Path::new("ibars"), Path::new("c"), &j);

@@ -212,6 +212,10 @@ pub enum Action {
         /// How long packs stay marked before a prune deletes them (`prune --grace`); the
         /// CLI's default (1 h) when unset. Zero deletes at once, under an exclusive lock.
         grace: Option<Duration>,
+        /// Only snapshots with one of these tags (`--tag`), and none with one of these
+        /// (`--exclude-tag`): a class's snapshots keep a retention of their own.
+        only_tags: Vec<String>,
+        exclude_tags: Vec<String>,
     },
     Prune {
         grace: Option<Duration>,
@@ -257,6 +261,8 @@ pub struct BackupJob {
     /// A command whose standard output is backed up as `stdin_filename` (a database dump).
     pub stdin_command: Option<String>,
     pub stdin_filename: Option<String>,
+    /// Only the data of this class (`backup --class`): a critical set on its own schedule.
+    pub class: Option<ibars_insight::classify::Class>,
 }
 
 #[derive(Deserialize)]
@@ -310,6 +316,7 @@ struct RawJob {
     backup_type: Option<String>,
     stdin_command: Option<String>,
     stdin_filename: Option<String>,
+    class: Option<String>,
     // check
     read_data: Option<bool>,
     read_data_subset: Option<String>,
@@ -324,6 +331,8 @@ struct RawJob {
     keep_tags: Option<Vec<String>>,
     prune: Option<bool>,
     grace: Option<String>,
+    only_tags: Option<Vec<String>>,
+    exclude_tags: Option<Vec<String>>,
     // copy
     target: Option<String>,
 }
@@ -712,6 +721,10 @@ fn check_job(
                     .as_ref()
                     .map(|_| j.stdin_filename.clone().unwrap_or_else(|| "stdin".into())),
                 stdin_command: j.stdin_command.clone(),
+                class: match &j.class {
+                    Some(c) => Some(c.parse().map_err(|e| err("class", e))?),
+                    None => None,
+                },
             })
         }
         "check" => {
@@ -747,6 +760,8 @@ fn check_job(
             }
             Action::Forget {
                 policy,
+                only_tags: j.only_tags.clone().unwrap_or_default(),
+                exclude_tags: j.exclude_tags.clone().unwrap_or_default(),
                 prune: j.prune.unwrap_or(false),
                 grace,
             }

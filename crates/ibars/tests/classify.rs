@@ -178,3 +178,66 @@ fn config_patterns_classify_and_rewrite_cuts_what_is_sensitive() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("critcal"), "{err}");
 }
+
+#[test]
+fn a_class_is_backed_up_by_its_roots_and_kept_apart_by_forget() {
+    let env = Env::new();
+    let src = source();
+    let s = src.path().to_str().unwrap().to_string();
+    // No whole snapshot yet: nothing to classify, said so.
+    let out = env
+        .cmd()
+        .args(["backup", "--class", "critical", &s])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("back them up whole first"), "{err}");
+
+    env.cmd().args(["backup", &s]).assert().success();
+    env.cmd().args(["backup", &s]).assert().success();
+    let v = env.json(&["classify", "--roots", "critical"]);
+    let roots: Vec<String> = v["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect();
+    // The work tree without its node_modules and target/, and the key's directory.
+    let expect: Vec<String> = ["keys", "project/.git", "project/src"]
+        .iter()
+        .map(|r| format!("{s}/{r}"))
+        .collect();
+    assert_eq!(roots, expect, "{v}");
+
+    env.cmd()
+        .args(["backup", "--class", "critical", &s])
+        .assert()
+        .success();
+    let snaps = env.json(&["snapshots"]);
+    let last = snaps.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["tags"], serde_json::json!(["critical"]), "{last}");
+    let mut paths: Vec<String> = last["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, roots, "{last}");
+
+    // The whole backups' retention leaves the critical snapshot to its own.
+    env.cmd()
+        .args(["forget", "--keep-last", "1", "--exclude-tag", "critical"])
+        .assert()
+        .success();
+    let snaps = env.json(&["snapshots"]);
+    let tags: Vec<String> = snaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["tags"].to_string())
+        .collect();
+    assert_eq!(tags.len(), 2, "{snaps}");
+    assert!(tags.iter().any(|t| t.contains("critical")), "{snaps}");
+}

@@ -219,3 +219,24 @@ impl Walk<'_, '_> {
         Ok(markers)
     }
 }
+
+/// The roots of `class` in `snap` (`ibars_insight::classify::roots::roots`): the fewest paths
+/// that hold exactly the files `opts` puts in that class.
+pub fn class_roots(
+    repo: &Repository,
+    snap: &Snapshot,
+    opts: &Options<'_>,
+    class: ibars_insight::classify::Class,
+) -> Result<Vec<String>> {
+    let index = repo.load_index()?;
+    let cache = TreeCache::new(64 << 20);
+    let mut files: Vec<(String, bool)> = Vec::new();
+    classify_snapshot(repo, &index, &cache, snap, opts, &mut |seen| {
+        if !seen.facts.is_dir {
+            files.push((seen.path.to_string(), seen.verdict.class == class));
+        }
+    })?;
+    Ok(ibars_insight::classify::roots::roots(
+        files.iter().map(|(p, c)| (p.as_str(), *c)),
+    ))
+}

@@ -104,6 +104,7 @@ pub async fn list(
             hosts: q.host.into_iter().collect(),
             tags: q.tag.into_iter().collect(),
             paths: q.path.map(|p| Name(p.into_bytes())).into_iter().collect(),
+            ..SnapshotFilter::default()
         };
         let matching: Vec<_> = all
             .iter()

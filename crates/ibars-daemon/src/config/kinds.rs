@@ -6,7 +6,7 @@ use super::RawJob;
 pub(super) const KINDS: &[&str] = &["backup", "check", "forget", "prune", "copy"];
 
 /// The keys only some kinds take: whether each is set, and the kinds that take it.
-pub(super) fn kind_keys(j: &RawJob) -> [(&'static str, bool, &'static [&'static str]); 23] {
+pub(super) fn kind_keys(j: &RawJob) -> [(&'static str, bool, &'static [&'static str]); 26] {
     const B: &[&str] = &["backup"];
     const C: &[&str] = &["check"];
     const F: &[&str] = &["forget"];
@@ -20,6 +20,7 @@ pub(super) fn kind_keys(j: &RawJob) -> [(&'static str, bool, &'static [&'static 
         ("type", j.backup_type.is_some(), B),
         ("stdin_command", j.stdin_command.is_some(), B),
         ("stdin_filename", j.stdin_filename.is_some(), B),
+        ("class", j.class.is_some(), B),
         ("max_age", j.max_age.is_some(), B),
         ("read_data", j.read_data.is_some(), C),
         ("read_data_subset", j.read_data_subset.is_some(), C),
@@ -32,6 +33,8 @@ pub(super) fn kind_keys(j: &RawJob) -> [(&'static str, bool, &'static [&'static 
         ("keep_within", j.keep_within.is_some(), F),
         ("keep_tags", j.keep_tags.is_some(), F),
         ("prune", j.prune.is_some(), F),
+        ("only_tags", j.only_tags.is_some(), F),
+        ("exclude_tags", j.exclude_tags.is_some(), F),
         ("grace", j.grace.is_some(), &["forget", "prune"]),
         ("target", j.target.is_some(), &["copy"]),
     ]

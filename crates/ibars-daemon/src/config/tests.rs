@@ -33,6 +33,8 @@ fn the_shipped_example_loads_whole() {
             "projects",
             "verify",
             "retention",
+            "home-critical",
+            "critical-retention",
             "replicate"
         ]
     );
@@ -64,14 +66,33 @@ fn the_shipped_example_loads_whole() {
             ..
         }
     ));
-    let Action::Forget { policy, prune, .. } = &c.jobs[4].action else {
+    let Action::Forget {
+        policy,
+        prune,
+        exclude_tags,
+        ..
+    } = &c.jobs[4].action
+    else {
         panic!("forget")
     };
     assert_eq!(
         (policy.daily, policy.weekly, policy.monthly, *prune),
         (Some(7), Some(5), Some(12), true)
     );
-    assert!(matches!(&c.jobs[5].action, Action::Copy { target } if target == "offsite"));
+    assert_eq!(exclude_tags, &["critical"]);
+    let Action::Backup(critical) = &c.jobs[5].action else {
+        panic!("a backup job")
+    };
+    assert_eq!(
+        critical.class,
+        Some(ibars_insight::classify::Class::Critical)
+    );
+    assert!(c.jobs[5].auto().is_some());
+    let Action::Forget { only_tags, .. } = &c.jobs[6].action else {
+        panic!("forget")
+    };
+    assert_eq!(only_tags, &["critical"]);
+    assert!(matches!(&c.jobs[7].action, Action::Copy { target } if target == "offsite"));
 }
 
 #[test]
@@ -246,4 +267,19 @@ fn a_repository_takes_class_patterns() {
         "{REPO}[repository.classify]\ncritcal = [\"/x\"]\n"
     ));
     assert!(e.message.contains("critcal"), "{e}");
+}
+
+#[test]
+fn a_class_job_names_a_class_and_forget_filters_take_tags_only() {
+    let e = fails(&job(
+        "backup",
+        "schedule = \"@daily\"\npaths = [\"/home\"]\nclass = \"vital\"\n",
+    ));
+    assert_eq!(e.key.as_deref(), Some("class"), "{e}");
+    assert!(e.message.contains("critical, normal or ephemeral"), "{e}");
+    let e = fails(&job(
+        "check",
+        "schedule = \"@daily\"\nexclude_tags = [\"critical\"]\n",
+    ));
+    assert!(e.message.contains("not a setting of a check job"), "{e}");
 }

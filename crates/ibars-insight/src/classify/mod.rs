@@ -27,6 +27,7 @@
 //! node_modules ×14, target/ ×3").
 
 mod matchers;
+pub mod roots;
 pub mod rules;
 pub mod secrets;
 
@@ -75,6 +76,17 @@ impl Class {
 impl fmt::Display for Class {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Class {
+    type Err = String;
+    /// `critical`, `normal` or `ephemeral`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        Class::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("{s:?}: use critical, normal or ephemeral"))
     }
 }
 

@@ -70,6 +70,64 @@ pub struct BackupArgs {
     /// nature, such as encrypted archives).
     #[arg(long)]
     pub no_detect: bool,
+    /// Back up only the data of this class (critical, normal, ephemeral), as `ibars classify`
+    /// finds it in the latest snapshot of the same host and PATHs: its roots (`classify
+    /// --roots`) become the snapshot's paths, and the class its tag. For a critical set with
+    /// its own schedule and retention.
+    #[arg(long, value_name = "CLASS", value_parser = super::classify::parse_class,
+        conflicts_with_all = ["stdin", "stdin_from_command"])]
+    pub class: Option<ibars_insight::classify::Class>,
+}
+
+/// The paths of `class` under `paths`: the roots of the class in the latest snapshot of this
+/// host and these paths, those still on disk.
+fn class_paths(
+    g: &GlobalArgs,
+    repo: &ibars_core::repo::Repository,
+    a: &BackupArgs,
+    class: ibars_insight::classify::Class,
+) -> Result<Vec<PathBuf>> {
+    let host = a.host.clone().unwrap_or_else(ibars_core::repo::hostname);
+    let filter = super::SnapshotFilterArgs {
+        hosts: vec![host.clone()],
+        tags: vec![],
+        paths: a.paths.clone(),
+        // Not a class backup: the source classified is the whole of PATHs.
+        exclude_tags: ibars_insight::classify::Class::ALL
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+    };
+    let (id, snap) = super::snapshots::find(repo, "latest", &filter).with_context(|| {
+        format!(
+            "--class {class}: no snapshot of {} on {host} to classify; back them up whole first",
+            a.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    let rules = g.class_rules(&Default::default())?;
+    let (earlier, restores) = super::classify::context(repo, &snap, 9)?;
+    let opts = ibars_core::ops::classify::Options {
+        rules: &rules,
+        earlier: &earlier,
+        restores: &restores,
+    };
+    let roots = ibars_core::ops::classify::class_roots(repo, &snap, &opts, class)?;
+    let present: Vec<PathBuf> = roots
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| p.symlink_metadata().is_ok())
+        .collect();
+    if present.is_empty() {
+        anyhow::bail!(
+            "--class {class}: snapshot {} holds no {class} data that is still on disk",
+            id.short()
+        );
+    }
+    Ok(present)
 }
 
 pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
@@ -106,10 +164,14 @@ pub fn run(g: &GlobalArgs, a: BackupArgs) -> Result<u8> {
     };
     // List the sources while the password's key is derived; a bad path is reported by the
     // backup itself, after the repository opened, as without the early scan.
-    if !from_stdin {
+    if !from_stdin && a.class.is_none() {
         opts.scan = Scan::start(&opts).ok();
     }
     let repo = g.open()?;
+    if let Some(class) = a.class {
+        opts.paths = class_paths(g, &repo, &a, class)?;
+        opts.tags.push(class.to_string());
+    }
     // The command starts once the repository is open: a wrong password runs no dump.
     if let Some(cmd) = &a.stdin_from_command {
         let reader = super::stdin_command::CommandReader::spawn(cmd, &cancel)

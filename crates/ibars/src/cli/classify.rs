@@ -3,8 +3,10 @@
 
 use anyhow::Result;
 use clap::Args;
-use ibars_core::ops::classify::{classify_snapshot, Options};
+use ibars_core::ops::classify::{class_roots, classify_snapshot, Options};
+use ibars_core::repo::Repository;
 use ibars_core::repo::TreeCache;
+use ibars_core::snapshot::Snapshot;
 use ibars_insight::classify::rules::UserRules;
 use ibars_insight::classify::{Class, Summary};
 use ibars_insight::record::RunKind;
@@ -60,6 +62,10 @@ pub struct ClassifyArgs {
     /// Paths that are sensitive (repeatable).
     #[arg(long = "sensitive-path", value_name = "PATTERN")]
     pub sensitive_path: Vec<String>,
+    /// Print only the roots of this class (critical, normal, ephemeral): the fewest paths that
+    /// hold exactly its files, as `backup --class` backs them up.
+    #[arg(long, value_name = "CLASS", value_parser = parse_class, conflicts_with = "list")]
+    pub roots: Option<Class>,
     /// Earlier snapshots of the same source to count changes over.
     #[arg(long, default_value_t = 9)]
     pub history: usize,
@@ -67,11 +73,34 @@ pub struct ClassifyArgs {
     pub filter: SnapshotFilterArgs,
 }
 
-fn parse_class(s: &str) -> Result<Class, String> {
-    Class::ALL
+/// What the history adds to a classification of `snap`: up to `n` earlier snapshots of its
+/// source (oldest first), and the `--include` patterns of every partial restore.
+pub fn context(
+    repo: &Repository,
+    snap: &Snapshot,
+    n: usize,
+) -> Result<(Vec<Snapshot>, Vec<Vec<String>>)> {
+    let mut earlier: Vec<_> = repo
+        .snapshots()?
         .into_iter()
-        .find(|c| c.as_str() == s)
-        .ok_or_else(|| format!("{s:?}: use critical, normal or ephemeral"))
+        .map(|(_, s)| s)
+        .filter(|s| s.host == snap.host && s.paths == snap.paths && s.time < snap.time)
+        .collect();
+    earlier.sort_by_key(|s| s.time);
+    let earlier = earlier.split_off(earlier.len().saturating_sub(n));
+    let history = ibars_core::history::load_all(repo)?;
+    let restores = history
+        .records
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.kind == RunKind::Restore && !r.paths.is_empty())
+        .map(|r| r.paths.clone())
+        .collect();
+    Ok((earlier, restores))
+}
+
+pub fn parse_class(s: &str) -> Result<Class, String> {
+    s.parse()
 }
 
 pub fn run(g: &GlobalArgs, a: &ClassifyArgs) -> Result<u8> {
@@ -83,22 +112,24 @@ pub fn run(g: &GlobalArgs, a: &ClassifyArgs) -> Result<u8> {
     })?;
     let repo = g.open()?;
     let (id, snap) = super::snapshots::find(&repo, &a.snapshot, &a.filter)?;
-    let mut earlier: Vec<_> = repo
-        .snapshots()?
-        .into_iter()
-        .map(|(_, s)| s)
-        .filter(|s| s.host == snap.host && s.paths == snap.paths && s.time < snap.time)
-        .collect();
-    earlier.sort_by_key(|s| s.time);
-    let earlier = earlier.split_off(earlier.len().saturating_sub(a.history));
-    let history = ibars_core::history::load_all(&repo)?;
-    let restores: Vec<Vec<String>> = history
-        .records
-        .iter()
-        .map(|(_, r)| r)
-        .filter(|r| r.kind == RunKind::Restore && !r.paths.is_empty())
-        .map(|r| r.paths.clone())
-        .collect();
+    let (earlier, restores) = context(&repo, &snap, a.history)?;
+    if let Some(class) = a.roots {
+        let opts = Options {
+            rules: &rules,
+            earlier: &earlier,
+            restores: &restores,
+        };
+        let roots = class_roots(&repo, &snap, &opts, class)?;
+        if g.json {
+            let v = json!({"snapshot": id.to_hex(), "class": class, "roots": roots});
+            outln!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            for r in &roots {
+                outln!("{r}");
+            }
+        }
+        return Ok(code::OK);
+    }
     let index = repo.load_index()?;
     let cache = TreeCache::new(64 << 20);
     let mut listed = Vec::new();

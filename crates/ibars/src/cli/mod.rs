@@ -116,6 +116,10 @@ pub struct SnapshotFilterArgs {
     /// Only snapshots of exactly these paths (repeatable).
     #[arg(long = "path", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Leave out snapshots with this tag (repeatable), such as the `critical` snapshots of
+    /// `backup --class critical`, which keep a retention of their own.
+    #[arg(long = "exclude-tag", value_name = "TAG")]
+    pub exclude_tags: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -57,6 +57,7 @@ impl SnapshotFilterArgs {
             hosts: self.hosts.clone(),
             tags: self.tags.clone(),
             paths,
+            exclude_tags: self.exclude_tags.clone(),
         })
     }
 }

@@ -86,6 +86,7 @@ pub(crate) fn assess(
         hosts: vec![snap.host.clone()],
         tags: vec![],
         paths: snap.paths.clone(),
+        ..SnapshotFilter::default()
     };
     let clean_point = latest_clean(&earlier, &source).map(|(id, s)| s.line(id));
     let anomaly = Anomaly {

@@ -177,6 +177,7 @@ fn run_backup(
         hosts: vec![host.clone()],
         tags: vec![],
         paths: snap_paths.clone(),
+        ..SnapshotFilter::default()
     };
     let parent = match opts.backup_type {
         BackupType::Full => None,
