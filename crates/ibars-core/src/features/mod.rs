@@ -7,7 +7,7 @@ pub mod collect;
 pub mod magic;
 pub mod sample;
 
-use ibars_insight::classify::secrets::{is_env_file, should_scan, ScanOptions, SecretScanner};
+use ibars_insight::classify::secrets::{should_scan, ScanOptions, SecretScanner};
 
 /// What was seen of one file while it was read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,15 +52,17 @@ pub const SECRET_SCAN_LIMIT: u64 = 1 << 20;
 pub struct SecretSample {
     scanner: Option<SecretScanner>,
     decided: bool,
-    env_file: bool,
+    /// What the file's name says: an environment file, a project's credits.
+    options: Option<ScanOptions>,
     seen: u64,
 }
 
 impl SecretSample {
-    /// For the file at `path` (its name says whether it is an environment file).
+    /// For the file at `path` (its name says whether it is an environment file, or a
+    /// project's credits).
     pub fn for_path(path: &std::path::Path) -> Self {
         Self {
-            env_file: is_env_file(&path.to_string_lossy()),
+            options: Some(ScanOptions::for_path(&path.to_string_lossy())),
             ..Self::default()
         }
     }
@@ -70,10 +72,7 @@ impl SecretSample {
         if !self.decided {
             self.decided = true;
             if should_scan(class) {
-                self.scanner = Some(SecretScanner::new(ScanOptions {
-                    env_file: self.env_file,
-                    ..ScanOptions::default()
-                }));
+                self.scanner = Some(SecretScanner::new(self.options.unwrap_or_default()));
             }
         }
         if let Some(s) = &mut self.scanner {

@@ -83,6 +83,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// The token that starts `w`, if any, with its length.
 pub(super) fn token(w: &[u8], prev: Option<u8>, line_start: bool) -> Option<(SecretKind, usize)> {
+    if let Some(found) = service_token(w, prev) {
+        return Some(found);
+    }
     match *w.first()? {
         b'-' => private_key(w),
         b'P' if line_start => putty(w).or_else(|| iban(w, prev)),
@@ -101,7 +104,7 @@ pub(super) fn token(w: &[u8], prev: Option<u8>, line_start: bool) -> Option<(Sec
 }
 
 /// Line breaks after a PEM header: real ones, and the escaped ones of a key in a string.
-const BREAKS: [&[u8]; 4] = [b"\r\n", b"\n", b"\\r\\n", b"\\n"];
+const BREAKS: [&[u8]; 6] = [b"\r\n", b"\n", b"\\r\\n", b"\\n", b"\\\\r\\\\n", b"\\\\n"];
 
 fn line_break(s: &[u8]) -> usize {
     BREAKS
@@ -125,10 +128,20 @@ fn private_key(w: &[u8]) -> Option<(SecretKind, usize)> {
     if nl == 0 {
         return None;
     }
-    // A key indented in YAML or a here-document: its lines start with blanks.
-    let body = &after[nl..];
+    // A key indented in YAML or a here-document: its lines start with blanks. A key in a
+    // notebook cell (a JSON array of lines) goes on in the next string: `\n",` then `"`.
+    // In source code, the next string of a concatenation (`"...\n" + "MIIE...`).
+    let mut body = &after[nl..];
+    if let Some(rest) = body.strip_prefix(b"\"") {
+        let rest = &rest[run(rest, 0, 64, |c| {
+            c.is_ascii_whitespace() || matches!(c, b',' | b'+' | b'.')
+        })..];
+        body = rest.strip_prefix(b"\"").unwrap_or(body);
+    }
     let body = &body[run(body, 0, 16, |c| c == b' ' || c == b'\t')..];
-    let base64 = run(body, 0, 64, is_base64) >= 16;
+    // A real key's lines are 64 characters or more; a shortened one in documentation
+    // (`MIIEvQIBADAN...`) is not a key.
+    let base64 = run(body, 0, 64, is_base64) >= 40;
     let (kind, ok) = if pgp {
         let armor = body.starts_with(b"Version:") || body.starts_with(b"Comment:");
         (
@@ -151,7 +164,9 @@ fn putty(w: &[u8]) -> Option<(SecretKind, usize)> {
 }
 
 fn aws_key_id(w: &[u8], prev: Option<u8>) -> Option<(SecretKind, usize)> {
+    // AWS's documented example keys end in EXAMPLE.
     let ok = (w.starts_with(b"AKIA") || w.starts_with(b"ASIA"))
+        && !w[..w.len().min(20)].ends_with(b"EXAMPLE")
         && left_ok(prev, is_alnum)
         && run(w, 4, 17, iban_char) == 16
         && right_ok(w, 20, is_alnum);
@@ -180,7 +195,9 @@ fn aws_secret(w: &[u8], prev: Option<u8>) -> Option<(SecretKind, usize)> {
     }
     i += run(w, i, 8, quote_or_space);
     let secret = |c: u8| c.is_ascii_alphanumeric() || c == b'/' || c == b'+';
-    let ok = run(w, i, 41, secret) == 40 && right_ok(w, i + 40, is_base64);
+    let ok = run(w, i, 41, secret) == 40
+        && right_ok(w, i + 40, is_base64)
+        && !contains(&w[i..i + 40], b"EXAMPLE");
     ok.then_some((SecretKind::AwsSecretAccessKey, i + 40))
 }
 
@@ -249,6 +266,10 @@ fn jwt(w: &[u8], prev: Option<u8>) -> Option<(SecretKind, usize)> {
     }
     let payload = jwt_part(w, header + 1, JWT_PAYLOAD)?;
     let end = header + 1 + payload;
+    // jwt.io's example token, quoted in documentation everywhere.
+    if w[header + 1..end].starts_with(b"eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIi") {
+        return None;
+    }
     if payload == 3 + JWT_PAYLOAD {
         return Some((SecretKind::Jwt, end));
     }
@@ -481,9 +502,11 @@ pub(super) fn iin_matches(d: &[u8]) -> bool {
         n == 16
     } else if p2 == 34 || p2 == 37 {
         n == 15
+    } else if p2 == 36 || (300..=305).contains(&p3) {
+        n == 14
     } else if p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) {
         n == 16 || n == 19
-    } else if p2 == 35 {
+    } else if p2 == 35 || p2 == 62 {
         (16..=19).contains(&n)
     } else {
         false
@@ -590,4 +613,254 @@ fn iban(w: &[u8], prev: Option<u8>) -> Option<(SecretKind, usize)> {
     }
     let ok = n == want && right_ok(w, i, is_alnum) && iban_checksum(&chars[..n]);
     ok.then_some((SecretKind::Iban, i))
+}
+
+/// A service token's prefix, the least and most characters after it, and their alphabet.
+type TokenShape = (&'static [u8], usize, usize, fn(u8) -> bool);
+
+/// Service tokens by prefix.
+const SERVICE_TOKENS: &[TokenShape] = &[
+    (b"dop_v1_", 64, 64, is_hex),
+    (b"hvs.", 24, 200, is_b64url),
+    (b"pypi-AgEIcHlwaS5vcmc", 50, 400, is_b64url),
+    (b"npm_", 36, 36, is_alnum),
+    (b"hf_", 30, 40, is_alnum),
+    (b"sk-ant-", 40, 200, is_b64url),
+    (b"sk-proj-", 40, 300, is_b64url),
+    (b"shpat_", 32, 32, is_hex),
+    (b"shpss_", 32, 32, is_hex),
+    (b"glrt-", 20, 64, is_b64url),
+    (b"whsec_", 24, 64, is_alnum),
+];
+
+fn is_hex(c: u8) -> bool {
+    c.is_ascii_hexdigit()
+}
+
+/// A service token ([`SecretKind::ServiceToken`]) at the start of `w`.
+fn service_token(w: &[u8], prev: Option<u8>) -> Option<(SecretKind, usize)> {
+    let found = |len: usize| Some((SecretKind::ServiceToken, len));
+    for &(prefix, least, most, class) in SERVICE_TOKENS {
+        if let Some(rest) = w.strip_prefix(prefix) {
+            let n = run(rest, 0, most + 1, class);
+            let ok = left_ok(prev, is_word)
+                && (least..=most).contains(&n)
+                && right_ok(rest, n, class)
+                && mixed(&rest[..n]);
+            return if ok { found(prefix.len() + n) } else { None };
+        }
+    }
+    // SendGrid: SG.<22>.<43>
+    if let Some(rest) = w.strip_prefix(b"SG.") {
+        let a = run(rest, 0, 23, is_b64url);
+        let ok = left_ok(prev, is_word)
+            && a == 22
+            && rest.get(22) == Some(&b'.')
+            && run(rest, 23, 44, is_b64url) == 43;
+        return if ok { found(3 + 66) } else { None };
+    }
+    if let Some(rest) = w.strip_prefix(b"hooks.slack.com/services/") {
+        // T.../B.../secret of 24
+        let n = run(rest, 0, 80, |c| c.is_ascii_alphanumeric() || c == b'/');
+        let parts: Vec<&[u8]> = rest[..n].split(|&c| c == b'/').collect();
+        let ok = parts.len() == 3
+            && parts[0].first() == Some(&b'T')
+            && parts[2].len() >= 20
+            && mixed(parts[2]);
+        return if ok {
+            Some((SecretKind::SlackToken, 25 + n))
+        } else {
+            None
+        };
+    }
+    // A PEM private key encoded in base64 (Kubernetes `data:`, kubeconfig
+    // `client-key-data`): "-----BEGIN " is `LS0tLS1CRUdJTi`.
+    if w.starts_with(b"LS0tLS1CRUdJTi") && left_ok(prev, is_base64) {
+        let n = run(w, 0, 160, is_base64);
+        let decoded = decode_base64(&w[..n - n % 4]);
+        return private_key(&decoded).map(|(kind, _)| (kind, n));
+    }
+    // Mailgun: key- and 32 hexadecimal digits.
+    if let Some(rest) = w.strip_prefix(b"key-") {
+        let n = run(rest, 0, 33, is_hex);
+        let ok = left_ok(prev, is_word) && n == 32 && right_ok(rest, n, is_alnum);
+        return if ok { found(4 + n) } else { None };
+    }
+    for prefix in [&b"AccountKey="[..], b"SharedAccessKey="] {
+        if let Some(rest) = w.strip_prefix(prefix) {
+            let n = run(rest, 0, 120, is_base64);
+            let pad = run(rest, n, 2, |c| c == b'=');
+            let ok = n >= 40 && (n + pad).is_multiple_of(4) && mixed(&rest[..n]);
+            return if ok {
+                found(prefix.len() + n + pad)
+            } else {
+                None
+            };
+        }
+    }
+    None
+}
+
+/// Where the URL with a password that ends at the `@` after `before` starts
+/// ([`SecretKind::UrlCredentials`]), if it is one.
+pub(super) fn url_credentials(before: &[u8]) -> Option<usize> {
+    let floor = before.len().saturating_sub(256);
+    let mut i = before.len();
+    // The user information: no blank, quote, slash or second `@`.
+    while i > floor
+        && !matches!(
+            before[i - 1],
+            b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'/' | b'@'
+        )
+    {
+        i -= 1;
+    }
+    let userinfo = &before[i..];
+    let scheme_end = i.checked_sub(3)?;
+    if &before[scheme_end..i] != b"://" {
+        return None;
+    }
+    let mut s = scheme_end;
+    while s > 0
+        && (before[s - 1].is_ascii_alphanumeric() || matches!(before[s - 1], b'+' | b'.' | b'-'))
+    {
+        s -= 1;
+    }
+    let colon = userinfo.iter().position(|&c| c == b':')?;
+    let password = &userinfo[colon + 1..];
+    let lower = password.to_ascii_lowercase();
+    let named = [&b"pass"[..], b"secret", b"pwd"]
+        .iter()
+        .any(|w| contains(&lower, w));
+    let ok = s < scheme_end
+        && secret_value(password)
+        && !password.iter().any(|c| matches!(c, b'$' | b':'))
+        && !named;
+    ok.then_some(s)
+}
+
+/// Names that say a value is secret, in upper case ([`SecretKind::AssignedSecret`]).
+const ASSIGNED_NAMES: [&[u8]; 9] = [
+    b"SECRET",
+    b"PASSWORD",
+    b"PASSWD",
+    b"TOKEN",
+    b"API_KEY",
+    b"APIKEY",
+    b"API-KEY",
+    b"ACCESS_KEY",
+    b"ACCESSKEY",
+];
+
+/// A secret assigned to a name that says so, at the start of `w` (the name's secret word; the
+/// name may begin before it): where its value starts and where the assignment ends, if it is
+/// one. See [`SecretKind::AssignedSecret`].
+pub(super) fn assigned_secret(w: &[u8], prev: Option<u8>) -> Option<(usize, usize)> {
+    let word = ASSIGNED_NAMES
+        .iter()
+        .find(|n| w.len() >= n.len() && w[..n.len()].eq_ignore_ascii_case(n))?;
+    // Not the end of another word (`hotoken`); a lower-case letter before a capital is a
+    // camel-case name (`jwtSecret`).
+    if prev.is_some_and(|c| {
+        c.is_ascii_alphabetic() && !(c.is_ascii_lowercase() && w[0].is_ascii_uppercase())
+    }) {
+        return None;
+    }
+    let mut i = word.len();
+    i += run(w, i, 64, |c| {
+        c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')
+    });
+    let quoted = run(w, i, 2, |c| c == b'"' || c == b'\'');
+    i += quoted;
+    i += run(w, i, 8, |c| c == b' ' || c == b'\t');
+    // `define('DB_PASSWORD', '...')` in PHP: a quoted name, then a comma.
+    let comma: &[u8] = if quoted > 0 { b"," } else { b":=" };
+    let op = [&b":="[..], b"=>", b"=", b":", comma]
+        .into_iter()
+        .find(|op| w[i..].starts_with(op))?;
+    if w[i..].starts_with(b"==") {
+        return None; // a comparison
+    }
+    i += op.len();
+    i += run(w, i, 8, |c| c == b' ' || c == b'\t');
+    let quote = w
+        .get(i)
+        .copied()
+        .filter(|c| matches!(c, b'"' | b'\'' | b'`'));
+    let start = i + usize::from(quote.is_some());
+    let (value, len) = match quote {
+        Some(q) => {
+            let v = &w[i + 1..];
+            let end = v.iter().take(512).position(|&c| c == q || c == b'\n')?;
+            if v[end] != q || end < 12 {
+                return None;
+            }
+            (&v[..end], i + 1 + end + 1)
+        }
+        None => {
+            // Unquoted (INI, YAML, properties): a token's alphabet only, never a call.
+            let n = run(w, i, 512, |c| {
+                c.is_ascii_alphanumeric()
+                    || matches!(
+                        c,
+                        b'+' | b'/'
+                            | b'='
+                            | b'_'
+                            | b'-'
+                            | b'.'
+                            | b'~'
+                            | b'$'
+                            | b'!'
+                            | b'@'
+                            | b'%'
+                            | b'^'
+                            | b'&'
+                            | b'*'
+                            | b'?'
+                    )
+            });
+            if n < 16 || w.get(i + n) == Some(&b'(') {
+                return None;
+            }
+            (&w[i..i + n], i + n)
+        }
+    };
+    let mut distinct = [false; 256];
+    value.iter().for_each(|&c| distinct[c as usize] = true);
+    let ok = value.iter().all(u8::is_ascii_graphic)
+        && value.iter().any(u8::is_ascii_digit)
+        && value.iter().any(u8::is_ascii_alphabetic)
+        && distinct.iter().filter(|d| **d).count() >= 8
+        && !value
+            .iter()
+            .any(|c| c.is_ascii_whitespace() || matches!(c, b'{' | b'}' | b'[' | b']' | b'\\'))
+        && secret_value(value)
+        // Stripe's publishable keys and card tokens are meant to be seen.
+        && !value.starts_with(b"pk_")
+        && !value.starts_with(b"tok_");
+    ok.then_some((start, len))
+}
+
+/// Standard base64 decoded, up to the first byte that is not of it.
+fn decode_base64(s: &[u8]) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    for quad in s.chunks_exact(4) {
+        let Some(v) = quad.iter().map(|&c| value(c)).collect::<Option<Vec<u8>>>() else {
+            break;
+        };
+        let n = (u32::from(v[0]) << 18)
+            | (u32::from(v[1]) << 12)
+            | (u32::from(v[2]) << 6)
+            | u32::from(v[3]);
+        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+    }
+    out
 }

@@ -8,8 +8,14 @@ use std::collections::HashSet;
 use super::secrets::{iban_valid, luhn_valid, scan, MAX_MATCH, PERSONAL_DATA_EMAILS};
 use super::*;
 
-const AWS_KEY_ID: &str = concat!("AKIA", "IOSFODNN7EXAMPLE");
-const AWS_SECRET: &str = concat!("wJalrXUtnFEMI/", "K7MDENG/bPxRfiCYEXAMPLEKEY");
+const AWS_KEY_ID: &str = concat!("AKIA", "Q3EGRTVZ5XK7PLMN");
+const AWS_SECRET: &str = concat!("q8Xk2Rv/", "Lz4mWp9sT1yBnC0dHfJ6gUaE3iO7tK5e");
+/// AWS's documented example keys, quoted in documentation everywhere: no secrets.
+const AWS_EXAMPLES: &str = concat!(
+    "aws_access_key_id = AKIA",
+    "IOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/",
+    "K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+);
 const GITHUB: &str = concat!("ghp_", "u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8d");
 const GITHUB_PAT: &str = concat!(
     "github_pat_",
@@ -24,7 +30,7 @@ const SLACK: &str = concat!(
 );
 const JWT: &str = concat!(
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.",
-    "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.",
+    "eyJzdWIiOiI0NzExIiwibmFtZSI6IkFubiBMZWUiLCJpYXQiOjE3MzMyMjI0MDB9.",
     "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
 );
 const RSA_KEY: &str = concat!(
@@ -65,12 +71,15 @@ fn pem_private_keys() {
     use SecretKind::PrivateKey;
     assert_eq!(found(RSA_KEY), [PrivateKey]);
     for label in ["", "EC ", "DSA ", "OPENSSH ", "ENCRYPTED "] {
-        let key = format!("-----BEGIN {label}PRIVATE KEY-----\r\nMIIFHDBOBgkqhkiG9w0BBQ0w\n");
+        let key = format!("-----BEGIN {label}PRIVATE KEY-----\r\nMIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQIJ8hKqY2mU3oCAggA\n");
         assert_eq!(found(&key), [PrivateKey], "{label}");
     }
     // Inside a JSON string, with escaped line breaks.
-    let json = r#"{"private_key": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w\n"}"#;
+    let json = r#"{"private_key": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n"}"#;
     assert_eq!(found(json), [PrivateKey]);
+    // Shortened in documentation: no key.
+    let doc = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC...\n...\n";
+    assert!(found(doc).is_empty());
     // A legacy encrypted key.
     let legacy = "-----BEGIN DSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: x\n";
     assert_eq!(found(legacy), [PrivateKey]);
@@ -109,6 +118,7 @@ fn aws_credentials() {
     let session = concat!("key=", "ASIA", "D5ZZZZG6ZDMEN4KH;");
     assert_eq!(found(session), [SecretKind::AwsAccessKeyId]);
 
+    assert!(found(AWS_EXAMPLES).is_empty());
     // Too short, too long, inside a word.
     assert!(found(&format!("id {}", &AWS_KEY_ID[..19])).is_empty());
     assert!(found(&format!("id {AWS_KEY_ID}X")).is_empty());
@@ -146,6 +156,12 @@ fn service_tokens() {
         concat!("xoxb-", "12345"),
         "eyJhbGciOiJIUzI1NiJ9",
         "eyJhbGciOiJIUzI1NiJ9.payload.signature",
+        // jwt.io's example token.
+        concat!(
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.",
+            "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.",
+            "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+        ),
     ];
     for text in negatives {
         assert!(found(text).is_empty(), "{text}");
@@ -170,7 +186,7 @@ fn env_assignments() {
     );
     assert_eq!(
         env("DATABASE_PASSWORD=postgres://u:hunter22@db/x\n"),
-        [EnvSecret]
+        [EnvSecret, SecretKind::UrlCredentials]
     );
     // Not secrets: numbers, placeholders, references, paths, plain URLs, short values,
     // comments, names that hold no secret.
@@ -536,4 +552,97 @@ fn findings_do_not_depend_on_where_the_stream_is_cut() {
             );
         }
     }
+}
+
+#[test]
+fn url_credentials_service_tokens_and_assigned_secrets() {
+    use SecretKind::{AssignedSecret, PrivateKey, ServiceToken, UrlCredentials};
+    for (text, kind) in [
+        (
+            "url = postgres://app:Xq7-vB2kLm9@db.internal:5432/app\n",
+            UrlCredentials,
+        ),
+        (
+            "REDIS=redis://:2fSflzEZrmFG8baK1Nv@cache:6379/2",
+            UrlCredentials,
+        ),
+        (
+            concat!(
+                "token = \"dop_v1_",
+                "36336f47ff65f4fbfcad9ae71d95235870e6e243472702b8416f892841758e35\""
+            ),
+            ServiceToken,
+        ),
+        (
+            concat!("export VAULT_ADDR=x VT=hvs.", "tOUoKsphO6oGlzRXqU9hxhcV"),
+            ServiceToken,
+        ),
+        (
+            concat!("mg = Mailgun('key-", "eb945eacc0da756a8a31c08c8069ef17')"),
+            ServiceToken,
+        ),
+        (
+            "SECRET_KEY = 'p4rk(yg$45-j%bvt^n(+(&4ma-=_&=+ipa9oz)&+4#jo8!*9x9'",
+            AssignedSecret,
+        ),
+        (
+            "  jwtSecret: 'dxOGERB7dnwi3FkdX2MgPWHqpk+5bZyiwFPynMmKIedM',",
+            AssignedSecret,
+        ),
+        (
+            "define( 'DB_PASSWORD', 'quartz-falcon-maple94' );",
+            AssignedSecret,
+        ),
+        (
+            "api_key = c8a871b7f385c8e6fc3bf697e31b30cb-435f834e",
+            AssignedSecret,
+        ),
+    ] {
+        assert_eq!(found(text), [kind], "{text}");
+    }
+    // A key in base64, as Kubernetes and kubeconfig files hold it.
+    let pem = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n",
+        "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun"
+    );
+    let b64 = base64_encode(pem.as_bytes());
+    assert_eq!(found(&format!("client-key-data: {b64}\n")), [PrivateKey]);
+    // A key in source code, one string per line.
+    let java = "KEY = \"-----BEGIN PRIVATE KEY-----\\n\"\n        + \"MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\\n\"";
+    assert_eq!(found(java), [PrivateKey]);
+    // Not secrets: placeholders, references, names of fields, comparisons, public tokens,
+    // templates, URLs without a password or with one that says it is none.
+    for text in [
+        "password = \"changeme-please-12\"",
+        "password: ${DB_PASSWORD}",
+        "password: \"{{ vault_db_password }}\"",
+        "if token == \"a8f5f167f44f4964e6c998dee8\":",
+        "TOKEN_PATTERN = \"[A-Za-z0-9]{32}\"",
+        "\"token\": \"tok_7WDvMXvdfBtE1B6M5pTvXVTk\"",
+        "publishable_key: pk_live_51H8aXyZabcdefghijklmnop",
+        "password_reset_url = \"https://example.org/reset\"",
+        "DATABASE_URL=\"mysql://db_user:db_password@127.0.0.1:3306/db_name\"",
+        "git clone https://github.com/org/repo.git",
+        "token: short1",
+    ] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for k in 0..4 {
+            if k <= c.len() {
+                out.push(T[(n >> (18 - 6 * k) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

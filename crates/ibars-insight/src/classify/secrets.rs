@@ -23,7 +23,8 @@ use aho_corasick::AhoCorasick;
 use serde::{Deserialize, Serialize};
 
 use super::matchers::{
-    card_number, domain_len, env_secret, iin_matches, is_local, luhn, token, trivial,
+    assigned_secret, card_number, domain_len, env_secret, iin_matches, is_local, luhn, token,
+    trivial, url_credentials,
 };
 
 pub use super::matchers::{iban_valid, luhn_valid};
@@ -40,7 +41,7 @@ const LOOKBEHIND: usize = 80;
 const COMPACT_AT: usize = 16 * 1024;
 
 /// Distinct e-mail addresses (not in angle brackets) that make a file bulk personal data.
-pub const PERSONAL_DATA_EMAILS: usize = 50;
+pub const PERSONAL_DATA_EMAILS: usize = 20;
 
 /// At most this many distinct e-mail addresses and card numbers are remembered per file.
 const MAX_DISTINCT: usize = 4096;
@@ -96,10 +97,25 @@ pub enum SecretKind {
     /// file. Addresses in angle brackets (`Ann Example <ann@example.org>`, as credits, copyright
     /// notices and mail headers write them) do not count.
     PersonalData,
+    /// A URL with a password: `scheme://[user]:password@host`, the password a secret value as
+    /// for [`SecretKind::EnvSecret`] (`postgres://app:s3cr3t-Pw@db/app`, `redis://:pw@host`).
+    UrlCredentials,
+    /// A token of a service with a recognisable prefix: DigitalOcean `dop_v1_`, Vault `hvs.`,
+    /// PyPI `pypi-AgEIcHlwaS5vcmc`, npm `npm_`, Hugging Face `hf_`, Anthropic `sk-ant-`,
+    /// OpenAI `sk-proj-`, SendGrid `SG.`, Shopify `shpat_` and `shpss_`, GitLab runners
+    /// `glrt-`, Stripe webhooks `whsec_`, Slack webhooks `hooks.slack.com/services/`, Azure
+    /// `AccountKey=` and `SharedAccessKey=`; each with its length and alphabet.
+    ServiceToken,
+    /// In any file but an environment file: a name holding SECRET, PASSWORD, PASSWD, TOKEN, API_KEY (or APIKEY,
+    /// API-KEY) or ACCESS_KEY (any case, `jwtSecret` too) assigned (`=`, `:`, `=>`, `:=`) a
+    /// value in quotes of at least 12 characters, or an unquoted one of at least 16, that mixes
+    /// letters and digits, holds at least 8 distinct characters, no blank, brace, bracket or
+    /// backslash, and is no placeholder or reference.
+    AssignedSecret,
 }
 
 impl SecretKind {
-    pub const ALL: [SecretKind; 15] = [
+    pub const ALL: [SecretKind; 18] = [
         SecretKind::PrivateKey,
         SecretKind::PgpPrivateKey,
         SecretKind::PuttyKey,
@@ -115,6 +131,9 @@ impl SecretKind {
         SecretKind::CardNumber,
         SecretKind::Iban,
         SecretKind::PersonalData,
+        SecretKind::UrlCredentials,
+        SecretKind::ServiceToken,
+        SecretKind::AssignedSecret,
     ];
 
     /// The name, as serialized.
@@ -135,6 +154,9 @@ impl SecretKind {
             SecretKind::CardNumber => "card_number",
             SecretKind::Iban => "iban",
             SecretKind::PersonalData => "personal_data",
+            SecretKind::UrlCredentials => "url_credentials",
+            SecretKind::ServiceToken => "service_token",
+            SecretKind::AssignedSecret => "assigned_secret",
         }
     }
 
@@ -171,6 +193,9 @@ pub struct ScanOptions {
     pub env_file: bool,
     /// Findings kept per file, in stream order (default 100); the ones past it are dropped.
     pub max_findings: usize,
+    /// A project's credits ([`is_credits_file`]): its addresses are public by intent, and
+    /// make no [`SecretKind::PersonalData`].
+    pub credits: bool,
 }
 
 impl Default for ScanOptions {
@@ -178,6 +203,7 @@ impl Default for ScanOptions {
         ScanOptions {
             env_file: false,
             max_findings: 100,
+            credits: false,
         }
     }
 }
@@ -187,9 +213,28 @@ impl ScanOptions {
     pub fn for_path(path: &str) -> Self {
         ScanOptions {
             env_file: is_env_file(path),
+            credits: is_credits_file(path),
             ..ScanOptions::default()
         }
     }
+}
+
+/// Whether the file at `path` lists a project's people by its name: `AUTHORS`, `CREDITS`,
+/// `THANKS`, `MAINTAINERS`, `CONTRIBUTORS`, `copyright`, `ChangeLog` (any case, with any
+/// extension).
+pub fn is_credits_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    let stem = name.split('.').next().unwrap_or(&name);
+    matches!(
+        stem,
+        "authors"
+            | "credits"
+            | "thanks"
+            | "maintainers"
+            | "contributors"
+            | "copyright"
+            | "changelog"
+    )
 }
 
 /// Whether the file at `path` is an environment file by its name: `.env`, `.env.<anything>`,
@@ -233,7 +278,7 @@ pub fn scan(bytes: &[u8], options: ScanOptions) -> Vec<Finding> {
 
 /// The literal starts of the token matchers (`matchers::token`), in the case they require
 /// (`aws_secret_access_key` is matched in any case: written here in the two usual ones).
-const ANCHORS: [&str; 22] = [
+const ANCHORS: [&str; 48] = [
     "-----BEGIN ",
     "PuTTY-User-Key-File-",
     "AKIA",
@@ -256,13 +301,43 @@ const ANCHORS: [&str; 22] = [
     "sk_live_",
     "rk_live_",
     "eyJ",
+    // Service tokens (matchers::service_token).
+    "dop_v1_",
+    "hvs.",
+    "pypi-AgEIcHlwaS5vcmc",
+    "npm_",
+    "hf_",
+    "sk-ant-",
+    "sk-proj-",
+    "SG.",
+    "shpat_",
+    "shpss_",
+    "glrt-",
+    "whsec_",
+    "hooks.slack.com/services/",
+    "AccountKey=",
+    "SharedAccessKey=",
+    "LS0tLS1CRUdJTi",
+    "key-",
+    // Names of assigned secrets (matchers::assigned_secret), in any case.
+    "secret",
+    "password",
+    "passwd",
+    "token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "access_key",
+    "accesskey",
 ];
 
 fn anchors() -> &'static AhoCorasick {
     static AC: OnceLock<AhoCorasick> = OnceLock::new();
     AC.get_or_init(|| {
+        // In any case, for the names of assigned secrets; each matcher checks the case it needs.
         AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .ascii_case_insensitive(true)
             .build(ANCHORS)
             .expect("the anchors are valid patterns")
     })
@@ -385,7 +460,7 @@ impl SecretScanner {
     pub fn finish(mut self) -> Vec<Finding> {
         let len = self.buf.len();
         self.scan_to(len);
-        let bulk = self.emails.len() >= PERSONAL_DATA_EMAILS;
+        let bulk = self.emails.len() >= PERSONAL_DATA_EMAILS && !self.options.credits;
         if let Some(offset) = self.first_email.filter(|_| bulk) {
             self.push(SecretKind::PersonalData, offset);
         }
@@ -443,8 +518,25 @@ impl SecretScanner {
             self.push(SecretKind::EnvSecret, offset);
         }
         if b == b'@' {
+            if let Some(start) = url_credentials(&self.buf[..p]) {
+                self.push(SecretKind::UrlCredentials, self.base + start as u64);
+            }
             self.email(p);
             return 1;
+        }
+        // An environment file's assignments are EnvSecret's.
+        let assigned = (!self.options.env_file)
+            .then(|| assigned_secret(&self.buf[p..end], prev))
+            .flatten();
+        if let Some((value, len)) = assigned {
+            // A value of a known kind is reported as that kind.
+            let v = p + value;
+            let known = token(&self.buf[v..end], Some(self.buf[v - 1]), false);
+            match known {
+                Some((kind, _)) => self.push(kind, self.base + v as u64),
+                None => self.push(SecretKind::AssignedSecret, offset),
+            }
+            return len;
         }
         if b.is_ascii_digit() {
             return self.card(p, end, prev);
@@ -494,7 +586,11 @@ impl SecretScanner {
     /// Whether a word that names a card ("card", "visa", "credit", "Kreditkarte", ...) is in
     /// the 64 bytes before `p`.
     fn card_context(&self, p: usize) -> bool {
-        const WORDS: [&[u8]; 8] = [
+        const WORDS: [&[u8]; 12] = [
+            b"pan=",
+            b"pan:",
+            b"pan\"",
+            b"pan'",
             b"card",
             b"karte",
             b"visa",
