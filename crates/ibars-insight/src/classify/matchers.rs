@@ -237,7 +237,9 @@ fn slack(w: &[u8], prev: Option<u8>) -> Option<(SecretKind, usize)> {
         return None;
     }
     let n = run(w, 5, 255, |c| c.is_ascii_alphanumeric() || c == b'-');
-    let ok = n >= 10 && w[5..5 + n].iter().any(u8::is_ascii_digit);
+    let body = &w[5..5 + n];
+    let placeholder = contains(body, b"0000000") || contains(&body.to_ascii_lowercase(), b"xxxx");
+    let ok = n >= 10 && body.iter().any(u8::is_ascii_digit) && !placeholder;
     ok.then_some((SecretKind::SlackToken, 5 + n))
 }
 
@@ -323,6 +325,12 @@ const PLACEHOLDERS: &[&[u8]] = &[
     b"redacted",
     b"insert",
     b"sample",
+    // References to a secret store, and encrypted values (sops), not the secret itself.
+    b"vault:",
+    b"enc[",
+    b"keyvault",
+    b"op://",
+    b"secretsmanager",
 ];
 
 /// Whole values that are no secrets (compared in lower case).
@@ -631,6 +639,7 @@ const SERVICE_TOKENS: &[TokenShape] = &[
     (b"shpss_", 32, 32, is_hex),
     (b"glrt-", 20, 64, is_b64url),
     (b"whsec_", 24, 64, is_alnum),
+    (b"dckr_pat_", 24, 64, is_b64url),
 ];
 
 fn is_hex(c: u8) -> bool {
@@ -688,6 +697,10 @@ fn service_token(w: &[u8], prev: Option<u8>) -> Option<(SecretKind, usize)> {
     }
     for prefix in [&b"AccountKey="[..], b"SharedAccessKey="] {
         if let Some(rest) = w.strip_prefix(prefix) {
+            // The Azurite emulator's published account key.
+            if rest.starts_with(b"Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq") {
+                return None;
+            }
             let n = run(rest, 0, 120, is_base64);
             let pad = run(rest, n, 2, |c| c == b'=');
             let ok = n >= 40 && (n + pad).is_multiple_of(4) && mixed(&rest[..n]);
@@ -739,6 +752,9 @@ pub(super) fn url_credentials(before: &[u8]) -> Option<usize> {
     ok.then_some(s)
 }
 
+/// Parts of names of tokens that only page through results.
+const PAGINATION: [&[u8]; 4] = [b"continuation", b"next", b"page", b"cursor"];
+
 /// Names that say a value is secret, in upper case ([`SecretKind::AssignedSecret`]).
 const ASSIGNED_NAMES: [&[u8]; 9] = [
     b"SECRET",
@@ -752,10 +768,21 @@ const ASSIGNED_NAMES: [&[u8]; 9] = [
     b"ACCESSKEY",
 ];
 
+/// Whether `w` starts with a secret word of [`ASSIGNED_NAMES`] (any case).
+pub(super) fn secret_word(w: &[u8]) -> bool {
+    matches!(
+        w.first(),
+        Some(b's' | b'S' | b'p' | b'P' | b't' | b'T' | b'a' | b'A')
+    ) && ASSIGNED_NAMES
+        .iter()
+        .any(|n| w.len() >= n.len() && w[..n.len()].eq_ignore_ascii_case(n))
+}
+
 /// A secret assigned to a name that says so, at the start of `w` (the name's secret word; the
 /// name may begin before it): where its value starts and where the assignment ends, if it is
 /// one. See [`SecretKind::AssignedSecret`].
-pub(super) fn assigned_secret(w: &[u8], prev: Option<u8>) -> Option<(usize, usize)> {
+pub(super) fn assigned_secret(w: &[u8], before: &[u8]) -> Option<(usize, usize)> {
+    let prev = before.last().copied();
     let word = ASSIGNED_NAMES
         .iter()
         .find(|n| w.len() >= n.len() && w[..n.len()].eq_ignore_ascii_case(n))?;
@@ -773,8 +800,32 @@ pub(super) fn assigned_secret(w: &[u8], prev: Option<u8>) -> Option<(usize, usiz
     let quoted = run(w, i, 2, |c| c == b'"' || c == b'\'');
     i += quoted;
     i += run(w, i, 8, |c| c == b' ' || c == b'\t');
-    // `define('DB_PASSWORD', '...')` in PHP: a quoted name, then a comma.
-    let comma: &[u8] = if quoted > 0 { b"," } else { b":=" };
+    // `define('DB_PASSWORD', '...')` in PHP: a quoted name in capitals, then a comma (and a
+    // quoted value, below).
+    // The whole name, with what comes before its secret word (`DB_` of `DB_PASSWORD`).
+    let head = before.len()
+        - before
+            .iter()
+            .rev()
+            .take(64)
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+            .count();
+    let name = [&before[head..], &w[..i - quoted]].concat();
+    let constant = quoted > 0 && !name.iter().any(u8::is_ascii_lowercase);
+    let comma: &[u8] = if constant { b"," } else { b":=" };
+    // `<password>...</password>` in XML: the element's text is the value.
+    let element = prev == Some(b'<') && quoted == 0;
+    if element && w.get(i) == Some(&b'>') {
+        let v = &w[i + 1..];
+        let end = v.iter().take(256).position(|&c| c == b'<' || c == b'\n')?;
+        let value = &v[..end];
+        let ok = v[end] == b'<'
+            && value.len() >= 8
+            && value.iter().all(u8::is_ascii_graphic)
+            && value.iter().any(u8::is_ascii_digit)
+            && secret_value(value);
+        return ok.then_some((i + 1, i + 1 + end));
+    }
     let op = [&b":="[..], b"=>", b"=", b":", comma]
         .into_iter()
         .find(|op| w[i..].starts_with(op))?;
@@ -783,6 +834,9 @@ pub(super) fn assigned_secret(w: &[u8], prev: Option<u8>) -> Option<(usize, usiz
     }
     i += op.len();
     i += run(w, i, 8, |c| c == b' ' || c == b'\t');
+    if op == b"," && !matches!(w.get(i), Some(b'"' | b'\'')) {
+        return None;
+    }
     let quote = w
         .get(i)
         .copied()
@@ -819,7 +873,17 @@ pub(super) fn assigned_secret(w: &[u8], prev: Option<u8>) -> Option<(usize, usiz
                             | b'?'
                     )
             });
-            if n < 16 || w.get(i + n) == Some(&b'(') {
+            // Not code: no call, no `a.b` member path, no `snake_case` name (a token mixes
+            // in capitals). In a connection string (`Password=...;`) a shorter value counts.
+            let v = &w[i..i + n];
+            let code = !v.iter().any(u8::is_ascii_uppercase)
+                && v.windows(3).any(|x| {
+                    matches!(x[1], b'.' | b'_')
+                        && x[0].is_ascii_lowercase()
+                        && x[2].is_ascii_lowercase()
+                });
+            let least = if w.get(i + n) == Some(&b';') { 8 } else { 16 };
+            if n < least || w.get(i + n) == Some(&b'(') || code {
                 return None;
             }
             (&w[i..i + n], i + n)
@@ -835,6 +899,8 @@ pub(super) fn assigned_secret(w: &[u8], prev: Option<u8>) -> Option<(usize, usiz
             .iter()
             .any(|c| c.is_ascii_whitespace() || matches!(c, b'{' | b'}' | b'[' | b']' | b'\\'))
         && secret_value(value)
+        // Pagination tokens are no secrets.
+        && !PAGINATION.iter().any(|p| contains(&name.to_ascii_lowercase(), p))
         // Stripe's publishable keys and card tokens are meant to be seen.
         && !value.starts_with(b"pk_")
         && !value.starts_with(b"tok_");

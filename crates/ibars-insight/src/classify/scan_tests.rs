@@ -597,6 +597,18 @@ fn url_credentials_service_tokens_and_assigned_secrets() {
             "api_key = c8a871b7f385c8e6fc3bf697e31b30cb-435f834e",
             AssignedSecret,
         ),
+        (
+            "<server><password>J4?Nbtp_2#U?*RB9yj</password></server>",
+            AssignedSecret,
+        ),
+        (
+            "\"Server=db;User Id=app;Password=falcon_6m9c23$;Encrypt=True\"",
+            AssignedSecret,
+        ),
+        (
+            concat!("password: dckr_pat_", "Pw2ACJ8kbEPxvfmS-gURePzRRaD"),
+            ServiceToken,
+        ),
     ] {
         assert_eq!(found(text), [kind], "{text}");
     }
@@ -624,6 +636,10 @@ fn url_credentials_service_tokens_and_assigned_secrets() {
         "DATABASE_URL=\"mysql://db_user:db_password@127.0.0.1:3306/db_name\"",
         "git clone https://github.com/org/repo.git",
         "token: short1",
+        "DB_PASSWORD: vault:secret/data/shop/db#password9",
+        "<password>${env.PASSWORD}</password>",
+        "token: node.colon2_token,",
+        "secretbox_easy2_SOURCES = secretbox_easy2.c",
     ] {
         assert!(found(text).is_empty(), "{text}: {:?}", found(text));
     }

@@ -23,8 +23,8 @@ use aho_corasick::AhoCorasick;
 use serde::{Deserialize, Serialize};
 
 use super::matchers::{
-    assigned_secret, card_number, domain_len, env_secret, iin_matches, is_local, luhn, token,
-    trivial, url_credentials,
+    assigned_secret, card_number, domain_len, env_secret, iin_matches, is_local, luhn, secret_word,
+    token, trivial, url_credentials,
 };
 
 pub use super::matchers::{iban_valid, luhn_valid};
@@ -278,7 +278,7 @@ pub fn scan(bytes: &[u8], options: ScanOptions) -> Vec<Finding> {
 
 /// The literal starts of the token matchers (`matchers::token`), in the case they require
 /// (`aws_secret_access_key` is matched in any case: written here in the two usual ones).
-const ANCHORS: [&str; 48] = [
+const ANCHORS: [&str; 40] = [
     "-----BEGIN ",
     "PuTTY-User-Key-File-",
     "AKIA",
@@ -314,31 +314,48 @@ const ANCHORS: [&str; 48] = [
     "shpss_",
     "glrt-",
     "whsec_",
+    "dckr_pat_",
     "hooks.slack.com/services/",
     "AccountKey=",
     "SharedAccessKey=",
     "LS0tLS1CRUdJTi",
     "key-",
-    // Names of assigned secrets (matchers::assigned_secret), in any case.
-    "secret",
-    "password",
-    "passwd",
-    "token",
-    "api_key",
-    "apikey",
-    "api-key",
-    "access_key",
-    "accesskey",
 ];
 
+/// The secret words of names that are assigned secrets (`matchers::assigned_secret`), in
+/// the cases names are written in: lower, capitalised (camel case) and upper.
+const NAMES: [&str; 20] = [
+    "secret",
+    "Secret",
+    "SECRET",
+    "password",
+    "Password",
+    "PASSWORD",
+    "passwd",
+    "PASSWD",
+    "token",
+    "Token",
+    "TOKEN",
+    "api_key",
+    "API_KEY",
+    "apikey",
+    "apiKey",
+    "APIKEY",
+    "api-key",
+    "access_key",
+    "ACCESS_KEY",
+    "accessKey",
+];
+
+/// One automaton for the anchors and the names: a single pass over the bytes. Fewer than 64
+/// patterns in all, so that its SIMD prefilter (Teddy) still applies: with more, scanning ran
+/// at a third of the speed.
 fn anchors() -> &'static AhoCorasick {
     static AC: OnceLock<AhoCorasick> = OnceLock::new();
     AC.get_or_init(|| {
-        // In any case, for the names of assigned secrets; each matcher checks the case it needs.
         AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-            .ascii_case_insensitive(true)
-            .build(ANCHORS)
+            .build(ANCHORS.iter().chain(&NAMES))
             .expect("the anchors are valid patterns")
     })
 }
@@ -349,7 +366,12 @@ fn anchors() -> &'static AhoCorasick {
 /// file every line's start. Everywhere else the matchers would find nothing, so they are not
 /// tried there. A match may run past `stop` (the buffer holds [`MAX_MATCH`] bytes more).
 fn candidates(buf: &[u8], from: usize, stop: usize, env: bool, out: &mut Vec<usize>) {
-    let longest = ANCHORS.iter().map(|a| a.len()).max().unwrap_or(0);
+    let longest = ANCHORS
+        .iter()
+        .chain(&NAMES)
+        .map(|a| a.len())
+        .max()
+        .unwrap_or(0);
     let hay_end = (stop + longest).min(buf.len());
     // No anchor holds another, so a search that steps past each match misses none.
     for m in anchors().find_iter(&buf[from..hay_end]) {
@@ -524,11 +546,19 @@ impl SecretScanner {
             self.email(p);
             return 1;
         }
-        // An environment file's assignments are EnvSecret's.
-        let assigned = (!self.options.env_file)
-            .then(|| assigned_secret(&self.buf[p..end], prev))
-            .flatten();
-        if let Some((value, len)) = assigned {
+        if b.is_ascii_digit() {
+            return self.card(p, end, prev);
+        }
+        // A name's secret word, which no other matcher starts with. An environment file's
+        // assignments are EnvSecret's.
+        if secret_word(&self.buf[p..end]) {
+            if self.options.env_file {
+                return 1;
+            }
+            let before = &self.buf[p.saturating_sub(64)..p];
+            let Some((value, len)) = assigned_secret(&self.buf[p..end], before) else {
+                return 1;
+            };
             // A value of a known kind is reported as that kind.
             let v = p + value;
             let known = token(&self.buf[v..end], Some(self.buf[v - 1]), false);
@@ -537,9 +567,6 @@ impl SecretScanner {
                 None => self.push(SecretKind::AssignedSecret, offset),
             }
             return len;
-        }
-        if b.is_ascii_digit() {
-            return self.card(p, end, prev);
         }
         let found = token(&self.buf[p..end], prev, line_start);
         match found {
