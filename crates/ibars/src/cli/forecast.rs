@@ -16,10 +16,10 @@ use super::{code, GlobalArgs};
 #[command(after_help = "\
 From the run history, `forecast` fits a model to the repository's stored size (day by day,
 as backups add and prunes free) and to each source's daily changes (bytes added per day), and
-prints what it expects at the end of the horizon with a 95% interval. Once the history holds a
-prune, the size is forecast under the retention policy of the last `forget`: the backups to
-come are simulated, and the policy applied to them as forget would, so that what prune will
-free is counted. With --quota it says when the repository reaches that size, as a range of
+prints what it expects at the end of the horizon with a 95% interval. From two weeks after a
+prune first freed a snapshot, the size is forecast under the retention policy of the last
+`forget`: the backups to come are simulated, and the policy applied to them as forget would,
+so that what prune will free is counted. With --quota it says when the repository reaches that size, as a range of
 dates: from the earliest the interval allows to the latest.
 
 For a repository on a local disk it also forecasts the file system's free space, from the free
