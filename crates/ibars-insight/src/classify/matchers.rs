@@ -303,6 +303,8 @@ const SECRET_NAMES: &[&[u8]] = &[
     b"PRIVATE_KEY",
     b"ACCESS_KEY",
     b"AUTH_KEY",
+    // `DB_PASS`, `RABBITMQ_DEFAULT_PASS`.
+    b"_PASS",
 ];
 
 /// Parts of values that are placeholders, not secrets (compared in lower case).
@@ -511,7 +513,7 @@ pub(super) fn iin_matches(d: &[u8]) -> bool {
     } else if p2 == 34 || p2 == 37 {
         n == 15
     } else if p2 == 36 || (300..=305).contains(&p3) {
-        n == 14
+        (14..=19).contains(&n)
     } else if p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) {
         n == 16 || n == 19
     } else if p2 == 35 || p2 == 62 {
@@ -652,10 +654,12 @@ fn service_token(w: &[u8], prev: Option<u8>) -> Option<(SecretKind, usize)> {
     for &(prefix, least, most, class) in SERVICE_TOKENS {
         if let Some(rest) = w.strip_prefix(prefix) {
             let n = run(rest, 0, most + 1, class);
+            // Hugging Face tokens are letters only; the others mix in digits.
+            let varied = prefix == b"hf_" || mixed(&rest[..n]);
             let ok = left_ok(prev, is_word)
                 && (least..=most).contains(&n)
                 && right_ok(rest, n, class)
-                && mixed(&rest[..n]);
+                && varied;
             return if ok { found(prefix.len() + n) } else { None };
         }
     }
@@ -871,6 +875,7 @@ pub(super) fn assigned_secret(w: &[u8], before: &[u8]) -> Option<(usize, usize)>
                             | b'&'
                             | b'*'
                             | b'?'
+                            | b'#'
                     )
             });
             // Not code: no call, no `a.b` member path, no `snake_case` name (a token mixes

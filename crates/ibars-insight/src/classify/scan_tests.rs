@@ -173,6 +173,10 @@ fn env_assignments() {
     use SecretKind::EnvSecret;
     assert_eq!(env("DB_PASSWORD=s3cr3t-Pa55word\n"), [EnvSecret]);
     assert_eq!(
+        env("RABBITMQ_DEFAULT_PASS=rEk2vmU3viVe3A0YcsArwXTK\n"),
+        [EnvSecret]
+    );
+    assert_eq!(
         env("export API_TOKEN=\"a8f5f167f44f4964e6c998dee827110c\"\n"),
         [EnvSecret]
     );
@@ -608,6 +612,14 @@ fn url_credentials_service_tokens_and_assigned_secrets() {
         (
             concat!("password: dckr_pat_", "Pw2ACJ8kbEPxvfmS-gURePzRRaD"),
             ServiceToken,
+        ),
+        (
+            concat!("hf_", "yJDIKGAQSmSkdtxbrZfdPzdlqlzfSQNTLr"),
+            ServiceToken,
+        ),
+        (
+            "\"Server=db02,1433;User Id=r;Password=vJXZ=hKFWPfGC4#SGVg9P?;\"",
+            AssignedSecret,
         ),
     ] {
         assert_eq!(found(text), [kind], "{text}");

@@ -613,7 +613,8 @@ impl SecretScanner {
     /// Whether a word that names a card ("card", "visa", "credit", "Kreditkarte", ...) is in
     /// the 64 bytes before `p`.
     fn card_context(&self, p: usize) -> bool {
-        const WORDS: [&[u8]; 12] = [
+        const WORDS: [&[u8]; 13] = [
+            b"cc=",
             b"pan=",
             b"pan:",
             b"pan\"",
