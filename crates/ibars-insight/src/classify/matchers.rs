@@ -672,6 +672,35 @@ fn service_token(w: &[u8], prev: Option<u8>) -> Option<(SecretKind, usize)> {
             && run(rest, 23, 44, is_b64url) == 43;
         return if ok { found(3 + 66) } else { None };
     }
+    // Discord webhooks: discord.com/api/webhooks/<id>/<token of 60 or more>.
+    if let Some(rest) = w.strip_prefix(b"discord.com/api/webhooks/") {
+        let id = run(rest, 0, 21, |c| c.is_ascii_digit());
+        let token = match rest.get(id) {
+            Some(b'/') if id >= 17 => run(rest, id + 1, 101, is_b64url),
+            _ => 0,
+        };
+        let ok = (60..=100).contains(&token) && mixed(&rest[id + 1..id + 1 + token]);
+        return if ok { found(25 + id + 1 + token) } else { None };
+    }
+    // A Docker registry login (`~/.docker/config.json`): `"auth": "<base64 of user:secret>"`.
+    if let Some(rest) = w.strip_prefix(b"\"auth\"") {
+        let i = run(rest, 0, 8, |c| c == b' ' || c == b':' || c == b'\t');
+        let body = rest.get(i..)?.strip_prefix(b"\"")?;
+        let n = run(body, 0, 400, is_base64);
+        let decoded = decode_base64(&body[..n - n % 4]);
+        let secret = decoded
+            .iter()
+            .position(|&c| c == b':')
+            .map(|at| &decoded[at + 1..])
+            .unwrap_or_default();
+        let secret = &secret[..secret.iter().position(|&c| c == 0).unwrap_or(secret.len())];
+        let ok = i > 0
+            && body.get(n + run(body, n, 2, |c| c == b'=')) == Some(&b'"')
+            && secret.len() >= 8
+            && secret.iter().all(u8::is_ascii_graphic)
+            && secret_value(secret);
+        return if ok { found(6 + i + 1 + n) } else { None };
+    }
     if let Some(rest) = w.strip_prefix(b"hooks.slack.com/services/") {
         // T.../B.../secret of 24
         let n = run(rest, 0, 80, |c| c.is_ascii_alphanumeric() || c == b'/');

@@ -618,6 +618,17 @@ fn url_credentials_service_tokens_and_assigned_secrets() {
             ServiceToken,
         ),
         (
+            concat!(
+                "\"webhook_url\": \"https://discord.com/api/webhooks/0206828164539774422/",
+                "iHSsQWVt6U_VsZmHRR6VDpQhXWokM-v5XGXBNfhLhDPUtVvfCA2D_H4Wg3_D5M-FjW6r\""
+            ),
+            ServiceToken,
+        ),
+        (
+            "\t\t\"auth\": \"cHBhdGVsOl9ubzY9TStPYTJiM0gmT2c9cnVtNipYQzBs\"",
+            ServiceToken,
+        ),
+        (
             "\"Server=db02,1433;User Id=r;Password=vJXZ=hKFWPfGC4#SGVg9P?;\"",
             AssignedSecret,
         ),
@@ -648,6 +659,8 @@ fn url_credentials_service_tokens_and_assigned_secrets() {
         "DATABASE_URL=\"mysql://db_user:db_password@127.0.0.1:3306/db_name\"",
         "git clone https://github.com/org/repo.git",
         "token: short1",
+        // A registry login whose secret is a placeholder (`user:changeme`).
+        "\"auth\": \"dXNlcjpjaGFuZ2VtZQ==\"",
         "DB_PASSWORD: vault:secret/data/shop/db#password9",
         "<password>${env.PASSWORD}</password>",
         "token: node.colon2_token,",

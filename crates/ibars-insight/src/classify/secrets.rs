@@ -278,7 +278,7 @@ pub fn scan(bytes: &[u8], options: ScanOptions) -> Vec<Finding> {
 
 /// The literal starts of the token matchers (`matchers::token`), in the case they require
 /// (`aws_secret_access_key` is matched in any case: written here in the two usual ones).
-const ANCHORS: [&str; 40] = [
+const ANCHORS: [&str; 42] = [
     "-----BEGIN ",
     "PuTTY-User-Key-File-",
     "AKIA",
@@ -316,6 +316,8 @@ const ANCHORS: [&str; 40] = [
     "whsec_",
     "dckr_pat_",
     "hooks.slack.com/services/",
+    "discord.com/api/webhooks/",
+    "\"auth\"",
     "AccountKey=",
     "SharedAccessKey=",
     "LS0tLS1CRUdJTi",
