@@ -215,25 +215,7 @@ fn operation_args(action: &Action) -> Vec<OsString> {
             for t in exclude_tags {
                 a.extend(["--exclude-tag".into(), t.into()]);
             }
-            let keep = [
-                ("--keep-last", policy.last),
-                ("--keep-hourly", policy.hourly),
-                ("--keep-daily", policy.daily),
-                ("--keep-weekly", policy.weekly),
-                ("--keep-monthly", policy.monthly),
-                ("--keep-yearly", policy.yearly),
-            ];
-            for (flag, n) in keep {
-                if let Some(n) = n {
-                    a.extend([flag.into(), n.to_string().into()]);
-                }
-            }
-            if let Some(w) = policy.within {
-                a.extend(["--keep-within".into(), format!("{}s", w.as_secs()).into()]);
-            }
-            for t in &policy.tags {
-                a.extend(["--keep-tag".into(), t.into()]);
-            }
+            a.extend(policy.args().into_iter().map(Into::into));
             if *prune {
                 a.push("--prune".into());
                 a.extend(grace_arg(*grace));

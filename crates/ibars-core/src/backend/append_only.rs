@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::{Backend, FileKind, ListEntry};
+use super::{Backend, DiskSpace, FileKind, ListEntry};
 use crate::error::{Error, Result};
 
 /// Refuses every delete (locks aside) and every write to a name that already exists.
@@ -51,8 +51,8 @@ impl Backend for AppendOnlyBackend {
     fn location(&self) -> String {
         self.inner.location()
     }
-    fn free_space(&self) -> Option<u64> {
-        self.inner.free_space()
+    fn disk_space(&self) -> Option<DiskSpace> {
+        self.inner.disk_space()
     }
     fn parallelism(&self) -> usize {
         self.inner.parallelism()

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::{Backend, FileKind, ListEntry};
+use super::{Backend, DiskSpace, FileKind, ListEntry};
 use crate::error::Result;
 
 /// Hits and misses, for reports and tests.
@@ -151,8 +151,8 @@ impl Backend for CachedBackend {
     fn location(&self) -> String {
         self.inner.location()
     }
-    fn free_space(&self) -> Option<u64> {
-        self.inner.free_space()
+    fn disk_space(&self) -> Option<DiskSpace> {
+        self.inner.disk_space()
     }
     fn parallelism(&self) -> usize {
         self.inner.parallelism()

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{Backend, FileKind, ListEntry};
+use super::{Backend, DiskSpace, FileKind, ListEntry};
 use crate::error::{Error, Result};
 
 /// What went wrong, counted.
@@ -111,8 +111,8 @@ impl Backend for FaultyBackend {
     fn location(&self) -> String {
         format!("faulty:{}", self.inner.location())
     }
-    fn free_space(&self) -> Option<u64> {
-        self.inner.free_space()
+    fn disk_space(&self) -> Option<DiskSpace> {
+        self.inner.disk_space()
     }
     fn parallelism(&self) -> usize {
         self.inner.parallelism()

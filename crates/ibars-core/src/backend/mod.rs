@@ -87,6 +87,13 @@ pub struct ListEntry {
     pub size: u64,
 }
 
+/// A local repository's file system, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    pub free: u64,
+    pub size: u64,
+}
+
 /// A store of immutable named objects. Implementations must be safe to call from many threads.
 pub trait Backend: Send + Sync {
     /// Human-readable location, for messages (never contains credentials).
@@ -96,9 +103,9 @@ pub trait Backend: Send + Sync {
     fn parallelism(&self) -> usize {
         1
     }
-    /// Bytes free to the user on the file system of a repository on a local disk; `None`
-    /// for a remote store, or when the file system cannot say.
-    fn free_space(&self) -> Option<u64> {
+    /// The file system of a repository on a local disk: its size and the bytes free to the
+    /// user; `None` for a remote store, or when the file system cannot say.
+    fn disk_space(&self) -> Option<DiskSpace> {
         None
     }
     /// All objects of a kind, in no particular order.

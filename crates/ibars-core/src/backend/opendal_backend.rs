@@ -10,7 +10,7 @@ use std::path::Path;
 use opendal::{ErrorKind, Operator};
 
 use super::s3::S3Config;
-use super::{Backend, FileKind, ListEntry};
+use super::{Backend, DiskSpace, FileKind, ListEntry};
 use crate::error::{Error, Result};
 
 /// Parallel requests that suit a local disk: writes are fast, and reads are parallel anyway
@@ -216,9 +216,13 @@ impl Backend for OpendalBackend {
         self.parallelism
     }
 
-    fn free_space(&self) -> Option<u64> {
+    fn disk_space(&self) -> Option<DiskSpace> {
         let s = nix::sys::statvfs::statvfs(self.local_dir.as_deref()?).ok()?;
-        Some((s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64))
+        let f = s.fragment_size() as u64;
+        Some(DiskSpace {
+            free: (s.blocks_available() as u64).saturating_mul(f),
+            size: (s.blocks() as u64).saturating_mul(f),
+        })
     }
 
     fn list(&self, kind: FileKind) -> Result<Vec<ListEntry>> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::{Backend, FileKind, ListEntry};
+use super::{Backend, DiskSpace, FileKind, ListEntry};
 use crate::error::Result;
 
 /// How often and how patiently to retry.
@@ -81,8 +81,8 @@ impl Backend for RetryBackend {
     fn location(&self) -> String {
         self.inner.location()
     }
-    fn free_space(&self) -> Option<u64> {
-        self.inner.free_space()
+    fn disk_space(&self) -> Option<DiskSpace> {
+        self.inner.disk_space()
     }
     fn parallelism(&self) -> usize {
         self.inner.parallelism()

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{Backend, FileKind, ListEntry};
+use super::{Backend, DiskSpace, FileKind, ListEntry};
 use crate::error::Result;
 
 /// Rates in bytes per second; `None` is unlimited.
@@ -100,8 +100,8 @@ impl<B: Backend> Backend for ThrottledBackend<B> {
     fn location(&self) -> String {
         self.inner.location()
     }
-    fn free_space(&self) -> Option<u64> {
-        self.inner.free_space()
+    fn disk_space(&self) -> Option<DiskSpace> {
+        self.inner.disk_space()
     }
     fn parallelism(&self) -> usize {
         self.inner.parallelism()

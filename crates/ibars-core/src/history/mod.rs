@@ -108,8 +108,8 @@ impl Run {
         if recorded(&outcome) {
             let mut rec = self.record(&outcome, fill);
             // The free-space forecast reads the disk's free bytes from the history.
-            if let Some(free) = repo.backend().free_space() {
-                rec.counts.insert("fs_free".into(), free);
+            if let Some(disk) = repo.backend().disk_space() {
+                rec.counts.insert("fs_free".into(), disk.free);
             }
             save_or_warn(repo, &rec);
         }

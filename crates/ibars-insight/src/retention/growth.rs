@@ -267,6 +267,8 @@ pub struct Model<'a> {
     groups: Vec<Vec<usize>>,
     /// What the history holds at each day's end.
     held: Vec<Held>,
+    /// When a prune first freed a snapshot's data.
+    first_gone: Option<Timestamp>,
 }
 
 impl<'a> Model<'a> {
@@ -288,6 +290,7 @@ impl<'a> Model<'a> {
             tz,
             groups,
             held,
+            first_gone: life.snaps.iter().filter_map(|s| s.gone).min(),
         }
     }
 
@@ -300,8 +303,7 @@ impl<'a> Model<'a> {
     /// first freed a snapshot.
     pub fn fit(&self, c: usize) -> Result<Fit, ForecastError> {
         let cut = Self::day_end(self.first_day, c.saturating_sub(1));
-        let first_gone = self.life.snaps.iter().filter_map(|s| s.gone).min();
-        let have = first_gone.map_or(0, |g| {
+        let have = self.first_gone.map_or(0, |g| {
             ((cut.as_second() - g.as_second()).max(-1) / DAY + 1).max(0) as usize
         });
         if c == 0 || have < PRUNED_DAYS {
@@ -478,14 +480,20 @@ pub fn forecast_size(
         return forecast(y, horizon, &s);
     }
     let model = Model::new(life, y, first_day, tz);
-    if let Ok(own) = forecast_with(y, horizon, &s, |c| model.predict(c, horizon)) {
+    // Each cut's forecast, made once for both calibrations below.
+    let made = std::cell::RefCell::new(std::collections::HashMap::new());
+    let predict = |c: usize| {
+        made.borrow_mut()
+            .entry(c)
+            .or_insert_with(|| model.predict(c, horizon))
+            .clone()
+    };
+    if let Ok(own) = forecast_with(y, horizon, &s, predict) {
         if own.calibrated_on > 0 {
             return Ok(own);
         }
     }
     forecast_with(y, horizon, &s, |c| {
-        model
-            .predict(c, horizon)
-            .or_else(|_| point_path(&y[..c], horizon, &s))
+        predict(c).or_else(|_| point_path(&y[..c], horizon, &s))
     })
 }

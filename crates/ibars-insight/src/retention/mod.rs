@@ -46,12 +46,11 @@ impl Policy {
     pub fn is_empty(&self) -> bool {
         *self == Policy::default()
     }
-}
 
-/// The policy as `forget` options: `--keep-daily 14 --keep-weekly 8`.
-impl std::fmt::Display for Policy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut parts = Vec::new();
+    /// The policy as `forget`'s options, each flag and its value: `--keep-daily`, `14`.
+    /// `--keep-within` is given in seconds.
+    pub fn args(&self) -> Vec<String> {
+        let mut out = Vec::new();
         for (name, n) in [
             ("last", self.last),
             ("hourly", self.hourly),
@@ -61,16 +60,23 @@ impl std::fmt::Display for Policy {
             ("yearly", self.yearly),
         ] {
             if let Some(n) = n {
-                parts.push(format!("--keep-{name} {n}"));
+                out.extend([format!("--keep-{name}"), n.to_string()]);
             }
         }
         if let Some(d) = self.within {
-            parts.push(format!("--keep-within {d:#}"));
+            out.extend(["--keep-within".into(), format!("{}s", d.as_secs())]);
         }
         for t in &self.tags {
-            parts.push(format!("--keep-tag {t}"));
+            out.extend(["--keep-tag".into(), t.clone()]);
         }
-        f.write_str(&parts.join(" "))
+        out
+    }
+}
+
+/// The policy as `forget` options: `--keep-daily 14 --keep-weekly 8`.
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.args().join(" "))
     }
 }
 

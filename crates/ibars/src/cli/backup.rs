@@ -98,7 +98,9 @@ fn class_paths(
             .map(|c| c.to_string())
             .collect(),
     };
-    let (id, snap) = super::snapshots::find(repo, "latest", &filter).with_context(|| {
+    let all = repo.snapshots()?;
+    let found = ibars_core::snapshot::resolve(&all, "latest", &filter.to_filter()?);
+    let (id, snap) = found.cloned().with_context(|| {
         format!(
             "--class {class}: no snapshot of {} on {host} to classify; back them up whole first",
             a.paths
@@ -109,7 +111,7 @@ fn class_paths(
         )
     })?;
     let rules = g.class_rules(&Default::default())?;
-    let (earlier, restores) = super::classify::context(repo, &snap, 9)?;
+    let (earlier, restores) = super::classify::context(repo, &all, &snap, 9)?;
     let opts = ibars_core::ops::classify::Options {
         rules: &rules,
         earlier: &earlier,

@@ -3,10 +3,11 @@
 
 use anyhow::Result;
 use clap::Args;
+use ibars_core::id::SnapshotId;
 use ibars_core::ops::classify::{class_roots, classify_snapshot, Options};
 use ibars_core::repo::Repository;
 use ibars_core::repo::TreeCache;
-use ibars_core::snapshot::Snapshot;
+use ibars_core::snapshot::{resolve, Snapshot};
 use ibars_insight::classify::rules::UserRules;
 use ibars_insight::classify::{Class, Summary};
 use ibars_insight::record::RunKind;
@@ -74,17 +75,18 @@ pub struct ClassifyArgs {
 }
 
 /// What the history adds to a classification of `snap`: up to `n` earlier snapshots of its
-/// source (oldest first), and the `--include` patterns of every partial restore.
+/// source among `all` (oldest first), and the `--include` patterns of every partial restore.
 pub fn context(
     repo: &Repository,
+    all: &[(SnapshotId, Snapshot)],
     snap: &Snapshot,
     n: usize,
 ) -> Result<(Vec<Snapshot>, Vec<Vec<String>>)> {
-    let mut earlier: Vec<_> = repo
-        .snapshots()?
-        .into_iter()
+    let mut earlier: Vec<_> = all
+        .iter()
         .map(|(_, s)| s)
-        .filter(|s| s.host == snap.host && s.paths == snap.paths && s.time < snap.time)
+        .filter(|s| snap.same_source(s) && s.time < snap.time)
+        .cloned()
         .collect();
     earlier.sort_by_key(|s| s.time);
     let earlier = earlier.split_off(earlier.len().saturating_sub(n));
@@ -111,8 +113,9 @@ pub fn run(g: &GlobalArgs, a: &ClassifyArgs) -> Result<u8> {
         sensitive: a.sensitive_path.clone(),
     })?;
     let repo = g.open()?;
-    let (id, snap) = super::snapshots::find(&repo, &a.snapshot, &a.filter)?;
-    let (earlier, restores) = context(&repo, &snap, a.history)?;
+    let all = repo.snapshots()?;
+    let (id, snap) = resolve(&all, &a.snapshot, &a.filter.to_filter()?)?.clone();
+    let (earlier, restores) = context(&repo, &all, &snap, a.history)?;
     if let Some(class) = a.roots {
         let opts = Options {
             rules: &rules,

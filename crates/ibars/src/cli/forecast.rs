@@ -1,10 +1,8 @@
 //! `ibars forecast`: how the repository and each source will grow, from the history.
 
-use std::path::Path;
-
 use anyhow::Result;
 use clap::Args;
-use ibars_core::backend::location::Location;
+use ibars_core::backend::DiskSpace;
 use ibars_insight::forecast::{crossing, forecast, Crossing, ForecastError, Prediction, Settings};
 use ibars_insight::series::{self, BackupPoint};
 use serde_json::json;
@@ -82,16 +80,6 @@ fn prediction_json(p: &Prediction) -> serde_json::Value {
         "level": p.level, "model": p.model, "calibrated_on": p.calibrated_on})
 }
 
-/// Free bytes (to the user) and the size of the file system holding `dir`.
-fn disk_space(dir: &Path) -> Option<(u64, u64)> {
-    let s = nix::sys::statvfs::statvfs(dir).ok()?;
-    let f = s.fragment_size() as u64;
-    Some((
-        (s.blocks_available() as u64).saturating_mul(f),
-        (s.blocks() as u64).saturating_mul(f),
-    ))
-}
-
 /// When the disk fills, and how: from the forecast of its used space (its size less the free
 /// bytes each run recorded: whatever else writes to it counts) when the history holds enough
 /// of it, else from the repository's own forecast against what is free now.
@@ -105,13 +93,13 @@ struct DiskForecast {
 
 fn disk_forecast(
     records: &[ibars_insight::Record],
-    dir: &Path,
+    disk: DiskSpace,
     now: jiff::Timestamp,
     horizon: usize,
     stored: u64,
     repo: &Result<Prediction, ForecastError>,
 ) -> Option<DiskForecast> {
-    let (free, size) = disk_space(dir)?;
+    let DiskSpace { free, size } = disk;
     let mut points: Vec<series::SizePoint> = series::counted(records, "fs_free")
         .into_iter()
         .map(|p| series::SizePoint {
@@ -152,12 +140,9 @@ pub fn run(g: &GlobalArgs, a: &ForecastArgs) -> Result<u8> {
         horizon,
         jiff::tz::TimeZone::system(),
     );
-    let local_dir = match g.location()? {
-        Location::Local(p) => Some(p),
-        _ => None,
-    };
-    let disk = local_dir
-        .as_deref()
+    let disk = repo
+        .backend()
+        .disk_space()
         .and_then(|d| disk_forecast(&records, d, now, horizon, stored, &repo_forecast));
 
     // Per source: bytes added per day.
